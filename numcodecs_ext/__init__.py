@@ -1,0 +1,5 @@
+"""numcodecs integration of zarr-unicompress: the ``unicompress`` codec."""
+
+from .unicompress import UniCompress
+
+__all__ = ["UniCompress"]

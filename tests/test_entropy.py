@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zarr_unicompress.errors import ChunkCorrupt
+from zarr_unicompress.runtime.entropy import GroupDecoder, encode_groups
+
+
+def _round_trip(groups: list[np.ndarray]) -> list[np.ndarray]:
+    tables, words = encode_groups(groups)
+    dec = GroupDecoder(tables, words)
+    out = [dec.next(len(g)) for g in groups]
+    dec.finish()
+    return out
+
+
+def test_groups_round_trip_including_empty_and_single_symbol() -> None:
+    rng = np.random.default_rng(0)
+    groups = [rng.integers(0, 256, 5000), np.array([], dtype=np.int64), np.full(77, -3),
+              rng.laplace(0, 20, 10000).round().astype(np.int64)]
+    for a, b in zip(groups, _round_trip(groups)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_entropy_coding_beats_raw_size_on_skewed_data() -> None:
+    rng = np.random.default_rng(1)
+    values = rng.laplace(0, 2, 100_000).round().astype(np.int64)
+    tables, words = encode_groups([values])
+    assert len(tables) + len(words) < 0.5 * values.size  # < 4 bits per symbol
+
+
+def test_wrong_expected_count_is_rejected() -> None:
+    tables, words = encode_groups([np.arange(10)])
+    with pytest.raises(ChunkCorrupt, match="expected"):
+        GroupDecoder(tables, words).next(11)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(-70000, 70000), max_size=300), min_size=1, max_size=5))
+def test_property_round_trip(lists: list[list[int]]) -> None:
+    groups = [np.array(g, dtype=np.int64) for g in lists]
+    for a, b in zip(groups, _round_trip(groups)):
+        np.testing.assert_array_equal(a, b)

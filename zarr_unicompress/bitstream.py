@@ -1,0 +1,179 @@
+"""Chunk bitstream: fixed header, variable sections, trailing CRC32.
+
+Layout (little endian)::
+
+    magic    4s   b"UCZ1"
+    version  u8   FORMAT_VERSION
+    flags    u8   FLAG_CONSTANT | FLAG_RESIDUAL
+    dtype    u8   index into DTYPE_CODES
+    reserved u8   0
+    shape    3*u32   chunk shape in voxels (z, y, x)
+    digest   16s  first 16 bytes of the model's sha256
+    lo, hi   2*i32   intensity range used for normalisation (or the constant value)
+    max_err  u32  residual bound in intensity units (0xFFFFFFFF: no residual)
+    tables   u32  byte length of the frequency-table section
+    classes  u32  byte length of the residual-class-map section
+    words    u32  byte length of the ANS word section
+    ... sections ...
+    crc32    u32  zlib.crc32 of every preceding byte
+
+This module only converts between bytes and fields; it knows nothing of models.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ChunkCorrupt, UnsupportedInput
+
+MAGIC = b"UCZ1"
+FORMAT_VERSION = 1
+FLAG_CONSTANT = 1
+FLAG_RESIDUAL = 2
+NO_RESIDUAL = 0xFFFFFFFF
+
+#: dtypes the codec encodes, by their code in the header.
+DTYPE_CODES: tuple[str, ...] = ("uint8", "uint16", "int8", "int16")
+
+#: the largest chunk, in voxels, a stream may declare (2**31: 2 GiB of uint8).
+MAX_CHUNK_VOXELS = 2**31
+
+_HEADER = struct.Struct("<4sBBBB3I16s2iIIII")
+HEADER_SIZE = _HEADER.size
+_CRC = struct.Struct("<I")
+
+
+def dtype_code(dtype: np.dtype) -> int:
+    """Return the header code of ``dtype``; raise :class:`UnsupportedInput` if not supported."""
+    name = np.dtype(dtype).name
+    if name not in DTYPE_CODES:
+        raise UnsupportedInput(
+            f"dtype {name} is not supported by UniCompress; supported dtypes are "
+            f"{', '.join(DTYPE_CODES)}. Convert the array (e.g. scale float data to uint16) first."
+        )
+    return DTYPE_CODES.index(name)
+
+
+@dataclass(frozen=True)
+class ChunkHeader:
+    """Decoded header fields of one chunk stream."""
+
+    flags: int
+    dtype: np.dtype
+    shape: tuple[int, int, int]
+    digest: bytes
+    lo: int
+    hi: int
+    max_error: int | None
+    tables_len: int
+    classes_len: int
+    words_len: int
+
+    @property
+    def is_constant(self) -> bool:
+        return bool(self.flags & FLAG_CONSTANT)
+
+    @property
+    def has_residual(self) -> bool:
+        return bool(self.flags & FLAG_RESIDUAL)
+
+
+@dataclass(frozen=True)
+class ChunkSections:
+    """The variable-length sections of a chunk stream, as raw bytes."""
+
+    tables: bytes
+    classes: bytes
+    words: bytes
+
+
+def pack_chunk(header: ChunkHeader, sections: ChunkSections) -> bytes:
+    """Serialise a header and its sections, appending the CRC32 of all of it."""
+    head = _HEADER.pack(
+        MAGIC,
+        FORMAT_VERSION,
+        header.flags,
+        dtype_code(header.dtype),
+        0,
+        *header.shape,
+        header.digest[:16],
+        header.lo,
+        header.hi,
+        NO_RESIDUAL if header.max_error is None else header.max_error,
+        len(sections.tables),
+        len(sections.classes),
+        len(sections.words),
+    )
+    body = b"".join((head, sections.tables, sections.classes, sections.words))
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def unpack_chunk(buf: bytes | memoryview) -> tuple[ChunkHeader, ChunkSections]:
+    """Parse and verify a chunk stream.
+
+    Raises :class:`ChunkCorrupt` when the stream is truncated, fails its checksum,
+    has an unknown magic or version, or declares sizes that do not add up.
+    """
+    data = bytes(buf)
+    if len(data) < HEADER_SIZE + _CRC.size:
+        raise ChunkCorrupt(
+            f"chunk stream is {len(data)} bytes, shorter than the {HEADER_SIZE + _CRC.size}-byte "
+            "minimum; the chunk is truncated or is not a UniCompress chunk"
+        )
+    if data[:4] != MAGIC:
+        raise ChunkCorrupt(
+            f"chunk does not start with UniCompress magic {MAGIC!r} (found {data[:4]!r}); "
+            "it was written by another codec or is damaged"
+        )
+    (stored_crc,) = _CRC.unpack_from(data, len(data) - _CRC.size)
+    computed = zlib.crc32(data[: -_CRC.size])
+    if stored_crc != computed:
+        raise ChunkCorrupt(
+            f"chunk checksum mismatch: stored 0x{stored_crc:08x}, computed 0x{computed:08x}; "
+            "the chunk is damaged or truncated"
+        )
+    (_, version, flags, dcode, _, sz, sy, sx, digest, lo, hi, max_err, t_len, c_len, w_len) = (
+        _HEADER.unpack_from(data, 0)
+    )
+    if version != FORMAT_VERSION:
+        raise ChunkCorrupt(
+            f"chunk format version {version} is not supported (this build reads version "
+            f"{FORMAT_VERSION}); upgrade zarr-unicompress"
+        )
+    if dcode >= len(DTYPE_CODES):
+        raise ChunkCorrupt(f"chunk header names unknown dtype code {dcode}; the chunk is damaged")
+    if flags & ~(FLAG_CONSTANT | FLAG_RESIDUAL):
+        raise ChunkCorrupt(f"chunk header has unknown flag bits 0x{flags:02x}; the chunk is damaged")
+    shape = (sz, sy, sx)
+    if min(shape) < 1 or sz * sy * sx > MAX_CHUNK_VOXELS:
+        raise ChunkCorrupt(
+            f"chunk header declares shape {shape}, which is empty or larger than "
+            f"{MAX_CHUNK_VOXELS} voxels; the chunk is damaged"
+        )
+    body_len = len(data) - HEADER_SIZE - _CRC.size
+    if t_len + c_len + w_len != body_len:
+        raise ChunkCorrupt(
+            f"chunk sections declare {t_len + c_len + w_len} bytes but the stream holds {body_len}; "
+            "the chunk is damaged"
+        )
+    header = ChunkHeader(
+        flags=flags,
+        dtype=np.dtype(DTYPE_CODES[dcode]),
+        shape=shape,
+        digest=digest,
+        lo=lo,
+        hi=hi,
+        max_error=None if max_err == NO_RESIDUAL else max_err,
+        tables_len=t_len,
+        classes_len=c_len,
+        words_len=w_len,
+    )
+    pos = HEADER_SIZE
+    tables = data[pos : pos + t_len]
+    classes = data[pos + t_len : pos + t_len + c_len]
+    words = data[pos + t_len + c_len : pos + body_len]
+    return header, ChunkSections(tables=tables, classes=classes, words=words)

@@ -1,0 +1,27 @@
+"""Exceptions raised by zarr-unicompress.
+
+Every error a user can trigger with bad input is a ``ValueError`` subclass whose
+message says what was wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class UniCompressError(ValueError):
+    """Base class of every error raised for bad input or bad data."""
+
+
+class ChunkCorrupt(UniCompressError):
+    """A compressed chunk is truncated, damaged or not a UniCompress stream."""
+
+
+class ModelMismatch(UniCompressError):
+    """A chunk was encoded with another model than the one in the array's codec config."""
+
+
+class ModelCorrupt(UniCompressError):
+    """The model blob in a codec config is malformed, oversized or fails its digest."""
+
+
+class UnsupportedInput(UniCompressError):
+    """The array handed to the codec has a dtype, shape or values the codec cannot encode."""

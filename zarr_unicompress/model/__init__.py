@@ -1,0 +1,1 @@
+"""Training-side torch modules (teacher, student, priors). Never imported by the decoder."""

@@ -1,0 +1,243 @@
+"""Encode one chunk to a UniCompress stream and decode it back.
+
+A chunk (uint8/uint16/int8/int16, 3D; 1D and 2D chunks are treated as (1, ..., n)) is
+normalised to [0, 1] with its own intensity range [lo, hi], split into tokens, and each
+token is mapped to one codebook index. The shared SIREN turns (index, voxel position in
+token) into a predicted intensity through the model's fixed-point table. Optionally, the
+prediction error is quantised with step 2E+1 (so every voxel is within E of the input) and
+entropy coded per context class; a context class is a group of codewords with similar
+residual magnitude in this chunk, so contexts depend on integers only.
+
+Quality modes (exactly one applies):
+
+* ``max_error=E`` (int >= 0): every voxel satisfies |x - x'| <= E.
+* ``ratio=R`` (float > 1): per chunk, the smallest E whose estimated size is within
+  ``nbytes / R`` is chosen and stored in the header; if even the indices alone exceed the
+  budget, the chunk is stored as indices only.
+* neither: indices only, i.e. the pure INR reconstruction (highest ratio, lowest PSNR).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..bitstream import (
+    FLAG_CONSTANT,
+    FLAG_RESIDUAL,
+    ChunkHeader,
+    ChunkSections,
+    dtype_code,
+    pack_chunk,
+    unpack_chunk,
+)
+from ..errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
+from .entropy import GroupDecoder, encode_groups, estimate_bits
+from .model import RuntimeModel
+from .tokens import from_tokens, to_tokens, token_grid
+
+#: number of residual context classes per chunk (fewer for small chunks).
+MAX_CONTEXT_CLASSES = 8
+#: tokens per batch in the nearest-table-entry search (bounds memory to ~16 MiB per batch).
+_SEARCH_BATCH = 16384
+INDEX_SEARCH_MODES = ("table", "encoder")
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """How much error the codec may introduce; see the module docstring for the modes.
+
+    Attributes:
+        max_error: bound on |x - x'| in intensity units, or None.
+        ratio: target compression ratio (raw bytes / stored bytes), or None.
+        index_search: "table" picks, per token, the codeword whose SIREN output is closest to
+            the token (least squares); "encoder" uses the student encoder and the nearest
+            codeword, as in the paper.
+    """
+
+    max_error: int | None = None
+    ratio: float | None = None
+    index_search: str = "table"
+
+    def __post_init__(self) -> None:
+        if self.max_error is not None and self.ratio is not None:
+            raise UnsupportedInput("give either max_error or ratio, not both")
+        if self.max_error is not None and (not isinstance(self.max_error, (int, np.integer)) or
+                                           not 0 <= self.max_error < 2**31):
+            raise UnsupportedInput(f"max_error must be an integer >= 0 (intensity units), got {self.max_error!r}")
+        if self.ratio is not None and not (isinstance(self.ratio, (int, float)) and self.ratio > 1):
+            raise UnsupportedInput(f"ratio must be a number > 1, got {self.ratio!r}")
+        if self.index_search not in INDEX_SEARCH_MODES:
+            raise UnsupportedInput(f"index_search must be one of {INDEX_SEARCH_MODES}, got {self.index_search!r}")
+
+
+def as_3d(chunk: np.ndarray) -> np.ndarray:
+    """View a 1D/2D/3D chunk as 3D by prepending axes of length 1; refuse other ranks and dtypes."""
+    arr = np.asarray(chunk)
+    dtype_code(arr.dtype)
+    if arr.ndim == 0 or arr.ndim > 3:
+        raise UnsupportedInput(f"UniCompress encodes 1D to 3D chunks; got a {arr.ndim}D chunk of shape {arr.shape}")
+    if arr.size == 0:
+        raise UnsupportedInput("cannot encode an empty chunk")
+    return arr.reshape((1,) * (3 - arr.ndim) + arr.shape)
+
+
+def scaled_table(model: RuntimeModel, lo: int, hi: int) -> np.ndarray:
+    """Predicted intensities for every (codeword, voxel in token): (K, V) int64, in [lo, hi]."""
+    span = hi - lo
+    return lo + (model.table.astype(np.int64) * span + 32767) // 65535
+
+
+def select_indices(model: RuntimeModel, tokens01: np.ndarray, mode: str) -> np.ndarray:
+    """Codeword index per token (N,) int64 for normalised tokens (N, V) float32."""
+    if mode == "encoder":
+        return model.encoder_indices(tokens01)
+    tab = model.table_float
+    tab_sq = (tab * tab).sum(1)
+    out = np.empty(len(tokens01), dtype=np.int64)
+    for s in range(0, len(tokens01), _SEARCH_BATCH):
+        block = tokens01[s : s + _SEARCH_BATCH]
+        out[s : s + len(block)] = (tab_sq[None, :] - 2.0 * (block @ tab.T)).argmin(axis=1)
+    return out
+
+
+def encode_chunk(model: RuntimeModel, chunk: np.ndarray, quality: QualitySettings) -> bytes:
+    """Encode a chunk to bytes. Raises :class:`UnsupportedInput` for unsupported dtypes or shapes."""
+    vol = as_3d(chunk)
+    shape = vol.shape
+    digest = bytes.fromhex(model.digest)[:16]
+    lo, hi = int(vol.min()), int(vol.max())
+    if lo == hi:
+        header = ChunkHeader(FLAG_CONSTANT, vol.dtype, shape, digest, lo, hi, None, 0, 0, 0)
+        return pack_chunk(header, ChunkSections(b"", b"", b""))
+    tshape = model.token_shape
+    tokens = to_tokens(vol, tshape)
+    tokens01 = (tokens.astype(np.float32) - np.float32(lo)) / np.float32(hi - lo)
+    indices = select_indices(model, tokens01, quality.index_search)
+    pred = from_tokens(scaled_table(model, lo, hi)[indices], shape, tshape)
+    residual = vol.astype(np.int64) - pred
+    max_error = quality.max_error
+    if quality.ratio is not None:
+        max_error = _error_for_ratio(residual, indices, vol.nbytes / quality.ratio, hi - lo)
+    groups: list[np.ndarray] = [indices]
+    class_map = b""
+    flags = 0
+    if max_error is not None:
+        flags |= FLAG_RESIDUAL
+        q = quantize_residual(residual, max_error)
+        q_tokens = to_tokens(q, tshape, pad_mode="constant")
+        classes = context_classes(indices, q_tokens, model.codebook_size, vol.size)
+        class_map = classes.astype(np.uint8).tobytes()
+        token_class = classes[indices]
+        groups += [q_tokens[token_class == c].ravel() for c in range(int(classes.max()) + 1)]
+    tables, words = encode_groups(groups)
+    header = ChunkHeader(flags, vol.dtype, shape, digest, lo, hi, max_error, 0, 0, 0)
+    return pack_chunk(header, ChunkSections(tables, class_map, words))
+
+
+def quantize_residual(residual: np.ndarray, max_error: int) -> np.ndarray:
+    """Quantise integer residuals with step 2E+1 so that |r - q * (2E+1)| <= E. Returns int64."""
+    step = 2 * max_error + 1
+    mag = (np.abs(residual) + max_error) // step
+    return np.sign(residual) * mag
+
+
+def context_classes(indices: np.ndarray, q_tokens: np.ndarray, codebook_size: int, n_voxels: int) -> np.ndarray:
+    """Group codewords into context classes by mean |q| of their tokens in this chunk.
+
+    Returns (codebook_size,) int64 class per codeword, classes numbered 0.. by increasing
+    residual magnitude, each holding about the same number of tokens.
+    """
+    n_classes = int(np.clip(n_voxels // 8192, 1, MAX_CONTEXT_CLASSES))
+    counts = np.bincount(indices, minlength=codebook_size)
+    energy = np.bincount(indices, weights=np.abs(q_tokens).sum(1), minlength=codebook_size)
+    mean = energy / np.maximum(counts, 1)
+    order = np.argsort(mean, kind="stable")
+    cum = np.cumsum(counts[order]) / max(1, counts.sum())
+    cls_sorted = np.minimum((cum * n_classes - 1e-9).astype(np.int64), n_classes - 1)
+    cls_sorted = np.maximum(cls_sorted, 0)
+    classes = np.empty(codebook_size, dtype=np.int64)
+    classes[order] = cls_sorted
+    # renumber so that the used classes are 0..n-1 without gaps
+    _, classes = np.unique(classes, return_inverse=True)
+    return classes.astype(np.int64)
+
+
+def _error_for_ratio(residual: np.ndarray, indices: np.ndarray, budget_bytes: float, span: int) -> int | None:
+    """Smallest max_error whose estimated stream fits ``budget_bytes``; None if the indices alone do not."""
+    index_bytes = estimate_bits(indices) / 8 + 64
+    if index_bytes >= budget_bytes:
+        return None
+    sample = residual.ravel()
+    if sample.size > 2**20:
+        sample = sample[:: sample.size // 2**20 + 1]
+    scale = residual.size / sample.size
+    lo_e, hi_e = 0, max(1, span)
+
+    def fits(e: int) -> bool:
+        return index_bytes + estimate_bits(quantize_residual(sample, e)) * scale / 8 <= budget_bytes
+
+    if not fits(hi_e):
+        return None
+    while lo_e < hi_e:
+        mid = (lo_e + hi_e) // 2
+        if fits(mid):
+            hi_e = mid
+        else:
+            lo_e = mid + 1
+    return lo_e
+
+
+def decode_chunk(
+    model: RuntimeModel,
+    buf: bytes | memoryview,
+    expected_shape: tuple[int, ...] | None = None,
+    expected_dtype: np.dtype | None = None,
+) -> np.ndarray:
+    """Decode a stream to a 3D array; check it against the model and the expected shape/dtype.
+
+    Raises :class:`ChunkCorrupt` for damaged streams and :class:`ModelMismatch` when the chunk
+    was written with another model.
+    """
+    header, sections = unpack_chunk(buf)
+    if header.digest != bytes.fromhex(model.digest)[:16]:
+        raise ModelMismatch(
+            f"chunk was encoded with model {header.digest.hex()}..., the codec config holds model "
+            f"{model.digest[:32]}...; the chunk belongs to another array or the metadata was replaced"
+        )
+    if expected_dtype is not None and np.dtype(expected_dtype) != header.dtype:
+        raise ChunkCorrupt(f"chunk holds dtype {header.dtype}, the array expects {np.dtype(expected_dtype)}")
+    if expected_shape is not None:
+        want = (1,) * (3 - len(expected_shape)) + tuple(expected_shape)
+        if want != header.shape:
+            raise ChunkCorrupt(f"chunk holds shape {header.shape}, the array expects {tuple(expected_shape)}")
+    info = np.iinfo(header.dtype)
+    if not (info.min <= header.lo <= header.hi <= info.max):
+        raise ChunkCorrupt(f"chunk intensity range [{header.lo}, {header.hi}] is invalid for {header.dtype}")
+    if header.is_constant:
+        if header.lo != header.hi or header.words_len or header.tables_len:
+            raise ChunkCorrupt("constant chunk has a range or payload; the chunk is damaged")
+        return np.full(header.shape, header.lo, dtype=header.dtype)
+    tshape = model.token_shape
+    n_tokens = int(np.prod(token_grid(header.shape, tshape)))
+    decoder = GroupDecoder(sections.tables, sections.words)
+    indices = decoder.next(n_tokens)
+    if indices.min() < 0 or indices.max() >= model.codebook_size:
+        raise ChunkCorrupt(f"chunk holds codebook indices outside 0..{model.codebook_size - 1}; it is damaged")
+    pred_tokens = scaled_table(model, header.lo, header.hi)[indices]
+    if header.has_residual:
+        if header.max_error is None or len(sections.classes) != model.codebook_size:
+            raise ChunkCorrupt("chunk residual section lacks its bound or its class map; it is damaged")
+        classes = np.frombuffer(sections.classes, dtype=np.uint8).astype(np.int64)
+        if decoder.n_groups != int(classes.max()) + 2:
+            raise ChunkCorrupt("chunk class map and symbol groups disagree; the chunk is damaged")
+        token_class = classes[indices]
+        step = 2 * header.max_error + 1
+        for c in range(decoder.n_groups - 1):
+            sel = token_class == c
+            q = decoder.next(int(sel.sum()) * pred_tokens.shape[1])
+            pred_tokens[sel] += q.reshape(-1, pred_tokens.shape[1]) * step
+    decoder.finish()
+    out = from_tokens(pred_tokens, header.shape, tshape)
+    return np.clip(out, header.lo, header.hi).astype(header.dtype)

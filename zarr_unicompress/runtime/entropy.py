@@ -1,0 +1,176 @@
+"""Entropy coding of integer symbol groups with integer frequency tables.
+
+Each group of symbols (codebook indices, or quantised residuals of one context class)
+gets a sparse integer frequency table that is stored in the stream. The ANS coder
+(``constriction``) builds its fixed-point model from those integers alone, so encoder and
+decoder use the same model bit for bit on every machine: no float network result is ever
+an input to the entropy coder.
+
+Table section layout: ``n_groups`` varint, then per group ``n_distinct`` varint followed by
+``n_distinct`` pairs (zigzag delta of the symbol from the previous one, count), all LEB128
+varints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import constriction
+import numpy as np
+
+from ..errors import ChunkCorrupt
+
+_MAX_GROUPS = 64
+
+
+@dataclass(frozen=True)
+class FrequencyTable:
+    """Distinct symbols (int64, ascending) and their counts (int64, > 0)."""
+
+    symbols: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> FrequencyTable:
+        symbols, counts = np.unique(values, return_counts=True)
+        return cls(symbols.astype(np.int64), counts.astype(np.int64))
+
+    def model(self) -> constriction.stream.model.Categorical:
+        return constriction.stream.model.Categorical(self.counts.astype(np.float64), perfect=False)
+
+
+def estimate_bits(values: np.ndarray) -> float:
+    """Zeroth-order entropy of ``values`` times their number, in bits (a size estimate)."""
+    _, counts = np.unique(values, return_counts=True)
+    p = counts / counts.sum()
+    return float(-(counts * np.log2(p)).sum())
+
+
+def encode_groups(groups: list[np.ndarray]) -> tuple[bytes, bytes]:
+    """Entropy-code integer arrays; return (table section bytes, ANS word bytes).
+
+    The groups are decoded in list order by :class:`GroupDecoder`.
+    """
+    tables = [FrequencyTable.of(np.asarray(g).ravel()) for g in groups]
+    coder = constriction.stream.stack.AnsCoder()
+    for values, table in zip(reversed(groups), reversed(tables)):
+        if len(table.symbols) > 1:
+            ranks = np.searchsorted(table.symbols, np.asarray(values).ravel()).astype(np.int32)
+            coder.encode_reverse(ranks, table.model())
+    words = coder.get_compressed().astype("<u4").tobytes()
+    return _pack_tables(tables), words
+
+
+class GroupDecoder:
+    """Decodes the groups written by :func:`encode_groups`, one at a time, in order.
+
+    Each :meth:`next` call names how many symbols the caller expects from the chunk header
+    (or from groups already decoded); a table that disagrees raises :class:`ChunkCorrupt`
+    before anything of that size is allocated.
+    """
+
+    def __init__(self, table_bytes: bytes, word_bytes: bytes) -> None:
+        self._tables = _unpack_tables(table_bytes)
+        self._next = 0
+        if len(word_bytes) % 4:
+            raise ChunkCorrupt("chunk entropy-coded section is not a whole number of 32-bit words")
+        words = np.frombuffer(word_bytes, dtype="<u4").astype(np.uint32)
+        self._coder = constriction.stream.stack.AnsCoder(words)
+
+    @property
+    def n_groups(self) -> int:
+        return len(self._tables)
+
+    def next(self, expected_total: int) -> np.ndarray:
+        """Decode the next group; it must hold exactly ``expected_total`` symbols. Returns int64 (n,)."""
+        if self._next >= len(self._tables):
+            raise ChunkCorrupt("chunk has fewer symbol groups than its header implies; it is damaged")
+        table = self._tables[self._next]
+        self._next += 1
+        if table.total != expected_total:
+            raise ChunkCorrupt(
+                f"chunk frequency table counts {table.total} symbols where {expected_total} are "
+                "expected; the chunk is damaged"
+            )
+        if len(table.symbols) == 0:
+            return np.empty(0, dtype=np.int64)
+        if len(table.symbols) == 1:
+            return np.full(table.total, table.symbols[0], dtype=np.int64)
+        try:
+            ranks = self._coder.decode(table.model(), table.total)
+        except (ValueError, RuntimeError) as exc:
+            raise ChunkCorrupt(f"chunk entropy-coded section does not decode: {exc}") from None
+        return table.symbols[ranks]
+
+    def finish(self) -> None:
+        """Check that every group and every word was consumed."""
+        if self._next != len(self._tables) or not self._coder.is_empty():
+            raise ChunkCorrupt("chunk entropy-coded section has data left after decoding; it is damaged")
+
+
+def _pack_tables(tables: list[FrequencyTable]) -> bytes:
+    out = bytearray()
+    _put_varint(out, len(tables))
+    for table in tables:
+        _put_varint(out, len(table.symbols))
+        prev = 0
+        for sym, cnt in zip(table.symbols.tolist(), table.counts.tolist()):
+            delta = sym - prev
+            _put_varint(out, (delta << 1) ^ (delta >> 63))
+            _put_varint(out, cnt)
+            prev = sym
+    return bytes(out)
+
+
+def _unpack_tables(data: bytes) -> list[FrequencyTable]:
+    pos = 0
+    n_groups, pos = _get_varint(data, pos)
+    if n_groups > _MAX_GROUPS:
+        raise ChunkCorrupt(f"chunk declares {n_groups} symbol groups (at most {_MAX_GROUPS}); it is damaged")
+    tables = []
+    for _ in range(n_groups):
+        n, pos = _get_varint(data, pos)
+        if n > len(data):
+            raise ChunkCorrupt(f"chunk frequency table declares {n} symbols; the chunk is damaged")
+        symbols = np.empty(n, dtype=np.int64)
+        counts = np.empty(n, dtype=np.int64)
+        prev = 0
+        for i in range(n):
+            z, pos = _get_varint(data, pos)
+            c, pos = _get_varint(data, pos)
+            prev += (z >> 1) ^ -(z & 1)
+            if c < 1 or (i and prev <= symbols[i - 1]) or abs(prev) > 2**40:
+                raise ChunkCorrupt("chunk frequency table is not sorted or has a zero count; it is damaged")
+            symbols[i], counts[i] = prev, c
+        tables.append(FrequencyTable(symbols, counts))
+    if pos != len(data):
+        raise ChunkCorrupt("chunk frequency-table section has trailing bytes; it is damaged")
+    return tables
+
+
+def _put_varint(out: bytearray, value: int) -> None:
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return
+
+
+def _get_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ChunkCorrupt("chunk frequency-table section ends inside a number; it is truncated")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
