@@ -1,0 +1,110 @@
+"""Chunk encode/decode on real EM blocks: modes, dtypes, shapes, bounds and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.common import check_round_trip, em_block
+from zarr_unicompress.errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
+from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
+from zarr_unicompress.runtime.model import RuntimeModel
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int8", "int16"])
+@pytest.mark.parametrize("max_error", [0, 1, 4])
+def test_error_bound_holds_for_every_voxel(default_model: RuntimeModel, dtype: str, max_error: int) -> None:
+    chunk = em_block((6, 40, 52), dtype)
+    out, _ = check_round_trip(default_model, chunk, QualitySettings(max_error=max_error))
+    if max_error == 0:
+        np.testing.assert_array_equal(out, chunk)
+
+
+def test_indices_only_is_small_and_close(default_model: RuntimeModel) -> None:
+    chunk = em_block((8, 128, 128))
+    out, stream = check_round_trip(default_model, chunk, QualitySettings())
+    assert chunk.nbytes / len(stream) > 50
+    mse = np.mean((out.astype(np.float64) - chunk) ** 2)
+    assert 10 * np.log10(255**2 / mse) > 13.0  # far better than a constant guess (~8 dB)
+
+
+def test_ratio_mode_meets_target_roughly(default_model: RuntimeModel) -> None:
+    chunk = em_block((8, 128, 128))
+    for target in (4.0, 10.0):
+        _, stream = check_round_trip(default_model, chunk, QualitySettings(ratio=target))
+        assert chunk.nbytes / len(stream) > 0.8 * target
+
+
+def test_larger_error_bound_gives_smaller_stream(default_model: RuntimeModel) -> None:
+    chunk = em_block((8, 64, 64))
+    sizes = [len(encode_chunk(default_model, chunk, QualitySettings(max_error=e))) for e in (0, 2, 8)]
+    assert sizes[0] > sizes[1] > sizes[2]
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 7, 3), (5, 9, 13), (3, 64, 1), (9, 17, 33)])
+def test_edge_shapes(default_model: RuntimeModel, shape: tuple[int, int, int]) -> None:
+    chunk = em_block((9, 64, 64))[: shape[0], : shape[1], : shape[2]]
+    check_round_trip(default_model, np.ascontiguousarray(chunk), QualitySettings(max_error=2))
+
+
+def test_1d_and_2d_chunks(default_model: RuntimeModel) -> None:
+    block = em_block((1, 32, 48))
+    for chunk in (block[0], block[0, 0]):
+        out, _ = check_round_trip(default_model, np.ascontiguousarray(chunk), QualitySettings(max_error=1))
+        assert out.shape == chunk.shape
+
+
+def test_constant_and_saturated_chunks(default_model: RuntimeModel) -> None:
+    for value in (0, 255, 77):
+        chunk = np.full((4, 20, 20), value, np.uint8)
+        out, stream = check_round_trip(default_model, chunk, QualitySettings(max_error=0))
+        assert len(stream) < 100
+        np.testing.assert_array_equal(out, chunk)
+    checker = (np.indices((4, 16, 16)).sum(0) % 2 * 255).astype(np.uint8)
+    check_round_trip(default_model, checker, QualitySettings(max_error=3))
+    wide = np.array([[[-32768, 32767]]], np.int16)
+    out, _ = check_round_trip(default_model, wide, QualitySettings(max_error=0))
+    np.testing.assert_array_equal(out, wide)
+
+
+def test_unsupported_inputs_are_refused(default_model: RuntimeModel) -> None:
+    with pytest.raises(UnsupportedInput, match="float32"):
+        encode_chunk(default_model, np.zeros((2, 2, 2), np.float32), QualitySettings())
+    with pytest.raises(UnsupportedInput, match="4D"):
+        encode_chunk(default_model, np.zeros((1, 2, 2, 2), np.uint8), QualitySettings())
+    with pytest.raises(UnsupportedInput, match="empty"):
+        encode_chunk(default_model, np.zeros((0, 2, 2), np.uint8), QualitySettings())
+    with pytest.raises(UnsupportedInput):
+        QualitySettings(max_error=-1)
+    with pytest.raises(UnsupportedInput):
+        QualitySettings(max_error=1, ratio=4.0)
+    with pytest.raises(UnsupportedInput):
+        QualitySettings(ratio=0.5)
+
+
+def test_truncated_and_damaged_streams_raise(default_model: RuntimeModel) -> None:
+    chunk = em_block((4, 32, 32))
+    stream = encode_chunk(default_model, chunk, QualitySettings(max_error=2))
+    for cut in range(0, len(stream), max(1, len(stream) // 97)):
+        with pytest.raises(ChunkCorrupt):
+            decode_chunk(default_model, stream[:cut])
+    damaged = bytearray(stream)
+    damaged[len(damaged) // 2] ^= 0x10
+    with pytest.raises(ChunkCorrupt, match="checksum"):
+        decode_chunk(default_model, bytes(damaged))
+
+
+def test_wrong_shape_dtype_or_model_raise(default_model: RuntimeModel, tiny_model: RuntimeModel) -> None:
+    chunk = em_block((4, 32, 32))
+    stream = encode_chunk(default_model, chunk, QualitySettings(max_error=2))
+    with pytest.raises(ChunkCorrupt, match="shape"):
+        decode_chunk(default_model, stream, expected_shape=(4, 32, 31))
+    with pytest.raises(ChunkCorrupt, match="dtype"):
+        decode_chunk(default_model, stream, expected_dtype=np.uint16)
+    with pytest.raises(ModelMismatch):
+        decode_chunk(tiny_model, stream)
+
+
+def test_encoder_index_search(default_model: RuntimeModel) -> None:
+    chunk = em_block((8, 64, 64))
+    check_round_trip(default_model, chunk, QualitySettings(max_error=3, index_search="encoder"))
