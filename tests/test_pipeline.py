@@ -1,0 +1,132 @@
+"""The archive pipeline and CLI: threads, LocalCluster, resume after a kill, N5 input, info/decompress."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from tests.common import em_block
+from zarr_unicompress.pipeline import PROGRESS_DIR, DestinationConflict, compress
+
+BOUND = 3
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("src") / "vol.npy"
+    np.save(path, em_block((12, 96, 80)))
+    return path
+
+
+def _assert_bounded(dest: Path, source: Path) -> np.ndarray:
+    decoded = zarr.open_array(str(dest), mode="r")[:]
+    original = np.load(source)
+    assert decoded.shape == original.shape
+    assert np.abs(decoded.astype(int) - original).max() <= BOUND
+    return decoded
+
+
+def test_compress_threads_sharded(tmp_path: Path, source: Path) -> None:
+    summary = compress(source, tmp_path / "a.zarr", chunks=(4, 32, 32), shards=(8, 64, 64), max_error=BOUND,
+                       progress=False, workers=2)
+    assert summary.regions_written == 2 * 2 * 2 and summary.max_abs_error <= BOUND
+    assert summary.stored_bytes > 0 and summary.psnr > 35  # tiny volume: the inline model dominates the size
+    _assert_bounded(tmp_path / "a.zarr", source)
+    again = compress(source, tmp_path / "a.zarr", chunks=(4, 32, 32), shards=(8, 64, 64), max_error=BOUND,
+                     progress=False)
+    assert again.regions_written == 0 and again.regions_skipped == 8
+
+
+def test_compress_local_cluster_v2(tmp_path: Path, source: Path) -> None:
+    pytest.importorskip("distributed")
+    script = f"""
+from zarr_unicompress.pipeline import compress
+if __name__ == "__main__":
+    s = compress({str(source)!r}, {str(tmp_path / 'b.zarr')!r}, chunks=(4, 32, 32), zarr_format=2,
+                 max_error={BOUND}, scheduler="local-cluster", workers=2, progress=False)
+    print(s.regions_written)
+"""
+    (tmp_path / "job.py").write_text(script)
+    out = subprocess.run([sys.executable, str(tmp_path / "job.py")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == str(3 * 3 * 3)
+    _assert_bounded(tmp_path / "b.zarr", source)
+
+
+def test_conflicting_destination_is_refused(tmp_path: Path, source: Path) -> None:
+    zarr.open_array(str(tmp_path / "other.zarr"), mode="w", shape=(2, 2), dtype="uint8")
+    with pytest.raises(DestinationConflict):
+        compress(source, tmp_path / "other.zarr", chunks=(4, 32, 32), progress=False)
+    compress(source, tmp_path / "c.zarr", chunks=(4, 32, 32), max_error=BOUND, progress=False)
+    with pytest.raises(DestinationConflict, match="max_error"):
+        compress(source, tmp_path / "c.zarr", chunks=(4, 32, 32), max_error=BOUND + 1, progress=False)
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "zarr_unicompress.cli", *args]
+
+
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path: Path) -> None:
+    source = tmp_path / "big.npy"
+    np.save(source, em_block((24, 256, 256)))
+    args = ["compress", str(source), "", "--chunks", "2", "32", "32", "--max-error", str(BOUND),
+            "--workers", "1", "--quiet"]
+    killed = tmp_path / "killed.zarr"
+    args[2] = str(killed)
+    proc = subprocess.Popen(_cli(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    markers = killed / PROGRESS_DIR
+    deadline = time.time() + 120
+    while time.time() < deadline and (not markers.is_dir() or len(list(markers.glob("*.json"))) < 20):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    n_done = len(list(markers.glob("*.json")))
+    total = 12 * 8 * 8
+    assert 0 < n_done < total, f"the job was not killed midway ({n_done} of {total} regions done)"
+    resumed = subprocess.run(_cli(*args), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{total - n_done} regions written, {n_done} resumed" in resumed.stdout
+    args[2] = str(tmp_path / "clean.zarr")
+    clean = subprocess.run(_cli(*args), capture_output=True, text=True, timeout=300)
+    assert clean.returncode == 0, clean.stderr
+    a = zarr.open_array(str(killed), mode="r")[:]
+    b = zarr.open_array(str(tmp_path / "clean.zarr"), mode="r")[:]
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a.astype(int) - np.load(source)).max() <= BOUND
+
+
+def test_n5_source_through_tensorstore(tmp_path: Path) -> None:
+    ts = pytest.importorskip("tensorstore")
+    block = em_block((8, 64, 64))
+    n5 = ts.open({"driver": "n5", "kvstore": {"driver": "file", "path": str(tmp_path / "vol.n5")},
+                  "metadata": {"dimensions": list(block.shape), "blockSize": [4, 32, 32], "dataType": "uint8",
+                               "compression": {"type": "gzip"}}}, create=True).result()
+    n5.write(block).result()
+    summary = compress(tmp_path / "vol.n5", tmp_path / "n5.zarr", chunks=(4, 32, 32), max_error=BOUND,
+                       progress=False)
+    assert summary.shape == block.shape
+    decoded = zarr.open_array(str(tmp_path / "n5.zarr"), mode="r")[:]
+    assert np.abs(decoded.astype(int) - block).max() <= BOUND
+
+
+def test_cli_info_and_decompress(tmp_path: Path, source: Path) -> None:
+    dest, out = tmp_path / "d.zarr", tmp_path / "plain.zarr"
+    run = subprocess.run(_cli("compress", str(source), str(dest), "--chunks", "4", "32", "32", "--ratio", "6",
+                              "--quiet"), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    info = json.loads(subprocess.run(_cli("info", str(dest)), capture_output=True, text=True, check=True).stdout)
+    assert info["quality_mode"] == "ratio" and info["complete"] and len(info["model_sha256"]) == 64
+    subprocess.run(_cli("decompress", str(dest), str(out)), capture_output=True, text=True, check=True)
+    np.testing.assert_array_equal(zarr.open_array(str(out))[:], zarr.open_array(str(dest))[:])
+    bad = subprocess.run(_cli("compress", str(tmp_path / "missing.npy"), str(tmp_path / "x.zarr")),
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr

@@ -1,0 +1,260 @@
+"""Archive a volume into a UniCompress Zarr array with Dask: fit once, encode regions, resume.
+
+The destination is split into *regions*: whole shards for Zarr v3 with sharding, otherwise
+groups of ``group_chunks`` chunks along z. Each region is one Dask task that reads its part of
+the source, encodes all its chunks (zarr's codec pipeline, one batch per region), writes them,
+reads them back to verify, and then drops a marker file in ``DEST/.unicompress-progress/``.
+Writing whole shards only avoids the data loss of partial-shard writes from Dask.
+
+A rerun of the same command skips regions that have a marker, so a killed job resumes and the
+result equals an uninterrupted run (encoding is deterministic given the model, and the model
+lives in the array metadata written before any chunk).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UniCompressError, UnsupportedInput
+from .scheduling import run_tasks
+from .sources import open_source
+
+PROGRESS_DIR = ".unicompress-progress"
+COMPLETE_ATTR = "unicompress_complete"
+
+
+class DestinationConflict(UniCompressError):
+    """The destination exists and does not belong to this job."""
+
+
+@dataclass
+class RegionStats:
+    """What one region task measured after writing and reading back its voxels."""
+
+    voxels: int
+    squared_error: float
+    max_abs_error: int
+    chunks: int
+    seconds: float
+
+
+@dataclass
+class CompressSummary:
+    """Result of :func:`compress`; ``ratio`` is raw bytes / stored bytes, ``psnr`` in dB."""
+
+    dest: str
+    shape: tuple[int, ...]
+    dtype: str
+    raw_bytes: int
+    stored_bytes: int
+    ratio: float
+    psnr: float
+    max_abs_error: int
+    regions_written: int
+    regions_skipped: int
+    seconds: float
+    model_sha256: str
+
+    def __str__(self) -> str:
+        return (f"{self.dest}: {self.shape} {self.dtype}, {self.raw_bytes / 1e6:.1f} MB -> "
+                f"{self.stored_bytes / 1e6:.2f} MB (ratio {self.ratio:.2f}), PSNR {self.psnr:.2f} dB, "
+                f"max |error| {self.max_abs_error}, {self.regions_written} regions written, "
+                f"{self.regions_skipped} resumed, {self.seconds:.1f} s, model {self.model_sha256[:12]}")
+
+
+def region_slices(shape: tuple[int, ...], region: tuple[int, ...]) -> list[tuple[slice, ...]]:
+    """All regions of a grid of ``region`` over ``shape`` (edge regions clipped), z-major order."""
+    axes = [range(0, s, r) for s, r in zip(shape, region)]
+    return [tuple(slice(o, min(o + r, s)) for o, r, s in zip(origin, region, shape))
+            for origin in itertools.product(*axes)]
+
+
+def region_name(sel: tuple[slice, ...]) -> str:
+    return "_".join(str(s.start) for s in sel)
+
+
+def compress(
+    source: Any,
+    dest: str | Path,
+    *,
+    chunks: tuple[int, int, int] = (64, 512, 512),
+    shards: tuple[int, int, int] | None = None,
+    zarr_format: int = 3,
+    max_error: int | None = None,
+    ratio: float | None = None,
+    model: Any = "default",
+    group_chunks: int = 1,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    source_kind: str | None = None,
+    dataset: str | None = None,
+    fit_overrides: dict[str, Any] | None = None,
+) -> CompressSummary:
+    """Compress ``source`` into the Zarr array ``dest`` (a local directory).
+
+    Args:
+        source: path of a .npy, TIFF, Zarr or N5 volume, or a 3D array-like.
+        dest: directory of the new array; an unfinished one written by the same command resumes.
+        chunks: chunk shape (z, y, x) in voxels; ``shards`` (multiples of ``chunks``) for Zarr v3.
+        zarr_format: 2 (``compressor=``) or 3 (``serializer=``, optionally sharded).
+        max_error, ratio: the quality mode (see :class:`numcodecs_ext.UniCompress`).
+        model: "default" (shipped EM model), "fit" (fit on a sample of this source), a
+            :class:`~zarr_unicompress.training.FittedModel` or a blob.
+        group_chunks: chunks per task along z when not sharded.
+        scheduler: None or "threads" (local threads), "local-cluster" (a
+            ``distributed.LocalCluster`` of ``workers`` processes) or a scheduler address.
+        device: "cuda" or "cpu" for fitting (default: cuda when torch sees one).
+    """
+    import zarr
+
+    start = time.perf_counter()
+    dest = Path(dest)
+    reader = open_source(source, source_kind, dataset)
+    if len(reader.shape) != 3:
+        raise UnsupportedInput(f"compress needs a 3D source (z, y, x); got shape {tuple(reader.shape)}")
+    chunks = tuple(min(int(c), s) for c, s in zip(chunks, reader.shape))
+    if shards is not None:
+        if zarr_format != 3:
+            raise UnsupportedInput("shards need zarr_format=3")
+        shards = tuple(int(s) for s in shards)
+        if any(s % c for s, c in zip(shards, chunks)):
+            raise UnsupportedInput(f"shards {shards} must be whole multiples of chunks {chunks}")
+    array = _open_or_create(zarr, reader, dest, chunks, shards, zarr_format, max_error, ratio, model,
+                            device, progress, fit_overrides or {})
+    region = shards or (chunks[0] * max(1, group_chunks),) + chunks[1:]
+    all_regions = region_slices(array.shape, region)
+    marker_dir = dest / PROGRESS_DIR
+    marker_dir.mkdir(exist_ok=True)
+    done = {p.stem for p in marker_dir.glob("*.json")}
+    regions_todo = [] if array.attrs.get(COMPLETE_ATTR) else [
+        sel for sel in all_regions if region_name(sel) not in done]
+    bound = array_bound(array)
+    tasks = [(reader, str(dest), sel, bound) for sel in regions_todo]
+    region_bytes = [int(np.prod([s.stop - s.start for s in sel])) * reader.dtype.itemsize for sel in regions_todo]
+    run_tasks(encode_region, tasks, region_bytes, scheduler=scheduler, workers=workers, progress=progress)
+    stats = [RegionStats(**json.loads(p.read_text())) for p in marker_dir.glob("*.json")]
+    if len(stats) == len(all_regions):
+        array.attrs[COMPLETE_ATTR] = True
+    return _summary(array, dest, reader, stats, len(regions_todo), len(all_regions) - len(regions_todo), start)
+
+
+def array_bound(array: Any) -> int | None:
+    """The max_error the array was written with (None for ratio or indices-only modes)."""
+    return unicompress_config(array).get("max_error")
+
+
+def unicompress_config(array: Any) -> dict[str, Any]:
+    """The ``unicompress`` codec configuration of a Zarr v2 or v3 array."""
+    meta = array.metadata.to_dict()
+    if array.metadata.zarr_format == 2:
+        comp = meta.get("compressor") or {}
+        if comp.get("id") == "unicompress":
+            return comp
+    else:
+        for codec in meta.get("codecs", []):
+            if codec.get("name") == "unicompress":
+                return codec["configuration"]
+            if codec.get("name") == "sharding_indexed":
+                for inner in codec["configuration"]["codecs"]:
+                    if inner.get("name") == "unicompress":
+                        return inner["configuration"]
+    raise UnsupportedInput("this array is not encoded with unicompress")
+
+
+def encode_region(reader: Any, dest: str, sel: tuple[slice, ...], bound: int | None) -> RegionStats:
+    """Encode, write and verify one region of ``dest``; then mark it done. Runs inside a Dask task."""
+    import zarr
+
+    start = time.perf_counter()
+    block = np.asarray(reader[sel])
+    array = zarr.open_array(dest, mode="r+")
+    array[sel] = block
+    back = array[sel]
+    err = np.abs(back.astype(np.int64) - block.astype(np.int64))
+    max_err = int(err.max())
+    if bound is not None and max_err > bound:
+        raise UniCompressError(f"region {sel} decoded with error {max_err} > bound {bound}; not marking it done")
+    n_chunks = math.prod(math.ceil((s.stop - s.start) / c) for s, c in zip(sel, array.chunks))
+    stats = RegionStats(int(block.size), float((err.astype(np.float64) ** 2).sum()), max_err, n_chunks,
+                        time.perf_counter() - start)
+    marker = Path(dest) / PROGRESS_DIR / f"{region_name(sel)}.json"
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(stats)))
+    os.replace(tmp, marker)
+    return stats
+
+
+def stored_bytes(dest: Path) -> int:
+    """Bytes of the array's files (metadata and chunks), without the progress markers."""
+    return sum(p.stat().st_size for p in dest.rglob("*") if p.is_file() and PROGRESS_DIR not in p.parts)
+
+
+def _open_or_create(zarr: Any, reader: Any, dest: Path, chunks: tuple[int, ...], shards: tuple[int, ...] | None,
+                    zarr_format: int, max_error: int | None, ratio: float | None, model: Any,
+                    device: str | None, progress: bool, fit_overrides: dict[str, Any]) -> Any:
+    if dest.exists():
+        if not (dest / PROGRESS_DIR).is_dir():
+            raise DestinationConflict(f"{dest} exists and was not written by unicompress compress; "
+                                      "choose a new destination or delete it")
+        array = zarr.open_array(str(dest), mode="r+")
+        if tuple(array.shape) != tuple(reader.shape) or np.dtype(array.dtype) != reader.dtype:
+            raise DestinationConflict(f"{dest} holds {array.shape} {array.dtype}, the source is "
+                                      f"{reader.shape} {reader.dtype}; choose another destination")
+        config = unicompress_config(array)
+        if (config.get("max_error"), config.get("ratio")) != (max_error, ratio):
+            raise DestinationConflict(f"{dest} was started with max_error={config.get('max_error')}, "
+                                      f"ratio={config.get('ratio')}; rerun with the same quality settings")
+        return array
+    blob = _resolve_model(model, reader, chunks, device, progress, fit_overrides)
+    from numcodecs_ext.unicompress import UniCompress
+
+    codec = UniCompress(model=blob, max_error=max_error, ratio=ratio)
+    if zarr_format == 2:
+        array = zarr.open_array(str(dest), mode="w-", zarr_format=2, shape=reader.shape, chunks=chunks,
+                                dtype=reader.dtype, compressor=codec, fill_value=0)
+    elif zarr_format == 3:
+        from .zarr3 import UniCompressCodec
+
+        array = zarr.create_array(str(dest), shape=reader.shape, chunks=chunks, shards=shards, dtype=reader.dtype,
+                                  serializer=UniCompressCodec(inner=codec), compressors=None, fill_value=0)
+    else:
+        raise UnsupportedInput(f"zarr_format must be 2 or 3, got {zarr_format}")
+    (dest / PROGRESS_DIR).mkdir()
+    return array
+
+
+def _resolve_model(model: Any, reader: Any, chunks: tuple[int, ...], device: str | None, progress: bool,
+                   fit_overrides: dict[str, Any]) -> bytes | None:
+    if model is None or (isinstance(model, str) and model == "default"):
+        return None
+    if isinstance(model, str) and model == "fit":
+        from .training import fit
+
+        return fit(reader, chunks=chunks, device=device, progress=progress, **fit_overrides).blob
+    if isinstance(model, (str, Path)):
+        return Path(model).read_bytes()
+    return getattr(model, "blob", model)
+
+
+def _summary(array: Any, dest: Path, reader: Any, stats: list[RegionStats], written: int, skipped: int,
+             start: float) -> CompressSummary:
+    raw = int(np.prod(array.shape)) * np.dtype(array.dtype).itemsize
+    stored = stored_bytes(dest)
+    voxels = sum(s.voxels for s in stats)
+    sse = sum(s.squared_error for s in stats)
+    peak = float(np.iinfo(array.dtype).max - min(0, np.iinfo(array.dtype).min)) if array.dtype.kind in "iu" else 1.0
+    psnr = float("inf") if sse == 0 else 10 * math.log10(peak**2 * voxels / sse)
+    return CompressSummary(str(dest), tuple(array.shape), str(array.dtype), raw, stored, raw / max(stored, 1), psnr,
+                           max((s.max_abs_error for s in stats), default=0), written, skipped,
+                           time.perf_counter() - start, unicompress_config(array)["model_sha256"])
