@@ -1,7 +1,8 @@
 """Real EM volumes for development, tests and benchmarks, from a local cache.
 
 Search order for a named volume: the environment variable ``UNICOMPRESS_DATA`` (a
-directory), the repository's sibling ``shared/data`` directory, and the cache directory
+directory), the repository's sibling ``shared/data`` directory, ``../shared/data`` relative to
+the working directory, and the cache directory
 ``~/.cache/zarr-unicompress`` (override with ``UNICOMPRESS_CACHE``). Nothing is downloaded:
 place the file there (see ``shared/data/PROVENANCE.md`` for how ISBI 2012 was made).
 """
@@ -27,6 +28,7 @@ def search_dirs() -> list[Path]:
         dirs.append(Path(os.environ["UNICOMPRESS_DATA"]))
     repo_shared = Path(__file__).resolve().parents[2] / "shared" / "data"
     dirs.append(repo_shared)
+    dirs.append(Path.cwd().parent / "shared" / "data")
     dirs.append(Path(os.environ.get("UNICOMPRESS_CACHE", Path.home() / ".cache" / "zarr-unicompress")))
     return dirs
 
