@@ -4,7 +4,7 @@ Layout (little endian)::
 
     magic    4s   b"UCZ1"
     version  u8   FORMAT_VERSION
-    flags    u8   FLAG_CONSTANT | FLAG_RESIDUAL
+    flags    u8   FLAG_CONSTANT | FLAG_RESIDUAL | FLAG_WAVELET | FLAG_FLAT_BASE
     dtype    u8   index into DTYPE_CODES
     reserved u8   0
     shape    3*u32   chunk shape in voxels (z, y, x)
@@ -12,7 +12,8 @@ Layout (little endian)::
     lo, hi   2*i32   intensity range used for normalisation (or the constant value)
     max_err  u32  residual bound in intensity units (0xFFFFFFFF: no residual)
     tables   u32  byte length of the frequency-table section
-    classes  u32  byte length of the residual-class-map section
+    classes  u32  byte length of the side-info section (voxel residual: class map;
+                  wavelet residual: wavelet parameters)
     words    u32  byte length of the ANS word section
     ... sections ...
     crc32    u32  zlib.crc32 of every preceding byte
@@ -34,6 +35,11 @@ MAGIC = b"UCZ1"
 FORMAT_VERSION = 1
 FLAG_CONSTANT = 1
 FLAG_RESIDUAL = 2
+#: the residual is coded as quantised wavelet coefficients (ratio mode) instead of voxels.
+FLAG_WAVELET = 4
+#: the prediction is one flat value instead of the INR (no codebook indices in the stream).
+FLAG_FLAT_BASE = 8
+_KNOWN_FLAGS = FLAG_CONSTANT | FLAG_RESIDUAL | FLAG_WAVELET | FLAG_FLAT_BASE
 NO_RESIDUAL = 0xFFFFFFFF
 
 #: dtypes the codec encodes, by their code in the header.
@@ -80,6 +86,14 @@ class ChunkHeader:
     @property
     def has_residual(self) -> bool:
         return bool(self.flags & FLAG_RESIDUAL)
+
+    @property
+    def has_wavelet_residual(self) -> bool:
+        return bool(self.flags & FLAG_WAVELET)
+
+    @property
+    def has_flat_base(self) -> bool:
+        return bool(self.flags & FLAG_FLAT_BASE)
 
 
 @dataclass(frozen=True)
@@ -146,7 +160,7 @@ def unpack_chunk(buf: bytes | memoryview) -> tuple[ChunkHeader, ChunkSections]:
         )
     if dcode >= len(DTYPE_CODES):
         raise ChunkCorrupt(f"chunk header names unknown dtype code {dcode}; the chunk is damaged")
-    if flags & ~(FLAG_CONSTANT | FLAG_RESIDUAL):
+    if flags & ~_KNOWN_FLAGS:
         raise ChunkCorrupt(f"chunk header has unknown flag bits 0x{flags:02x}; the chunk is damaged")
     shape = (sz, sy, sx)
     if min(shape) < 1 or sz * sy * sx > MAX_CHUNK_VOXELS:

@@ -11,9 +11,10 @@ residual magnitude in this chunk, so contexts depend on integers only.
 Quality modes (exactly one applies):
 
 * ``max_error=E`` (int >= 0): every voxel satisfies |x - x'| <= E.
-* ``ratio=R`` (float > 1): per chunk, the smallest E whose estimated size is within
-  ``nbytes / R`` is chosen and stored in the header; if even the indices alone exceed the
-  budget, the chunk is stored as indices only.
+* ``ratio=R`` (float > 1): the residual is coded in the wavelet domain (see
+  :mod:`.wavelet_residual`) with the smallest quantiser step whose stream fits ``nbytes / R``.
+  The prediction is the INR or, where that codes smaller, one flat value (then the stream
+  holds no indices). No per-voxel bound; PSNR is what this mode optimises.
 * neither: indices only, i.e. the pure INR reconstruction (highest ratio, lowest PSNR).
 """
 
@@ -25,7 +26,10 @@ import numpy as np
 
 from ..bitstream import (
     FLAG_CONSTANT,
+    FLAG_FLAT_BASE,
     FLAG_RESIDUAL,
+    FLAG_WAVELET,
+    HEADER_SIZE,
     ChunkHeader,
     ChunkSections,
     dtype_code,
@@ -36,6 +40,7 @@ from ..errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
 from .entropy import GroupDecoder, encode_groups, estimate_bits
 from .model import RuntimeModel
 from .tokens import from_tokens, to_tokens, token_grid
+from .wavelet_residual import WaveletParams, analyze, band_shapes, levels_for, quantize, synthesize
 
 #: number of residual context classes per chunk (fewer for small chunks).
 MAX_CONTEXT_CLASSES = 8
@@ -112,28 +117,93 @@ def encode_chunk(model: RuntimeModel, chunk: np.ndarray, quality: QualitySetting
         header = ChunkHeader(FLAG_CONSTANT, vol.dtype, shape, digest, lo, hi, None, 0, 0, 0)
         return pack_chunk(header, ChunkSections(b"", b"", b""))
     tshape = model.token_shape
-    tokens = to_tokens(vol, tshape)
-    tokens01 = (tokens.astype(np.float32) - np.float32(lo)) / np.float32(hi - lo)
+    tokens01 = (to_tokens(vol, tshape).astype(np.float32) - np.float32(lo)) / np.float32(hi - lo)
     indices = select_indices(model, tokens01, quality.index_search)
     pred = from_tokens(scaled_table(model, lo, hi)[indices], shape, tshape)
-    residual = vol.astype(np.int64) - pred
-    max_error = quality.max_error
     if quality.ratio is not None:
-        max_error = _error_for_ratio(residual, indices, vol.nbytes / quality.ratio, hi - lo)
+        return _encode_wavelet_residual(vol, pred, indices, lo, hi, digest, quality.ratio)
     groups: list[np.ndarray] = [indices]
     class_map = b""
     flags = 0
-    if max_error is not None:
+    if quality.max_error is not None:
         flags |= FLAG_RESIDUAL
-        q = quantize_residual(residual, max_error)
+        q = quantize_residual(vol.astype(np.int64) - pred, quality.max_error)
         q_tokens = to_tokens(q, tshape, pad_mode="constant")
         classes = context_classes(indices, q_tokens, model.codebook_size, vol.size)
         class_map = classes.astype(np.uint8).tobytes()
         token_class = classes[indices]
         groups += [q_tokens[token_class == c].ravel() for c in range(int(classes.max()) + 1)]
     tables, words = encode_groups(groups)
-    header = ChunkHeader(flags, vol.dtype, shape, digest, lo, hi, max_error, 0, 0, 0)
+    header = ChunkHeader(flags, vol.dtype, shape, digest, lo, hi, quality.max_error, 0, 0, 0)
     return pack_chunk(header, ChunkSections(tables, class_map, words))
+
+
+def _encode_wavelet_residual(vol: np.ndarray, pred: np.ndarray, indices: np.ndarray, lo: int, hi: int,
+                             digest: bytes, ratio: float) -> bytes:
+    """Ratio mode: pick the base (INR or flat) and the quantiser step that fit ``vol.nbytes / ratio``."""
+    levels = levels_for(vol.shape)
+    budget = vol.nbytes / ratio
+    flat = int(np.clip(np.rint(vol.mean()), lo, hi))
+    candidates = []
+    for base, base_indices in ((pred, indices), (np.full(vol.shape, flat, np.int64), None)):
+        bands = analyze(vol - base.astype(np.float64), levels)
+        index_bits = 0.0 if base_indices is None else estimate_bits(base_indices) + _table_bits(base_indices)
+        step = _step_for_budget(bands, 8 * (budget - _FIXED_BYTES) - index_bits, hi - lo)
+        candidates.append((step, bands, base_indices, flat))
+    step, bands, base_indices, flat = min(candidates, key=lambda c: c[0])
+    for _ in range(12):  # the estimate is close; nudge the step until the real stream fits
+        stream = _pack_wavelet(vol, bands, base_indices, flat, np.float32(step), levels, lo, hi, digest)
+        if len(stream) <= budget * 1.01 or step > 64 * (hi - lo):
+            return stream
+        step *= 1.04
+    return stream
+
+
+#: header, checksum and wavelet parameter bytes of a wavelet-residual stream.
+_FIXED_BYTES = HEADER_SIZE + 4 + 9
+#: estimate sizes on at most this many coefficients per band (a strided sample).
+_ESTIMATE_SAMPLES = 1 << 16
+
+
+def _table_bits(values: np.ndarray) -> float:
+    """Rough size of a frequency table for ``values``: ~3 bytes per distinct symbol."""
+    flat = values.ravel()
+    return 24.0 * min(flat.size, int(flat.max()) - int(flat.min()) + 1)
+
+
+def _step_for_budget(bands: list[np.ndarray], budget_bits: float, span: int) -> float:
+    """Smallest quantiser step (intensity units) whose estimated coded size fits ``budget_bits``."""
+    samples = []
+    for band in bands:
+        flat = band.ravel()
+        stride = max(1, flat.size // _ESTIMATE_SAMPLES)
+        samples.append((flat[::stride], flat.size / len(flat[::stride])))
+
+    def bits(step: float) -> float:
+        total = 0.0
+        for sample, scale in samples:
+            q = quantize(sample, step)
+            total += estimate_bits(q) * scale + _table_bits(q)
+        return total
+
+    lo_s, hi_s = 0.05, 64.0 * max(span, 1)
+    if bits(hi_s) > budget_bits:
+        return hi_s
+    for _ in range(24):
+        mid = (lo_s * hi_s) ** 0.5
+        lo_s, hi_s = (lo_s, mid) if bits(mid) <= budget_bits else (mid, hi_s)
+    return float(np.float32(hi_s))
+
+
+def _pack_wavelet(vol: np.ndarray, bands: list[np.ndarray], indices: np.ndarray | None, flat: int,
+                  step: np.float32, levels: int, lo: int, hi: int, digest: bytes) -> bytes:
+    groups = [] if indices is None else [indices]
+    groups += [quantize(band, float(step)) for band in bands]
+    tables, words = encode_groups(groups)
+    flags = FLAG_WAVELET | (FLAG_FLAT_BASE if indices is None else 0)
+    header = ChunkHeader(flags, vol.dtype, vol.shape, digest, lo, hi, None, 0, 0, 0)
+    params = WaveletParams(float(step), levels, flat)
+    return pack_chunk(header, ChunkSections(tables, params.pack(), words))
 
 
 def quantize_residual(residual: np.ndarray, max_error: int) -> np.ndarray:
@@ -162,31 +232,6 @@ def context_classes(indices: np.ndarray, q_tokens: np.ndarray, codebook_size: in
     # renumber so that the used classes are 0..n-1 without gaps
     _, classes = np.unique(classes, return_inverse=True)
     return classes.astype(np.int64)
-
-
-def _error_for_ratio(residual: np.ndarray, indices: np.ndarray, budget_bytes: float, span: int) -> int | None:
-    """Smallest max_error whose estimated stream fits ``budget_bytes``; None if the indices alone do not."""
-    index_bytes = estimate_bits(indices) / 8 + 64
-    if index_bytes >= budget_bytes:
-        return None
-    sample = residual.ravel()
-    if sample.size > 2**20:
-        sample = sample[:: sample.size // 2**20 + 1]
-    scale = residual.size / sample.size
-    lo_e, hi_e = 0, max(1, span)
-
-    def fits(e: int) -> bool:
-        return index_bytes + estimate_bits(quantize_residual(sample, e)) * scale / 8 <= budget_bytes
-
-    if not fits(hi_e):
-        return None
-    while lo_e < hi_e:
-        mid = (lo_e + hi_e) // 2
-        if fits(mid):
-            hi_e = mid
-        else:
-            lo_e = mid + 1
-    return lo_e
 
 
 def decode_chunk(
@@ -219,12 +264,29 @@ def decode_chunk(
         if header.lo != header.hi or header.words_len or header.tables_len:
             raise ChunkCorrupt("constant chunk has a range or payload; the chunk is damaged")
         return np.full(header.shape, header.lo, dtype=header.dtype)
-    tshape = model.token_shape
-    n_tokens = int(np.prod(token_grid(header.shape, tshape)))
     decoder = GroupDecoder(sections.tables, sections.words)
+    if header.has_wavelet_residual:
+        out = _decode_wavelet_residual(model, header, sections, decoder)
+    else:
+        out = _decode_voxel_residual(model, header, sections, decoder)
+    decoder.finish()
+    return np.clip(out, header.lo, header.hi).astype(header.dtype)
+
+
+def _decode_indices(model: RuntimeModel, header: ChunkHeader, decoder: GroupDecoder) -> np.ndarray:
+    """Codebook indices (n_tokens,) int64 of the chunk, range-checked."""
+    n_tokens = int(np.prod(token_grid(header.shape, model.token_shape)))
     indices = decoder.next(n_tokens)
     if indices.min() < 0 or indices.max() >= model.codebook_size:
         raise ChunkCorrupt(f"chunk holds codebook indices outside 0..{model.codebook_size - 1}; it is damaged")
+    return indices
+
+
+def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: ChunkSections,
+                           decoder: GroupDecoder) -> np.ndarray:
+    """Indices-only and max_error streams: (z, y, x) int64 before clipping."""
+    tshape = model.token_shape
+    indices = _decode_indices(model, header, decoder)
     pred_tokens = scaled_table(model, header.lo, header.hi)[indices]
     if header.has_residual:
         if header.max_error is None or len(sections.classes) != model.codebook_size:
@@ -238,6 +300,24 @@ def decode_chunk(
             sel = token_class == c
             q = decoder.next(int(sel.sum()) * pred_tokens.shape[1])
             pred_tokens[sel] += q.reshape(-1, pred_tokens.shape[1]) * step
-    decoder.finish()
-    out = from_tokens(pred_tokens, header.shape, tshape)
-    return np.clip(out, header.lo, header.hi).astype(header.dtype)
+    return from_tokens(pred_tokens, header.shape, tshape)
+
+
+def _decode_wavelet_residual(model: RuntimeModel, header: ChunkHeader, sections: ChunkSections,
+                             decoder: GroupDecoder) -> np.ndarray:
+    """Ratio-mode streams: base (INR or flat) plus the inverse wavelet of the dequantised bands."""
+    params = WaveletParams.unpack(sections.classes)
+    if params.levels != levels_for(header.shape):
+        raise ChunkCorrupt(f"chunk declares {params.levels} wavelet levels where its shape needs "
+                           f"{levels_for(header.shape)}; the chunk is damaged")
+    if header.has_flat_base:
+        if not header.lo <= params.flat_value <= header.hi:
+            raise ChunkCorrupt("chunk flat base lies outside its intensity range; the chunk is damaged")
+        base = np.float64(params.flat_value)
+    else:
+        indices = _decode_indices(model, header, decoder)
+        base = from_tokens(scaled_table(model, header.lo, header.hi)[indices], header.shape,
+                           model.token_shape).astype(np.float64)
+    bands = [decoder.next(int(np.prod(shape))).reshape(shape) * np.float64(params.step)
+             for shape in band_shapes(header.shape, params.levels)]
+    return np.rint(base + synthesize(bands, params.levels, header.shape)).astype(np.int64)

@@ -44,8 +44,16 @@ class FrequencyTable:
 
 
 def estimate_bits(values: np.ndarray) -> float:
-    """Zeroth-order entropy of ``values`` times their number, in bits (a size estimate)."""
-    _, counts = np.unique(values, return_counts=True)
+    """Zeroth-order entropy of integer ``values`` times their number, in bits (a size estimate)."""
+    flat = np.asarray(values).ravel()
+    if flat.size == 0:
+        return 0.0
+    lo, hi = int(flat.min()), int(flat.max())
+    if hi - lo < 1 << 20:  # bincount is ~10x faster than unique (which sorts)
+        counts = np.bincount((flat - lo).astype(np.intp))
+        counts = counts[counts > 0]
+    else:
+        _, counts = np.unique(flat, return_counts=True)
     p = counts / counts.sum()
     return float(-(counts * np.log2(p)).sum())
 

@@ -1,0 +1,98 @@
+"""Wavelet-domain residual of the ratio mode: 2D CDF 9/7 per z-slice, dead-zone quantiser.
+
+The residual (chunk minus prediction, (z, y, x) float64 intensity units) is transformed per
+z-slice with ``levels`` levels of the biorthogonal CDF 9/7 wavelet (PyWavelets ``bior4.4``,
+periodic extension, so every band has ceil(n / 2**level) samples per axis). Each band is
+quantised with one step ``step`` (intensity units): q = sign(c) * floor(|c| / step + 0.35)
+and reconstructed as q * step. Band order is coarse to fine: the approximation band, then
+(horizontal, vertical, diagonal) details from the coarsest level to the finest.
+
+The quantised integers are what is entropy-coded, so decoding never depends on a float result
+for its symbols; the inverse transform is float64 and can move a voxel by at most one
+intensity unit across machines, never corrupt a chunk.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pywt
+
+from ..errors import ChunkCorrupt
+
+WAVELET = "bior4.4"
+MAX_LEVELS = 5
+#: rounding offset of the dead-zone quantiser (0.5 is plain rounding).
+DEADZONE_ROUNDING = 0.35
+_PARAMS = struct.Struct("<fBi")
+
+
+@dataclass(frozen=True)
+class WaveletParams:
+    """Side information of a wavelet residual: quantiser step (float32-exact), levels, flat base."""
+
+    step: float
+    levels: int
+    flat_value: int = 0
+
+    def pack(self) -> bytes:
+        return _PARAMS.pack(self.step, self.levels, self.flat_value)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> WaveletParams:
+        if len(data) != _PARAMS.size:
+            raise ChunkCorrupt(f"chunk wavelet parameters are {len(data)} bytes, expected {_PARAMS.size}")
+        step, levels, flat = _PARAMS.unpack(data)
+        if not (math.isfinite(step) and step > 0) or levels > MAX_LEVELS:
+            raise ChunkCorrupt(f"chunk wavelet parameters are invalid (step {step}, levels {levels})")
+        return cls(step, levels, flat)
+
+
+def levels_for(shape: tuple[int, int, int]) -> int:
+    """Levels used for a chunk of ``shape`` (z, y, x): coarsest band at least 8 samples, <= MAX_LEVELS.
+
+    Periodic extension keeps every level exactly invertible, so levels beyond PyWavelets'
+    boundary-effect limit are allowed (and its warning about them is silenced).
+    """
+    return int(np.clip(int(math.log2(min(shape[1:]))) - 3, 0, MAX_LEVELS))
+
+
+def band_shapes(shape: tuple[int, int, int], levels: int) -> list[tuple[int, int, int]]:
+    """Shapes of the bands in coding order for a chunk of ``shape`` and ``levels`` levels."""
+    z, y, x = shape
+    per_level = []
+    for _ in range(levels):
+        y, x = -(-y // 2), -(-x // 2)
+        per_level.append((z, y, x))
+    if not levels:
+        return [shape]
+    return [per_level[-1]] + [s for s in reversed(per_level) for _ in range(3)]
+
+
+def analyze(residual: np.ndarray, levels: int) -> list[np.ndarray]:
+    """Bands (float64) of a (z, y, x) residual in coding order."""
+    if not levels:
+        return [residual.astype(np.float64)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        coeffs = pywt.wavedec2(residual.astype(np.float64), WAVELET, mode="periodization", level=levels,
+                               axes=(1, 2))
+    return [coeffs[0]] + [band for detail in coeffs[1:] for band in detail]
+
+
+def synthesize(bands: list[np.ndarray], levels: int, shape: tuple[int, int, int]) -> np.ndarray:
+    """Inverse of :func:`analyze`, cropped to ``shape``: (z, y, x) float64."""
+    if not levels:
+        return bands[0]
+    coeffs = [bands[0]] + [tuple(bands[1 + 3 * i : 4 + 3 * i]) for i in range(levels)]
+    out = pywt.waverec2(coeffs, WAVELET, mode="periodization", axes=(1, 2))
+    return out[: shape[0], : shape[1], : shape[2]]
+
+
+def quantize(band: np.ndarray, step: float) -> np.ndarray:
+    """Dead-zone quantisation of a band: int64 of the band's shape."""
+    return (np.sign(band) * np.floor(np.abs(band) / step + DEADZONE_ROUNDING)).astype(np.int64)
