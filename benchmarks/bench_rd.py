@@ -1,14 +1,15 @@
-"""Rate-distortion and speed of UniCompress vs JPEG-XL on a real EM volume.
+"""Rate-distortion and speed of UniCompress vs classical codecs on a real EM volume.
 
 Usage::
 
-    python benchmarks/bench_rd.py [--data PATH.npy] [--chunk 30 512 512] [--out benchmarks/plots]
+    python benchmarks/bench_rd.py [--data PATH.npy] [--chunk 30 512 512] [--ratios 4 8 12 16 20 32 64]
 
-For each target ratio, UniCompress runs in ``ratio=`` mode and JPEG-XL (imagecodecs, per
-z-slice) is set by bisection on its ``distance`` to the same ratio. PSNR uses data range 255
-over the whole block; SSIM is the mean of per-slice 2D SSIM (scikit-image). Speeds are
-single-thread MB/s of raw voxels (median of ``--repeats`` runs). Prints a Markdown table and
-writes ``rd.png`` (PSNR and SSIM vs ratio) into ``--out``.
+For each target ratio, UniCompress runs in ``ratio=`` mode and every classical codec (see
+``benchmarks/codecs.py``) is set by bisection on its knob to the smallest ratio >= the target.
+PSNR uses data range 255 over the whole block; SSIM is the mean of per-slice 2D SSIM
+(scikit-image). Speeds are single-thread MB/s of raw voxels (median of ``--repeats`` runs) at
+the ratio nearest 10. Prints Markdown tables (RD, BD-rate, speed, decoder cost) and writes
+``rd.png`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -17,14 +18,18 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # single-thread comparison; must precede numpy
 
-import argparse
-import platform
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Callable  # noqa: E402
 
-import numpy as np
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from classical_codecs import KnobCodec, find_knob, lossless_codecs, lossy_codecs, size  # noqa: E402
 
 
 @dataclass
@@ -34,8 +39,6 @@ class Point:
     ratio: float
     psnr: float
     ssim: float
-    encode_mbs: float
-    decode_mbs: float
 
 
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
@@ -49,62 +52,42 @@ def mean_slice_ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> 
     return float(np.mean([structural_similarity(x, y, data_range=data_range) for x, y in zip(a, b)]))
 
 
-def timed(fn: Callable[[], object], repeats: int) -> tuple[object, float]:
-    """Result of ``fn`` and its median wall time in seconds over ``repeats`` runs."""
-    times, result = [], None
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        result = fn()
+        fn()
         times.append(time.perf_counter() - start)
-    return result, float(np.median(times))
+    return float(np.median(times))
 
 
-def measure(name: str, setting: str, block: np.ndarray, encode: Callable[[], object],
-            decode: Callable[[object], np.ndarray], size: Callable[[object], int], repeats: int) -> Point:
-    stream, t_enc = timed(encode, repeats)
-    out, t_dec = timed(lambda: decode(stream), repeats)
-    out = np.asarray(out).reshape(block.shape)
-    mb = block.nbytes / 1e6
-    return Point(name, setting, block.nbytes / size(stream), psnr(block, out), mean_slice_ssim(block, out),
-                 mb / t_enc, mb / t_dec)
+def bd_rate(ref: list[Point], test: list[Point]) -> float | None:
+    """Bjontegaard delta rate (%) of ``test`` vs ``ref`` over their common PSNR range (cubic fit).
+
+    Negative: ``test`` needs fewer bits for the same PSNR. Rate is bits per voxel = 8 / ratio.
+    """
+    def fit(points: list[Point]):
+        pts = sorted((p for p in points if np.isfinite(p.psnr)), key=lambda p: p.psnr)
+        if len(pts) < 4:
+            return None
+        q = np.array([p.psnr for p in pts])
+        r = np.log(np.array([8.0 / p.ratio for p in pts]))
+        return q, np.polyfit(q, r, 3)
+
+    a, b = fit(ref), fit(test)
+    if a is None or b is None:
+        return None
+    lo, hi = max(a[0].min(), b[0].min()), min(a[0].max(), b[0].max())
+    if lo >= hi:
+        return None
+    ia, ib = np.polyint(a[1]), np.polyint(b[1])
+    avg = ((np.polyval(ib, hi) - np.polyval(ib, lo)) - (np.polyval(ia, hi) - np.polyval(ia, lo))) / (hi - lo)
+    return float((np.exp(avg) - 1) * 100)
 
 
-def unicompress_point(block: np.ndarray, model, label: str, repeats: int, **quality) -> Point:
-    from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
-
-    q = QualitySettings(**quality)
-    setting = ", ".join(f"{k}={v}" for k, v in quality.items()) or "indices only"
-    return measure(label, setting, block, lambda: encode_chunk(model, block, q),
-                   lambda s: decode_chunk(model, s), len, repeats)
-
-
-def jpegxl_stream(block: np.ndarray, distance: float) -> list[bytes]:
-    import imagecodecs
-
-    return [imagecodecs.jpegxl_encode(s, distance=distance, effort=7, numthreads=1) for s in block]
-
-
-def jpegxl_point(block: np.ndarray, target_ratio: float, repeats: int) -> Point:
-    """JPEG-XL per slice with the distance (bisection) whose ratio is closest to ``target_ratio``."""
-    import imagecodecs
-
-    lo, hi = 0.05, 25.0
-    for _ in range(14):
-        mid = (lo * hi) ** 0.5
-        ratio = block.nbytes / sum(map(len, jpegxl_stream(block, mid)))
-        lo, hi = (lo, mid) if ratio > target_ratio else (mid, hi)
-    distance = (lo * hi) ** 0.5
-    return measure("JPEG-XL", f"distance={distance:.3f}", block, lambda: jpegxl_stream(block, distance),
-                   lambda s: np.stack([imagecodecs.jpegxl_decode(x, numthreads=1) for x in s]),
-                   lambda s: sum(map(len, s)), repeats)
-
-
-def markdown(points: list[Point]) -> str:
-    lines = ["| codec | setting | ratio | PSNR (dB) | SSIM | encode MB/s | decode MB/s |",
-             "|---|---|---:|---:|---:|---:|---:|"]
-    for p in points:
-        lines.append(f"| {p.codec} | {p.setting} | {p.ratio:.2f} | {p.psnr:.2f} | {p.ssim:.4f} | "
-                     f"{p.encode_mbs:.1f} | {p.decode_mbs:.1f} |")
+def rd_table(points: list[Point]) -> str:
+    lines = ["| codec | setting | ratio | PSNR (dB) | SSIM |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {p.codec} | {p.setting} | {p.ratio:.2f} | {p.psnr:.2f} | {p.ssim:.4f} |" for p in points]
     return "\n".join(lines)
 
 
@@ -114,9 +97,12 @@ def plot(points: list[Point], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for codec in dict.fromkeys(p.codec for p in points):
-        pts = sorted((p for p in points if p.codec == codec and np.isfinite(p.psnr)), key=lambda p: p.ratio)
+        pts = sorted((p for p in points if p.codec == codec and np.isfinite(p.psnr) and p.ratio > 1.01),
+                     key=lambda p: p.ratio)
+        if len(pts) < 2:
+            continue
         for ax, attr in zip(axes, ("psnr", "ssim")):
             ax.plot([p.ratio for p in pts], [getattr(p, attr) for p in pts], "o-", label=codec)
     for ax, label in zip(axes, ("PSNR (dB)", "mean slice SSIM")):
@@ -124,18 +110,70 @@ def plot(points: list[Point], path: Path) -> None:
         ax.set_xlabel("compression ratio")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
+
+
+class UniCompressBench:
+    """UniCompress as the benchmark sees it: one chunk encoded with a given model and quality."""
+
+    def __init__(self, model, label: str) -> None:
+        from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
+
+        self.model, self.label = model, label
+        self._q, self._enc, self._dec = QualitySettings, encode_chunk, decode_chunk
+
+    def point(self, block: np.ndarray, **quality) -> tuple[Point, bytes]:
+        stream = self._enc(self.model, block, self._q(**quality))
+        out = self._dec(self.model, stream).reshape(block.shape)
+        setting = ", ".join(f"{k}={v}" for k, v in quality.items()) or "indices only"
+        return Point(self.label, setting, block.nbytes / len(stream), psnr(block, out),
+                     mean_slice_ssim(block, out)), stream
+
+    def speed(self, block: np.ndarray, repeats: int, **quality) -> tuple[float, float]:
+        q = self._q(**quality)
+        stream = self._enc(self.model, block, q)
+        mb = block.nbytes / 1e6
+        return (mb / median_seconds(lambda: self._enc(self.model, block, q), repeats),
+                mb / median_seconds(lambda: self._dec(self.model, stream), repeats))
+
+
+def knob_point(codec: KnobCodec, block: np.ndarray, target: float) -> tuple[Point, float] | None:
+    found = find_knob(codec, block, target)
+    if found is None:
+        return None
+    knob, stream = found
+    out = codec.decode(stream, block.shape)
+    return Point(codec.name, f"{codec.knob_name}={knob:.3f}", block.nbytes / size(stream), psnr(block, out),
+                 mean_slice_ssim(block, out)), knob
+
+
+def decoder_cost(model) -> str:
+    """FLOP per voxel of a direct SIREN evaluation vs the table decoder, and the table build time."""
+    from zarr_unicompress.runtime.model import build_runtime_model
+
+    t = model.weights.tensors
+    siren = [k for k in t if k.startswith("siren.") and k.endswith(".weight")]
+    flop = sum(2 * int(np.prod(t[k].shape)) + 4 * t[k].shape[0] for k in siren)  # matmul + bias + sine
+    start = time.perf_counter()
+    build_runtime_model(model.blob)
+    build = time.perf_counter() - start
+    k, v = model.table.shape
+    return ("| decoder | FLOP per voxel | one-off cost |\n|---|---:|---|\n"
+            f"| direct SIREN (student, {len(siren)} layers) | {flop} | none |\n"
+            f"| table decoder (this codec) | 0 network FLOP: 1 table lookup + residual | table of {k} x {v} "
+            f"uint16 built in {build * 1000:.0f} ms per process ({k * v * flop / 1e6:.0f} MFLOP) |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help=".npy volume (default: ISBI 2012 from the data search path)")
     parser.add_argument("--chunk", type=int, nargs=3, default=(30, 512, 512), help="block (z y x) encoded as one chunk")
-    parser.add_argument("--ratios", type=float, nargs="+", default=(4, 8, 12, 16, 20))
+    parser.add_argument("--ratios", type=float, nargs="+", default=(4, 8, 12, 16, 20, 32, 64))
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--model", default=None, help="student blob (.ucmw) to use instead of the default model")
+    parser.add_argument("--model", default=None, help="student blob (.ucmw) instead of the default model")
+    parser.add_argument("--codecs", nargs="*", default=None, help="subset of classical codecs by name")
     parser.add_argument("--out", default=str(Path(__file__).parent / "plots"))
     args = parser.parse_args()
 
@@ -146,20 +184,74 @@ def main() -> None:
     volume = np.load(args.data, mmap_mode="r") if args.data else load_em_volume("isbi2012")
     block = np.ascontiguousarray(volume[tuple(slice(0, c) for c in args.chunk)])
     model = load_model(Path(args.model).read_bytes() if args.model else model_blob(None))
-    label = "UniCompress" + (f" ({Path(args.model).stem})" if args.model else "")
-    points = [unicompress_point(block, model, label, args.repeats)]
+    uni = UniCompressBench(model, "UniCompress")
+    classical = [c for c in lossy_codecs() if args.codecs is None or c.name in args.codecs]
+    points: list[Point] = [uni.point(block)[0]]
+    knobs: dict[str, dict[float, float]] = {c.name: {} for c in classical}
     for ratio in args.ratios:
-        points.append(unicompress_point(block, model, label, args.repeats, ratio=float(ratio)))
-        points.append(jpegxl_point(block, ratio, args.repeats))
+        points.append(uni.point(block, ratio=float(ratio))[0])
+        for codec in classical:
+            found = knob_point(codec, block, ratio)
+            if found is None:
+                print(f"{codec.name}: ratio {ratio} out of reach of its knob range", file=sys.stderr)
+                continue
+            points.append(found[0])
+            knobs[codec.name][ratio] = found[1]
     for bound in (0, 2, 4):
-        points.append(unicompress_point(block, model, label, args.repeats, max_error=bound))
+        points.append(uni.point(block, max_error=bound)[0])
+    floor = []
+    for name, (enc, dec) in lossless_codecs().items():
+        stream = enc(block)
+        assert np.array_equal(dec(stream, block.shape), block)
+        floor.append(Point(name, "lossless", block.nbytes / size(stream), float("inf"), 1.0))
+    points += floor
+
+    speed_ratio = min(args.ratios, key=lambda r: abs(r - 10))
+    mb = block.nbytes / 1e6
+    speeds = [("UniCompress", f"ratio={speed_ratio}", *uni.speed(block, args.repeats, ratio=float(speed_ratio)))]
+    speeds.append(("UniCompress", "max_error=2", *uni.speed(block, args.repeats, max_error=2)))
+    for codec in classical:
+        knob = knobs[codec.name].get(speed_ratio)
+        if knob is None:
+            continue
+        stream = codec.encode(block, knob)
+        speeds.append((codec.name, f"ratio={speed_ratio}", mb / median_seconds(lambda: codec.encode(block, knob), args.repeats),
+                       mb / median_seconds(lambda: codec.decode(stream, block.shape), args.repeats)))
+    for name, (enc, dec) in lossless_codecs().items():
+        stream = enc(block)
+        speeds.append((name, "lossless", mb / median_seconds(lambda: enc(block), args.repeats),
+                       mb / median_seconds(lambda: dec(stream, block.shape), args.repeats)))
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     plot(points, out / "rd.png")
+    uni_pts = [p for p in points if p.codec == "UniCompress" and p.setting.startswith("ratio")]
     print(f"block {block.shape} {block.dtype} from {args.data or 'ISBI 2012'}; model sha256 {model.digest[:16]}; "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, 1 thread per codec")
-    print(markdown(points))
-    print(f"plot: {out / 'rd.png'}")
+          f"{platform.machine()}, {os.cpu_count()} cores, 1 thread per codec; "
+          f"{time.strftime('%Y-%m-%d')}")
+    print("\n### Rate-distortion\n")
+    print(rd_table(points))
+    print("\n### PSNR difference at each target ratio (UniCompress minus codec, dB)\n")
+    print("| ratio | " + " | ".join(c.name for c in classical) + " |")
+    print("|---:|" + "---:|" * len(classical))
+    for ratio, up in zip(args.ratios, uni_pts):
+        cells = []
+        for codec in classical:
+            match = [p for p in points if p.codec == codec.name and abs(p.ratio - ratio) / ratio < 0.2]
+            cells.append(f"{up.psnr - match[0].psnr:+.2f}" if match else "n/a")
+        print(f"| {ratio:g} | " + " | ".join(cells) + " |")
+    print("\n### BD-rate of UniCompress (ratio mode) vs each codec (negative: UniCompress needs fewer bits)\n")
+    print("| reference | BD-rate |\n|---|---:|")
+    for codec in classical:
+        bd = bd_rate([p for p in points if p.codec == codec.name], uni_pts)
+        print(f"| {codec.name} | {'n/a' if bd is None else f'{bd:+.1f} %'} |")
+    print(f"\n### Speed (MB/s of raw voxels, 1 thread, median of {args.repeats})\n")
+    print("| codec | setting | encode MB/s | decode MB/s |\n|---|---|---:|---:|")
+    for name, setting, enc_mbs, dec_mbs in speeds:
+        print(f"| {name} | {setting} | {enc_mbs:.1f} | {dec_mbs:.1f} |")
+    print("\n### Decoder cost\n")
+    print(decoder_cost(model))
+    print(f"\nplot: {out / 'rd.png'}")
 
 
 if __name__ == "__main__":

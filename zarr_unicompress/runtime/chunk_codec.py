@@ -151,18 +151,43 @@ def _encode_wavelet_residual(vol: np.ndarray, pred: np.ndarray, indices: np.ndar
         step = _step_for_budget(bands, 8 * (budget - _FIXED_BYTES) - index_bits, hi - lo)
         candidates.append((step, bands, base_indices, flat))
     step, bands, base_indices, flat = min(candidates, key=lambda c: c[0])
-    for _ in range(12):  # the estimate is close; nudge the step until the real stream fits
-        stream = _pack_wavelet(vol, bands, base_indices, flat, np.float32(step), levels, lo, hi, digest)
-        if len(stream) <= budget * 1.01 or step > 64 * (hi - lo):
-            return stream
-        step *= 1.04
-    return stream
+
+    def pack(step: float) -> bytes:
+        return _pack_wavelet(vol, bands, base_indices, flat, np.float32(step), levels, lo, hi, digest)
+
+    # The estimate is within a few %; refine on real sizes (secant in log-log) to land in
+    # [0.985, 1.0] x budget, keeping the largest stream that fits.
+    best, best_fit = None, None
+    tried: list[tuple[float, int]] = []
+    for _ in range(8):
+        stream = pack(step)
+        tried.append((step, len(stream)))
+        if len(stream) <= budget and (best_fit is None or len(stream) > len(best_fit)):
+            best_fit = stream
+        if best is None or abs(len(stream) - budget) < abs(len(best) - budget):
+            best = stream
+        if 0.985 * budget <= len(stream) <= budget or step > 64 * (hi - lo):
+            break
+        step = _next_step(tried, budget)
+    return best_fit if best_fit is not None else best
+
+
+def _next_step(tried: list[tuple[float, int]], budget: float) -> float:
+    """Next quantiser step aiming at ``budget`` bytes, from (step, size) pairs tried so far."""
+    step, size = tried[-1]
+    if len(tried) >= 2 and tried[-2][1] != size and tried[-2][0] != step:
+        s0, n0 = tried[-2]
+        slope = (np.log(size) - np.log(n0)) / (np.log(step) - np.log(s0))
+        if slope < -0.05:
+            target = np.log(budget * 0.993)
+            return float(np.exp(np.log(step) + (target - np.log(size)) / slope))
+    return step * (1.03 if size > budget else 0.98)
 
 
 #: header, checksum and wavelet parameter bytes of a wavelet-residual stream.
 _FIXED_BYTES = HEADER_SIZE + 4 + 9
-#: estimate sizes on at most this many coefficients per band (a strided sample).
-_ESTIMATE_SAMPLES = 1 << 16
+#: estimate sizes on about this many coefficients in all (the same stride in every band).
+_ESTIMATE_SAMPLES = 1 << 18
 
 
 def _table_bits(values: np.ndarray) -> float:
@@ -173,10 +198,10 @@ def _table_bits(values: np.ndarray) -> float:
 
 def _step_for_budget(bands: list[np.ndarray], budget_bits: float, span: int) -> float:
     """Smallest quantiser step (intensity units) whose estimated coded size fits ``budget_bits``."""
+    stride = max(1, sum(band.size for band in bands) // _ESTIMATE_SAMPLES)
     samples = []
     for band in bands:
         flat = band.ravel()
-        stride = max(1, flat.size // _ESTIMATE_SAMPLES)
         samples.append((flat[::stride], flat.size / len(flat[::stride])))
 
     def bits(step: float) -> float:
@@ -189,7 +214,7 @@ def _step_for_budget(bands: list[np.ndarray], budget_bits: float, span: int) -> 
     lo_s, hi_s = 0.05, 64.0 * max(span, 1)
     if bits(hi_s) > budget_bits:
         return hi_s
-    for _ in range(24):
+    for _ in range(15):  # log2 of the range is ~17, so the step ends within ~0.05 %
         mid = (lo_s * hi_s) ** 0.5
         lo_s, hi_s = (lo_s, mid) if bits(mid) <= budget_bits else (mid, hi_s)
     return float(np.float32(hi_s))
