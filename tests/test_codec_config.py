@@ -68,3 +68,20 @@ def test_fitted_model_is_accepted(tiny_fitted) -> None:
     chunk = em_block((8, 32, 32))
     out = codec.decode(codec.encode(chunk))
     assert np.abs(out.reshape(chunk.shape).astype(int) - chunk).max() <= 3
+
+
+def test_decode_path_imports_no_training_code(tmp_path) -> None:
+    from tests.common import run_fresh_python
+
+    out = run_fresh_python("""
+        import json, sys
+        import numcodecs, numpy as np
+        from numcodecs_ext import UniCompress
+        codec = numcodecs.get_codec(json.loads(json.dumps(UniCompress(ratio=5).get_config())))
+        chunk = (np.arange(4 * 16 * 16) % 251).astype(np.uint8).reshape(4, 16, 16)
+        codec.decode(codec.encode(chunk))
+        import zarr_unicompress.zarr3
+        print(sorted(m for m in sys.modules if m == "torch" or m.startswith(("zarr_unicompress.model",
+                                                                              "zarr_unicompress.training"))))
+    """)
+    assert out.strip() == "[]"
