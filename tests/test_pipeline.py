@@ -130,3 +130,20 @@ def test_cli_info_and_decompress(tmp_path: Path, source: Path) -> None:
     bad = subprocess.run(_cli("compress", str(tmp_path / "missing.npy"), str(tmp_path / "x.zarr")),
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_tiff_source_and_unknown_format(tmp_path: Path) -> None:
+    tifffile = pytest.importorskip("tifffile")
+    from zarr_unicompress.errors import UnsupportedInput
+    from zarr_unicompress.sources import open_source
+
+    block = em_block((6, 40, 50))
+    tifffile.imwrite(tmp_path / "stack.tif", block)
+    source = open_source(tmp_path / "stack.tif")
+    assert source.shape == block.shape and source.dtype == np.uint8
+    np.testing.assert_array_equal(source[1:3, 5:9], block[1:3, 5:9])
+    compress(tmp_path / "stack.tif", tmp_path / "t.zarr", chunks=(4, 32, 32), max_error=BOUND, progress=False)
+    assert np.abs(zarr.open_array(str(tmp_path / "t.zarr"))[:].astype(int) - block).max() <= BOUND
+    (tmp_path / "data.bin").write_bytes(b"x")
+    with pytest.raises(UnsupportedInput, match="cannot tell the format"):
+        open_source(tmp_path / "data.bin")
