@@ -65,9 +65,13 @@ def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
     bands = analyze(vol - pred.astype(np.float64), levels)
     stream = cc._pack_wavelet(vol, bands, indices, 0, np.float32(4.0), levels, lo, hi,
                               bytes.fromhex(default_model.digest)[:16])
-    expected = np.clip(np.rint(pred + synthesize([quantize(b, 4.0) * 4.0 for b in bands], levels, vol.shape)),
-                       lo, hi)
-    np.testing.assert_array_equal(decode_chunk(default_model, stream), expected.astype(np.uint8))
+    decoded = decode_chunk(default_model, stream)
+    bands32 = [quantize(b, 4.0).astype(np.float32) * np.float32(4.0) for b in bands]
+    expected = np.clip(np.rint(synthesize(bands32, levels, vol.shape) + pred.astype(np.float32)), lo, hi)
+    np.testing.assert_array_equal(decoded, expected.astype(np.uint8))
+    # the float32 inverse transform stays within 1 intensity unit of a float64 one
+    exact = np.clip(np.rint(pred + synthesize([quantize(b, 4.0) * 4.0 for b in bands], levels, vol.shape)), lo, hi)
+    assert np.abs(decoded.astype(np.int64) - exact.astype(np.int64)).max() <= 1
 
 
 def test_larger_error_bound_gives_smaller_stream(default_model: RuntimeModel) -> None:

@@ -330,7 +330,10 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
 
 def _decode_wavelet_residual(model: RuntimeModel, header: ChunkHeader, sections: ChunkSections,
                              decoder: GroupDecoder) -> np.ndarray:
-    """Ratio-mode streams: base (INR or flat) plus the inverse wavelet of the dequantised bands."""
+    """Ratio-mode streams: base (INR or flat) plus the inverse wavelet of the dequantised bands.
+
+    Returns the rounded voxel values as float32 (z, y, x); the caller clips and casts them.
+    """
     params = WaveletParams.unpack(sections.classes)
     if params.levels != levels_for(header.shape):
         raise ChunkCorrupt(f"chunk declares {params.levels} wavelet levels where its shape needs "
@@ -338,11 +341,19 @@ def _decode_wavelet_residual(model: RuntimeModel, header: ChunkHeader, sections:
     if header.has_flat_base:
         if not header.lo <= params.flat_value <= header.hi:
             raise ChunkCorrupt("chunk flat base lies outside its intensity range; the chunk is damaged")
-        base = np.float64(params.flat_value)
+        base = np.float32(params.flat_value)
     else:
         indices = _decode_indices(model, header, decoder)
         base = from_tokens(scaled_table(model, header.lo, header.hi)[indices], header.shape,
-                           model.token_shape).astype(np.float64)
-    bands = [decoder.next(int(np.prod(shape))).reshape(shape) * np.float64(params.step)
-             for shape in band_shapes(header.shape, params.levels)]
-    return np.rint(base + synthesize(bands, params.levels, header.shape)).astype(np.int64)
+                           model.token_shape).astype(np.float32)
+    step = np.float32(params.step)
+    bands = []
+    for shape in band_shapes(header.shape, params.levels):
+        band = decoder.next(int(np.prod(shape))).reshape(shape).astype(np.float32)
+        band *= step
+        bands.append(band)
+    recon = synthesize(bands, params.levels, header.shape)
+    recon += base
+    if not np.isfinite(recon).all():
+        raise ChunkCorrupt("chunk wavelet coefficients overflow when dequantised; the chunk is damaged")
+    return np.rint(recon, out=recon)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every benchmark, one after the other (never at the same time: they time themselves), on the
+# real EM volume. Usage: benchmarks/run_all.sh [VOLUME.npy]   (default: ISBI 2012 from the data
+# search path). Each script's printed tables are kept in benchmarks/latest/, the RD plot in
+# benchmarks/plots/rd.png; copy the figures into benchmarks/RESULTS.md with the date.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data_args=()
+if [[ $# -ge 1 ]]; then data_args=(--data "$1"); fi
+mkdir -p benchmarks/latest
+python benchmarks/bench_rd.py "${data_args[@]}" | tee benchmarks/latest/rd.md
+python benchmarks/bench_pipeline.py "${data_args[@]}" | tee benchmarks/latest/pipeline.md
+python benchmarks/bench_distillation.py "${data_args[@]}" | tee benchmarks/latest/distillation.md
