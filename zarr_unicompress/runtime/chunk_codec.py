@@ -146,7 +146,7 @@ def _encode_wavelet_residual(vol: np.ndarray, pred: np.ndarray, indices: np.ndar
     flat = int(np.clip(np.rint(vol.mean()), lo, hi))
     candidates = []
     for base, base_indices in ((pred, indices), (np.full(vol.shape, flat, np.int64), None)):
-        bands = analyze(vol - base.astype(np.float64), levels)
+        bands = analyze(vol.astype(np.float32) - base.astype(np.float32), levels)
         index_bits = 0.0 if base_indices is None else estimate_bits(base_indices) + _table_bits(base_indices)
         step = _step_for_budget(bands, 8 * (budget - _FIXED_BYTES) - index_bits, hi - lo)
         candidates.append((step, bands, base_indices, flat))

@@ -36,11 +36,36 @@ class FrequencyTable:
 
     @classmethod
     def of(cls, values: np.ndarray) -> FrequencyTable:
-        symbols, counts = np.unique(values, return_counts=True)
-        return cls(symbols.astype(np.int64), counts.astype(np.int64))
+        return cls(*_symbol_counts(np.asarray(values).ravel()))
 
     def model(self) -> constriction.stream.model.Categorical:
         return constriction.stream.model.Categorical(self.counts.astype(np.float64), perfect=False)
+
+
+_BINCOUNT_SPAN = 1 << 20  # value spans up to this use bincount (no sort), wider ones np.unique
+
+
+def _symbol_counts(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of a 1D integer array (ascending, int64) and their counts (int64)."""
+    if flat.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    lo, hi = int(flat.min()), int(flat.max())
+    if hi - lo < _BINCOUNT_SPAN:
+        counts = np.bincount((flat - lo).astype(np.intp), minlength=hi - lo + 1)
+        present = np.flatnonzero(counts)
+        return (present + lo).astype(np.int64), counts[present].astype(np.int64)
+    symbols, counts = np.unique(flat, return_counts=True)
+    return symbols.astype(np.int64), counts.astype(np.int64)
+
+
+def _ranks(flat: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+    """Position of each value of ``flat`` in the ascending ``symbols`` that hold all of them: int32."""
+    lo, hi = int(symbols[0]), int(symbols[-1])
+    if hi - lo < _BINCOUNT_SPAN:
+        lookup = np.zeros(hi - lo + 1, np.int32)
+        lookup[symbols - lo] = np.arange(len(symbols), dtype=np.int32)
+        return lookup[(flat - lo).astype(np.intp)]
+    return np.searchsorted(symbols, flat).astype(np.int32)
 
 
 def estimate_bits(values: np.ndarray) -> float:
@@ -48,12 +73,7 @@ def estimate_bits(values: np.ndarray) -> float:
     flat = np.asarray(values).ravel()
     if flat.size == 0:
         return 0.0
-    lo, hi = int(flat.min()), int(flat.max())
-    if hi - lo < 1 << 20:  # bincount is ~10x faster than unique (which sorts)
-        counts = np.bincount((flat - lo).astype(np.intp))
-        counts = counts[counts > 0]
-    else:
-        _, counts = np.unique(flat, return_counts=True)
+    _, counts = _symbol_counts(flat)
     p = counts / counts.sum()
     return float(-(counts * np.log2(p)).sum())
 
@@ -67,7 +87,7 @@ def encode_groups(groups: list[np.ndarray]) -> tuple[bytes, bytes]:
     coder = constriction.stream.stack.AnsCoder()
     for values, table in zip(reversed(groups), reversed(tables)):
         if len(table.symbols) > 1:
-            ranks = np.searchsorted(table.symbols, np.asarray(values).ravel()).astype(np.int32)
+            ranks = _ranks(np.asarray(values).ravel(), table.symbols)
             coder.encode_reverse(ranks, table.model())
     words = coder.get_compressed().astype("<u4").tobytes()
     return _pack_tables(tables), words
