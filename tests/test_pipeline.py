@@ -79,7 +79,7 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path: Path) -> None:
     source = tmp_path / "big.npy"
     np.save(source, em_block((24, 256, 256)))
     args = ["compress", str(source), "", "--chunks", "2", "32", "32", "--max-error", str(BOUND),
-            "--workers", "1", "--quiet"]
+            "--workers", "1", "--group-chunks", "1", "--quiet"]
     killed = tmp_path / "killed.zarr"
     args[2] = str(killed)
     proc = subprocess.Popen(_cli(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -147,3 +147,28 @@ def test_tiff_source_and_unknown_format(tmp_path: Path) -> None:
     (tmp_path / "data.bin").write_bytes(b"x")
     with pytest.raises(UnsupportedInput, match="cannot tell the format"):
         open_source(tmp_path / "data.bin")
+
+
+def test_auto_group_chunks_follows_memory_and_workers() -> None:
+    from zarr_unicompress.scheduling import auto_group_chunks
+
+    chunk = 64 * 512 * 512  # bytes of one uint8 (64, 512, 512) chunk
+    assert auto_group_chunks(chunk, 1000, workers=2, available=1 << 30) == 1  # 1 GiB: one chunk per task
+    assert auto_group_chunks(chunk, 1000, workers=2, available=8 << 30) == 10  # 2 GiB per task / 192 MiB
+    assert auto_group_chunks(chunk, 1000, workers=2, available=256 << 30) == 16  # capped
+    assert auto_group_chunks(chunk, 12, workers=2, available=256 << 30) == 3  # two tasks per worker at least
+    assert auto_group_chunks(chunk, 1000, workers=8, available=16 << 30) == 5  # 1 GiB per task
+
+
+def test_resumed_job_keeps_its_region_shape(tmp_path: Path, source: Path) -> None:
+    dest = tmp_path / "g.zarr"
+    first = compress(source, dest, chunks=(4, 32, 32), group_chunks=2, max_error=BOUND, progress=False)
+    assert first.regions_written == 2 * 3 * 3  # z: chunks 0-1 and 2
+    array = zarr.open_array(str(dest), mode="r+")
+    assert array.attrs["unicompress_region"] == [8, 32, 32]
+    del array.attrs["unicompress_complete"]
+    for marker in list((dest / PROGRESS_DIR).glob("0_*.json"))[:4]:
+        marker.unlink()
+    resumed = compress(source, dest, chunks=(4, 32, 32), group_chunks=3, max_error=BOUND, progress=False)
+    assert (resumed.regions_written, resumed.regions_skipped) == (4, 14)
+    _assert_bounded(dest, source)

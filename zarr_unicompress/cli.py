@@ -39,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sched.add_argument("--scheduler", help="address of a running dask.distributed scheduler")
     sched.add_argument("--workers", type=int, help="local workers (threads; processes with --local-cluster)")
     comp.add_argument("--local-cluster", action="store_true", help="run a distributed.LocalCluster of --workers")
+    comp.add_argument("--group-chunks", type=int, default=None,
+                      help="chunks per task along z without shards (default: from available memory)")
     comp.add_argument("--device", choices=("cuda", "cpu"), default=None, help="device for fitting")
     comp.add_argument("--dataset", default=None, help="array path inside a Zarr group or N5 container")
     comp.add_argument("--quiet", action="store_true")
@@ -71,7 +73,8 @@ def _compress(args: argparse.Namespace) -> int:
     summary = compress(args.source, args.dest, chunks=tuple(args.chunks),
                        shards=tuple(args.shards) if args.shards else None, zarr_format=args.zarr_format,
                        max_error=args.max_error, ratio=args.ratio, model=args.model, scheduler=scheduler,
-                       workers=args.workers, device=args.device, progress=not args.quiet,
+                       workers=args.workers, group_chunks=args.group_chunks, device=args.device,
+                       progress=not args.quiet,
                        dataset=args.dataset, fit_overrides=overrides)
     print(summary)
     return 0

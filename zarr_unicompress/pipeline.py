@@ -1,7 +1,9 @@
 """Archive a volume into a UniCompress Zarr array with Dask: fit once, encode regions, resume.
 
 The destination is split into *regions*: whole shards for Zarr v3 with sharding, otherwise
-groups of ``group_chunks`` chunks along z. Each region is one Dask task that reads its part of
+groups of ``group_chunks`` chunks along z (by default chosen from the available memory, see
+:func:`~zarr_unicompress.scheduling.auto_group_chunks`; the region shape is stored in the
+array's attributes so that a resumed job uses the same regions). Each region is one Dask task that reads its part of
 the source, encodes all its chunks (zarr's codec pipeline, one batch per region), writes them,
 reads them back to verify, and then drops a marker file in ``DEST/.unicompress-progress/``.
 Writing whole shards only avoids the data loss of partial-shard writes from Dask.
@@ -25,11 +27,12 @@ from typing import Any
 import numpy as np
 
 from .errors import UniCompressError, UnsupportedInput
-from .scheduling import run_tasks
+from .scheduling import auto_group_chunks, run_tasks
 from .sources import open_source
 
 PROGRESS_DIR = ".unicompress-progress"
 COMPLETE_ATTR = "unicompress_complete"
+REGION_ATTR = "unicompress_region"
 
 
 class DestinationConflict(UniCompressError):
@@ -92,7 +95,7 @@ def compress(
     max_error: int | None = None,
     ratio: float | None = None,
     model: Any = "default",
-    group_chunks: int = 1,
+    group_chunks: int | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
     device: str | None = None,
@@ -111,7 +114,8 @@ def compress(
         max_error, ratio: the quality mode (see :class:`numcodecs_ext.UniCompress`).
         model: "default" (shipped EM model), "fit" (fit on a sample of this source), a
             :class:`~zarr_unicompress.training.FittedModel` or a blob.
-        group_chunks: chunks per task along z when not sharded.
+        group_chunks: chunks per task along z when not sharded (None: from the available memory
+            and the number of workers, see :func:`~zarr_unicompress.scheduling.auto_group_chunks`).
         scheduler: None or "threads" (local threads), "local-cluster" (a
             ``distributed.LocalCluster`` of ``workers`` processes) or a scheduler address.
         device: "cuda" or "cpu" for fitting (default: cuda when torch sees one).
@@ -132,7 +136,7 @@ def compress(
             raise UnsupportedInput(f"shards {shards} must be whole multiples of chunks {chunks}")
     array = _open_or_create(zarr, reader, dest, chunks, shards, zarr_format, max_error, ratio, model,
                             device, progress, fit_overrides or {})
-    region = shards or (chunks[0] * max(1, group_chunks),) + chunks[1:]
+    region = _region_shape(array, reader, chunks, shards, group_chunks, workers)
     all_regions = region_slices(array.shape, region)
     marker_dir = dest / PROGRESS_DIR
     marker_dir.mkdir(exist_ok=True)
@@ -232,6 +236,27 @@ def _open_or_create(zarr: Any, reader: Any, dest: Path, chunks: tuple[int, ...],
         raise UnsupportedInput(f"zarr_format must be 2 or 3, got {zarr_format}")
     (dest / PROGRESS_DIR).mkdir()
     return array
+
+
+def _region_shape(array: Any, reader: Any, chunks: tuple[int, ...], shards: tuple[int, ...] | None,
+                  group_chunks: int | None, workers: int | None) -> tuple[int, ...]:
+    """The region (voxels) of one task: the shard, or ``group_chunks`` chunks along z. A new
+    array stores it in its attributes; a resumed one must keep it, or markers would not match."""
+    if shards is not None:
+        region = tuple(shards)
+    else:
+        if group_chunks is None:
+            group_chunks = auto_group_chunks(int(np.prod(chunks)) * reader.dtype.itemsize,
+                                             math.ceil(reader.shape[0] / chunks[0]), workers or os.cpu_count() or 1)
+        region = (chunks[0] * max(1, int(group_chunks)),) + tuple(chunks[1:])
+    stored = array.attrs.get(REGION_ATTR)
+    if stored is None:
+        array.attrs[REGION_ATTR] = list(region)
+        return region
+    if shards is not None and tuple(stored) != region:
+        raise DestinationConflict(f"the job was started with regions {tuple(stored)}, now {region}; "
+                                  "rerun with the same --chunks/--shards")
+    return tuple(int(r) for r in stored)  # an unsharded job resumes with the group size it started with
 
 
 def _resolve_model(model: Any, reader: Any, chunks: tuple[int, ...], device: str | None, progress: bool,

@@ -9,6 +9,42 @@ from contextlib import ExitStack
 from typing import Any, Callable, Sequence
 
 
+#: bytes a region task holds per raw byte of its region: the source block, the read-back copy
+#: and the int64 error map (8 bytes per voxel), plus the encoder's working set for the chunks
+#: zarr encodes at once.
+_TASK_BYTES_PER_RAW_BYTE = 12
+#: at most this many chunks per task: more only lengthens the tail of the job.
+_MAX_GROUP_CHUNKS = 16
+
+
+def available_memory_bytes() -> int:
+    """Memory the OS reports as available now (Linux ``MemAvailable``); 4 GiB where unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30
+
+
+def auto_group_chunks(chunk_bytes: int, chunks_along_z: int, workers: int, available: int | None = None) -> int:
+    """Chunks per region task (along z) for an unsharded array.
+
+    As many as fit, at ``_TASK_BYTES_PER_RAW_BYTE`` bytes per raw byte, in half of the
+    ``available`` memory (bytes; default: what the OS reports) shared by ``workers`` concurrent
+    tasks, but at most ``_MAX_GROUP_CHUNKS`` and few enough that every worker gets at least two
+    tasks. Encoding runs on the CPU (the model is a lookup table by then), so host memory is
+    the device memory that bounds a task.
+    """
+    available = available_memory_bytes() if available is None else available
+    per_task = available // 2 // max(1, workers)
+    by_memory = per_task // max(1, chunk_bytes * _TASK_BYTES_PER_RAW_BYTE)
+    by_balance = max(1, chunks_along_z // (2 * max(1, workers)))
+    return int(max(1, min(by_memory, _MAX_GROUP_CHUNKS, by_balance)))
+
+
 def run_tasks(fn: Callable[..., Any], args: Sequence[tuple[Any, ...]], sizes: Sequence[int], *,
               scheduler: str | None = None, workers: int | None = None, progress: bool = True) -> list[Any]:
     """Call ``fn(*a)`` for every ``a`` in ``args`` as Dask tasks and return the results in order.
