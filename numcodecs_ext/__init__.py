@@ -1,5 +1,5 @@
 """numcodecs integration of zarr-unicompress: the ``unicompress`` codec."""
 
-from .unicompress import UniCompress
+from .unicompress import IndicesOnlyWarning, UniCompress
 
-__all__ = ["UniCompress"]
+__all__ = ["IndicesOnlyWarning", "UniCompress"]

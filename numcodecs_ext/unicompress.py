@@ -12,6 +12,7 @@ This module imports only the decode-side runtime, never torch or the training co
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,15 @@ def model_blob(model: Any) -> bytes:
             f"model must be None, a blob (bytes) or a fitted model with a .blob attribute; got {type(model).__name__}"
         )
     return bytes(blob)
+
+
+class IndicesOnlyWarning(UserWarning):
+    """Chunks are being stored as codebook indices only (a preview, about 18 dB on EM)."""
+
+
+PREVIEW_ONLY_WARNING = ("UniCompress without max_error= or ratio= stores codebook indices only: a preview "
+                        "(about 18 dB PSNR on EM), not an archive; pass max_error=E for a per-voxel bound "
+                        "or ratio=R for a size target")
 
 
 class UniCompress(Codec):
@@ -72,6 +82,8 @@ class UniCompress(Codec):
         return self.runtime.digest
 
     def encode(self, buf: Any) -> bytes:
+        if self.quality.max_error is None and self.quality.ratio is None:
+            warnings.warn(PREVIEW_ONLY_WARNING, IndicesOnlyWarning, stacklevel=2)
         arr = ensure_contiguous_ndarray_like(buf, flatten=False)
         return encode_chunk(self.runtime, np.asarray(arr), self.quality)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numcodecs
 import numpy as np
@@ -37,6 +38,17 @@ def test_codec_round_trip() -> None:
     dest = np.empty_like(chunk)
     codec.decode(codec.encode(chunk), out=dest)
     assert np.abs(dest.astype(int) - chunk).max() <= 1
+
+
+def test_indices_only_encoding_warns_that_it_is_a_preview() -> None:
+    from numcodecs_ext.unicompress import IndicesOnlyWarning
+
+    chunk = em_block((4, 40, 40))
+    with pytest.warns(IndicesOnlyWarning, match="max_error"):
+        UniCompress().encode(chunk)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IndicesOnlyWarning)
+        UniCompress(ratio=4).encode(chunk)
 
 
 def test_wrong_digest_is_refused() -> None:
