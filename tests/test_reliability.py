@@ -147,3 +147,22 @@ def test_no_pickle_or_unsafe_torch_load_in_the_package() -> None:
         assert "import pickle" not in text and "pickle.load" not in text, path
         if "torch.load(" in text:
             assert "weights_only=True" in text, path
+
+
+def test_forged_wavelet_step_that_overflows_is_rejected(default_model: RuntimeModel) -> None:
+    """A ratio-mode stream whose quantiser step makes the coefficients overflow float32."""
+    from zarr_unicompress.bitstream import ChunkSections, pack_chunk, unpack_chunk
+    from zarr_unicompress.runtime.wavelet_residual import WaveletParams
+
+    stream = encode_chunk(default_model, em_block((2, 64, 64)), QualitySettings(ratio=4.0))
+    header, sections = unpack_chunk(stream)
+    params = WaveletParams.unpack(sections.classes)
+    forged = WaveletParams(3.0e38, params.levels, params.flat_value).pack()
+    with pytest.raises(ChunkCorrupt, match="overflow"):
+        decode_chunk(default_model, pack_chunk(header, ChunkSections(sections.tables, forged, sections.words)))
+
+
+@pytest.mark.parametrize("bound", [2**30, 2**31 - 1])
+def test_bounds_beyond_int32_arithmetic_hold(default_model: RuntimeModel, bound: int) -> None:
+    chunk = ADVERSARIAL["int16_extremes"](np.random.default_rng(0))
+    check_round_trip(default_model, chunk, QualitySettings(max_error=bound))
