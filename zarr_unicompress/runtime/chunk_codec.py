@@ -298,11 +298,12 @@ def decode_chunk(
         return np.full(header.shape, header.lo, dtype=header.dtype)
     decoder = GroupDecoder(sections.tables, sections.words)
     if header.has_wavelet_residual:
-        out = _decode_wavelet_residual(model, header, sections, decoder)
+        out = np.clip(_decode_wavelet_residual(model, header, sections, decoder), header.lo, header.hi)
+        out = out.astype(header.dtype)
     else:
         out = _decode_voxel_residual(model, header, sections, decoder)
     decoder.finish()
-    return np.clip(out, header.lo, header.hi).astype(header.dtype)
+    return out
 
 
 def _decode_indices(model: RuntimeModel, header: ChunkHeader, decoder: GroupDecoder) -> np.ndarray:
@@ -316,10 +317,15 @@ def _decode_indices(model: RuntimeModel, header: ChunkHeader, decoder: GroupDeco
 
 def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: ChunkSections,
                            decoder: GroupDecoder) -> np.ndarray:
-    """Indices-only and max_error streams: (z, y, x) int64 before clipping."""
-    tshape = model.token_shape
+    """Indices-only and max_error streams: the chunk (z, y, x) in its dtype, clipped to [lo, hi].
+
+    Works in int32 (half the memory traffic of int64) unless the bound is so large that
+    q * (2E+1) could leave int32; then in int64.
+    """
+    wide = header.max_error is not None and header.max_error >= 1 << 30
+    work = np.int64 if wide else np.int32
     indices = _decode_indices(model, header, decoder)
-    pred_tokens = scaled_table(model, header.lo, header.hi)[indices]
+    pred_tokens = scaled_table(model, header.lo, header.hi).astype(work)[indices]
     if header.has_residual:
         if header.max_error is None or len(sections.classes) != model.codebook_size:
             raise ChunkCorrupt("chunk residual section lacks its bound or its class map; it is damaged")
@@ -327,12 +333,15 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
         if decoder.n_groups != int(classes.max()) + 2:
             raise ChunkCorrupt("chunk class map and symbol groups disagree; the chunk is damaged")
         token_class = classes[indices]
-        step = 2 * header.max_error + 1
+        step = work(2 * header.max_error + 1)
+        limit = None if wide else -(-(1 << 17) // int(step)) + 1  # |q| of a real chunk stays below this
         for c in range(decoder.n_groups - 1):
             sel = token_class == c
-            q = decoder.next(int(sel.sum()) * pred_tokens.shape[1])
-            pred_tokens[sel] += q.reshape(-1, pred_tokens.shape[1]) * step
-    return from_tokens(pred_tokens, header.shape, tshape)
+            q = decoder.next(int(sel.sum()) * pred_tokens.shape[1], dtype=work, magnitude_limit=limit)
+            q *= step
+            pred_tokens[sel] += q.reshape(-1, pred_tokens.shape[1])
+    np.clip(pred_tokens, header.lo, header.hi, out=pred_tokens)
+    return np.ascontiguousarray(from_tokens(pred_tokens, header.shape, model.token_shape), dtype=header.dtype)
 
 
 def _decode_wavelet_residual(model: RuntimeModel, header: ChunkHeader, sections: ChunkSections,
@@ -355,12 +364,13 @@ def _decode_wavelet_residual(model: RuntimeModel, header: ChunkHeader, sections:
                            model.token_shape).astype(np.float32)
     step = np.float32(params.step)
     bands = []
-    for shape in band_shapes(header.shape, params.levels):
-        band = decoder.next(int(np.prod(shape))).reshape(shape).astype(np.float32)
-        band *= step
-        bands.append(band)
-    recon = synthesize(bands, params.levels, header.shape)
-    recon += base
+    with np.errstate(over="ignore", invalid="ignore"):  # a forged stream may overflow: checked below
+        for shape in band_shapes(header.shape, params.levels):
+            band = decoder.next(int(np.prod(shape))).reshape(shape).astype(np.float32)
+            band *= step
+            bands.append(band)
+        recon = synthesize(bands, params.levels, header.shape)
+        recon += base
     if not np.isfinite(recon).all():
         raise ChunkCorrupt("chunk wavelet coefficients overflow when dequantised; the chunk is damaged")
     return np.rint(recon, out=recon)

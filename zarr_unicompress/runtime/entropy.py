@@ -113,8 +113,12 @@ class GroupDecoder:
     def n_groups(self) -> int:
         return len(self._tables)
 
-    def next(self, expected_total: int) -> np.ndarray:
-        """Decode the next group; it must hold exactly ``expected_total`` symbols. Returns int64 (n,)."""
+    def next(self, expected_total: int, dtype: type = np.int64, magnitude_limit: int | None = None) -> np.ndarray:
+        """Decode the next group; it must hold exactly ``expected_total`` symbols.
+
+        Returns (n,) of ``dtype``. A table whose symbols reach ``magnitude_limit`` in absolute
+        value (or do not fit ``dtype``) raises :class:`ChunkCorrupt` before decoding.
+        """
         if self._next >= len(self._tables):
             raise ChunkCorrupt("chunk has fewer symbol groups than its header implies; it is damaged")
         table = self._tables[self._next]
@@ -124,15 +128,24 @@ class GroupDecoder:
                 f"chunk frequency table counts {table.total} symbols where {expected_total} are "
                 "expected; the chunk is damaged"
             )
-        if len(table.symbols) == 0:
-            return np.empty(0, dtype=np.int64)
-        if len(table.symbols) == 1:
-            return np.full(table.total, table.symbols[0], dtype=np.int64)
+        symbols = table.symbols
+        if len(symbols):
+            info = np.iinfo(dtype)
+            lo, hi = int(symbols[0]), int(symbols[-1])
+            bound = magnitude_limit if magnitude_limit is not None else info.max + 1
+            if lo < max(info.min, -bound + 1) or hi > min(info.max, bound - 1):
+                raise ChunkCorrupt(f"chunk holds symbols in [{lo}, {hi}], outside what its section allows; "
+                                   "the chunk is damaged")
+        symbols = symbols.astype(dtype)
+        if len(symbols) == 0:
+            return np.empty(0, dtype=dtype)
+        if len(symbols) == 1:
+            return np.full(table.total, symbols[0], dtype=dtype)
         try:
             ranks = self._coder.decode(table.model(), table.total)
         except (ValueError, RuntimeError) as exc:
             raise ChunkCorrupt(f"chunk entropy-coded section does not decode: {exc}") from None
-        return table.symbols[ranks]
+        return symbols[ranks]
 
     def finish(self) -> None:
         """Check that every group and every word was consumed."""
