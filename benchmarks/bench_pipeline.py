@@ -8,7 +8,8 @@ The source is the real EM volume tiled ``--tiles`` times along (z, y, x), mirror
 other tile so that no two neighbouring tiles are identical (ISBI 2012 has only 30 x 512 x 512
 voxels). Each run writes a Zarr v3 array with (16, 256, 256) chunks in (32, 512, 512) shards,
 with the default model (no fitting), and the table reports raw MB/s including the read-back
-verification of every region. CPU only unless a GPU is present (encoding runs in NumPy).
+verification of every region. A second table varies the batch (chunks per task) of an unsharded
+Zarr v2 array. Encoding runs on the CPU (NumPy); a GPU only speeds up fitting.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import zarr
 
 
 def tiled_volume(volume: np.ndarray, tiles: tuple[int, int, int]) -> np.ndarray:
@@ -60,12 +62,27 @@ def main() -> None:
             seconds = time.perf_counter() - start
             rows.append((", ".join(f"{k}={v}" for k, v in quality.items()), label, workers,
                          summary.raw_bytes / 1e6 / seconds, summary.ratio, summary.psnr))
+    batch_rows = []
+    for group in (1, 2, None):  # chunks per task without shards; None: from memory and workers
+        dest = work / "out_v2.zarr"
+        shutil.rmtree(dest, ignore_errors=True)
+        start = time.perf_counter()
+        summary = compress(source, dest, chunks=(16, 256, 256), zarr_format=2, group_chunks=group, workers=2,
+                           progress=False, max_error=2)
+        seconds = time.perf_counter() - start
+        region = zarr.open_array(str(dest), mode="r").attrs["unicompress_region"]
+        batch_rows.append((group, region[0] // 16, summary.regions_written, summary.raw_bytes / 1e6 / seconds))
     print(f"source: ISBI 2012 tiled {tuple(args.tiles)} -> {shape} uint8 ({np.prod(shape) / 1e6:.0f} MB); "
           f"{os.cpu_count()} cores; chunks (16, 256, 256), shards (32, 512, 512); {time.strftime('%Y-%m-%d')}")
     print("\n| quality | scheduler | workers | MB/s (encode + verify) | ratio (with metadata) | PSNR (dB) |")
     print("|---|---|---:|---:|---:|---:|")
     for q, label, workers, mbs, ratio, psnr in rows:
         print(f"| {q} | {label} | {workers} | {mbs:.1f} | {ratio:.2f} | {psnr:.2f} |")
+    print("\nBatch size: Zarr v2 without shards, max_error=2, 2 threads, chunks per task along z\n")
+    print("| --group-chunks | chunks per task | tasks | MB/s (encode + verify) |")
+    print("|---|---:|---:|---:|")
+    for group, per_task, tasks, mbs in batch_rows:
+        print(f"| {'auto' if group is None else group} | {per_task} | {tasks} | {mbs:.1f} |")
 
 
 if __name__ == "__main__":
