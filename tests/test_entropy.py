@@ -44,3 +44,22 @@ def test_property_round_trip(lists: list[list[int]]) -> None:
     groups = [np.array(g, dtype=np.int64) for g in lists]
     for a, b in zip(groups, _round_trip(groups)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_wide_value_spans_take_the_sorting_path() -> None:
+    """Values spanning more than the bincount range (here 2**40) still round-trip."""
+    rng = np.random.default_rng(2)
+    groups = [np.concatenate([rng.integers(-5, 5, 1000), [-(2**40), 2**40]]), rng.integers(0, 3, 500)]
+    for a, b in zip(groups, _round_trip(groups)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_symbols_beyond_the_allowed_magnitude_are_rejected() -> None:
+    tables, words = encode_groups([np.array([0, 1, -200, 5])])
+    with pytest.raises(ChunkCorrupt, match="outside"):
+        GroupDecoder(tables, words).next(4, dtype=np.int32, magnitude_limit=100)
+    tables, words = encode_groups([np.array([0, 2**35])])
+    with pytest.raises(ChunkCorrupt, match="outside"):
+        GroupDecoder(tables, words).next(2, dtype=np.int32)
+    np.testing.assert_array_equal(GroupDecoder(*encode_groups([np.array([0, -99])])).next(
+        2, dtype=np.int32, magnitude_limit=100), [0, -99])
