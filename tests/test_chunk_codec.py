@@ -74,6 +74,27 @@ def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
     assert np.abs(decoded.astype(np.int64) - exact.astype(np.int64)).max() <= 1
 
 
+def test_ratio_mode_chooses_inr_base_where_it_predicts(default_model: RuntimeModel) -> None:
+    """A chunk the INR predicts exactly gets the INR base (indices in the stream), an EM block the
+    flat base; both land at or under their byte budget."""
+    from zarr_unicompress.bitstream import unpack_chunk
+    from zarr_unicompress.runtime import chunk_codec as cc
+    from zarr_unicompress.runtime.tokens import from_tokens, token_grid
+
+    shape = (17, 64, 96)
+    n_tokens = int(np.prod(token_grid(shape, default_model.token_shape)))
+    indices = np.random.default_rng(3).integers(0, default_model.codebook_size, n_tokens)
+    table = cc.scaled_table(default_model, 0, 255)
+    predicted = np.ascontiguousarray(from_tokens(table[indices], shape, default_model.token_shape).astype(np.uint8))
+    predicted[0, 0, 0], predicted[0, 0, 1] = 0, 255  # the chunk spans [0, 255] like the table
+    for chunk, inr_expected in ((predicted, True), (em_block(shape, real_only=True), False)):
+        out, stream = check_round_trip(default_model, chunk, QualitySettings(ratio=4.0))
+        header, _ = unpack_chunk(stream)
+        assert header.has_flat_base is not inr_expected
+        assert len(stream) <= chunk.nbytes / 4.0
+    assert psnr(out, chunk) > 25.0
+
+
 def test_larger_error_bound_gives_smaller_stream(default_model: RuntimeModel) -> None:
     chunk = em_block((8, 64, 64))
     sizes = [len(encode_chunk(default_model, chunk, QualitySettings(max_error=e))) for e in (0, 2, 8)]

@@ -51,7 +51,7 @@ def _symbol_counts(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     lo, hi = int(flat.min()), int(flat.max())
     if hi - lo < _BINCOUNT_SPAN:
-        counts = np.bincount((flat - lo).astype(np.intp), minlength=hi - lo + 1)
+        counts = np.bincount((flat - lo).astype(np.intp, copy=False), minlength=hi - lo + 1)
         present = np.flatnonzero(counts)
         return (present + lo).astype(np.int64), counts[present].astype(np.int64)
     symbols, counts = np.unique(flat, return_counts=True)
@@ -64,7 +64,7 @@ def _ranks(flat: np.ndarray, symbols: np.ndarray) -> np.ndarray:
     if hi - lo < _BINCOUNT_SPAN:
         lookup = np.zeros(hi - lo + 1, np.int32)
         lookup[symbols - lo] = np.arange(len(symbols), dtype=np.int32)
-        return lookup[(flat - lo).astype(np.intp)]
+        return lookup[(flat - lo).astype(np.intp, copy=False)]
     return np.searchsorted(symbols, flat).astype(np.int32)
 
 

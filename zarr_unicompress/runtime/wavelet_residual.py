@@ -104,5 +104,11 @@ def synthesize(bands: list[np.ndarray], levels: int, shape: tuple[int, int, int]
 
 
 def quantize(band: np.ndarray, step: float) -> np.ndarray:
-    """Dead-zone quantisation of a band: int64 of the band's shape."""
-    return (np.sign(band) * np.floor(np.abs(band) / step + DEADZONE_ROUNDING)).astype(np.int64)
+    """Dead-zone quantisation of a float32 band: int32 of the band's shape (|q| < 2**31 since
+    coefficients of 16-bit data stay below 2**20 and steps are >= 0.05)."""
+    q = np.abs(band)
+    q /= step
+    q += DEADZONE_ROUNDING
+    np.floor(q, out=q)
+    np.copysign(q, band, out=q)
+    return q.astype(np.int32)
