@@ -1,6 +1,6 @@
 """Wavelet-domain residual of the ratio mode: 2D CDF 9/7 per z-slice, dead-zone quantiser.
 
-The residual (chunk minus prediction, (z, y, x) float64 intensity units) is transformed per
+The residual (chunk minus prediction, (z, y, x) float32 intensity units) is transformed per
 z-slice with ``levels`` levels of the biorthogonal CDF 9/7 wavelet (PyWavelets ``bior4.4``,
 periodic extension, so every band has ceil(n / 2**level) samples per axis). Each band is
 quantised with one step ``step`` (intensity units): q = sign(c) * floor(|c| / step + 0.35)
@@ -8,7 +8,7 @@ and reconstructed as q * step. Band order is coarse to fine: the approximation b
 (horizontal, vertical, diagonal) details from the coarsest level to the finest.
 
 The quantised integers are what is entropy-coded, so decoding never depends on a float result
-for its symbols; the inverse transform is float64 and can move a voxel by at most one
+for its symbols; the inverse transform is float32 and can move a voxel by at most one
 intensity unit across machines, never corrupt a chunk.
 """
 
