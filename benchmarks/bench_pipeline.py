@@ -9,7 +9,9 @@ other tile so that no two neighbouring tiles are identical (ISBI 2012 has only 3
 voxels). Each run writes a Zarr v3 array with (16, 256, 256) chunks in (32, 512, 512) shards,
 with the default model (no fitting), and the table reports raw MB/s including the read-back
 verification of every region. A second table varies the batch (chunks per task) of an unsharded
-Zarr v2 array. Encoding runs on the CPU (NumPy); a GPU only speeds up fitting.
+Zarr v2 array. A third reads each archive back lazily, ``da.from_zarr(DEST).sum().compute()``, on
+1 and 2 threads and on a 2-process LocalCluster (second of two reads, so worker start-up and
+model loading are not counted). Encoding runs on the CPU (NumPy); a GPU only speeds up fitting.
 """
 
 from __future__ import annotations
@@ -33,6 +35,31 @@ def tiled_volume(volume: np.ndarray, tiles: tuple[int, int, int]) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+def lazy_read_rates(dest: Path) -> list[tuple[str, int, float]]:
+    """(scheduler, workers, MB/s of decoded voxels) of ``da.from_zarr(dest).sum().compute()``."""
+    import dask
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    lazy = da.from_zarr(str(dest))
+    rates = []
+
+    def timed_read() -> float:
+        start = time.perf_counter()
+        lazy.sum().compute()
+        return lazy.nbytes / 1e6 / (time.perf_counter() - start)
+
+    for workers in (1, 2):
+        with dask.config.set(scheduler="threads", num_workers=workers):
+            timed_read()
+            rates.append(("threads", workers, timed_read()))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster):
+        timed_read()
+        rates.append(("LocalCluster (processes)", 2, timed_read()))
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None)
@@ -51,6 +78,7 @@ def main() -> None:
     np.save(source, tiled_volume(np.asarray(volume), tuple(args.tiles)))
     shape = np.load(source, mmap_mode="r").shape
     rows = []
+    read_rows = []
     for quality in ({"ratio": 10.0}, {"max_error": 2}):
         for label, scheduler, workers in (("threads", None, 1), ("threads", None, 2),
                                           ("LocalCluster (processes)", "local-cluster", 2)):
@@ -62,6 +90,7 @@ def main() -> None:
             seconds = time.perf_counter() - start
             rows.append((", ".join(f"{k}={v}" for k, v in quality.items()), label, workers,
                          summary.raw_bytes / 1e6 / seconds, summary.ratio, summary.psnr))
+        read_rows += [(rows[-1][0], *rate) for rate in lazy_read_rates(dest)]
     batch_rows = []
     for group in (1, 2, None):  # chunks per task without shards; None: from memory and workers
         dest = work / "out_v2.zarr"
@@ -83,6 +112,12 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for group, per_task, tasks, mbs in batch_rows:
         print(f"| {'auto' if group is None else group} | {per_task} | {tasks} | {mbs:.1f} |")
+
+    print("\nLazy reads: da.from_zarr(DEST).sum().compute() of the sharded archives above\n")
+    print("| quality | scheduler | workers | MB/s (decoded) |")
+    print("|---|---|---:|---:|")
+    for q, label, workers, mbs in read_rows:
+        print(f"| {q} | {label} | {workers} | {mbs:.1f} |")
 
 
 if __name__ == "__main__":
