@@ -95,6 +95,23 @@ def test_ratio_mode_chooses_inr_base_where_it_predicts(default_model: RuntimeMod
     assert psnr(out, chunk) > 25.0
 
 
+@pytest.mark.parametrize("max_errors", [range(0, 40), [127, 4095, 65535, (1 << 21) + 3, (1 << 22) - 1, 1 << 22,
+                                                   (1 << 30) + 7, 2**31 - 1]])
+def test_quantize_residual_is_the_integer_floor(max_errors: list[int]) -> None:
+    """The float quotient gives exactly sign(r) * floor((|r| + E) / (2E + 1)) for every residual
+    a 16-bit chunk can have, on both sides of the float32/float64 switch."""
+    from zarr_unicompress.runtime.chunk_codec import quantize_residual
+
+    residual = np.arange(-(1 << 17) + 1, 1 << 17, dtype=np.int32)
+    for max_error in max_errors:
+        step = 2 * max_error + 1
+        expected = np.sign(residual) * ((np.abs(residual).astype(np.int64) + max_error) // step)
+        q = quantize_residual(residual, max_error)
+        assert q.dtype == np.int32
+        np.testing.assert_array_equal(q, expected, err_msg=f"max_error={max_error}")
+        assert np.abs(residual - q.astype(np.int64) * step).max() <= max_error
+
+
 def test_larger_error_bound_gives_smaller_stream(default_model: RuntimeModel) -> None:
     chunk = em_block((8, 64, 64))
     sizes = [len(encode_chunk(default_model, chunk, QualitySettings(max_error=e))) for e in (0, 2, 8)]

@@ -89,9 +89,9 @@ def as_3d(chunk: np.ndarray) -> np.ndarray:
 
 
 def scaled_table(model: RuntimeModel, lo: int, hi: int) -> np.ndarray:
-    """Predicted intensities for every (codeword, voxel in token): (K, V) int64, in [lo, hi]."""
+    """Predicted intensities for every (codeword, voxel in token): (K, V) int32, in [lo, hi]."""
     span = hi - lo
-    return lo + (model.table.astype(np.int64) * span + 32767) // 65535
+    return (lo + (model.table.astype(np.int64) * span + 32767) // 65535).astype(np.int32)
 
 
 def select_indices(model: RuntimeModel, tokens01: np.ndarray, mode: str) -> np.ndarray:
@@ -107,13 +107,19 @@ def select_indices(model: RuntimeModel, tokens01: np.ndarray, mode: str) -> np.n
     return out
 
 
+def token_indices(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens (n_tokens, voxels_per_token) in the chunk's dtype, edge-padded, and their codebook
+    indices (n_tokens,) int64, for a 3D chunk whose intensities span [lo, hi] (lo < hi)."""
+    tokens = to_tokens(vol, model.token_shape)
+    tokens01 = (tokens.astype(np.float32) - np.float32(lo)) / np.float32(hi - lo)
+    return tokens, select_indices(model, tokens01, mode)
+
+
 def inr_prediction(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """Codebook indices (n_tokens,) int64 and the INR prediction (z, y, x) int64 of a 3D chunk
+    """Codebook indices (n_tokens,) int64 and the INR prediction (z, y, x) int32 of a 3D chunk
     whose intensities span [lo, hi] (lo < hi)."""
-    tshape = model.token_shape
-    tokens01 = (to_tokens(vol, tshape).astype(np.float32) - np.float32(lo)) / np.float32(hi - lo)
-    indices = select_indices(model, tokens01, mode)
-    return indices, from_tokens(scaled_table(model, lo, hi)[indices], vol.shape, tshape)
+    _, indices = token_indices(model, vol, lo, hi, mode)
+    return indices, from_tokens(scaled_table(model, lo, hi)[indices], vol.shape, model.token_shape)
 
 
 def encode_chunk(model: RuntimeModel, chunk: np.ndarray, quality: QualitySettings) -> bytes:
@@ -127,15 +133,16 @@ def encode_chunk(model: RuntimeModel, chunk: np.ndarray, quality: QualitySetting
         return pack_chunk(header, ChunkSections(b"", b"", b""))
     if quality.ratio is not None:
         return _encode_wavelet_residual(model, vol, lo, hi, digest, quality)
-    indices, pred = inr_prediction(model, vol, lo, hi, quality.index_search)
-    tshape = model.token_shape
+    tokens, indices = token_indices(model, vol, lo, hi, quality.index_search)
     groups: list[np.ndarray] = [indices]
     class_map = b""
     flags = 0
     if quality.max_error is not None:
         flags |= FLAG_RESIDUAL
-        q = quantize_residual(vol.astype(np.int64) - pred, quality.max_error)
-        q_tokens = to_tokens(q, tshape, pad_mode="constant")
+        residual = tokens.astype(np.int32)
+        residual -= scaled_table(model, lo, hi)[indices]
+        q_tokens = quantize_residual(residual, quality.max_error)
+        _zero_padding(q_tokens, shape, model.token_shape)
         classes = context_classes(indices, q_tokens, model.codebook_size, vol.size)
         class_map = classes.astype(np.uint8).tobytes()
         token_class = classes[indices]
@@ -297,17 +304,25 @@ def _pack_wavelet(vol: np.ndarray, bands: list[np.ndarray], indices: np.ndarray 
 
 
 def quantize_residual(residual: np.ndarray, max_error: int) -> np.ndarray:
-    """Quantise integer residuals with step 2E+1 so that |r - q * (2E+1)| <= E.
+    """Quantise integer residuals (int32, |r| < 2**17) with step 2E+1 so that |r - q * (2E+1)| <= E.
 
-    ``residual``: voxel minus prediction, |r| < 2**17 for the supported dtypes. Computed and
-    returned in int32 (a third of the int64 cost) where |r| + E cannot overflow it, i.e. for
-    E < 2**30, else in int64.
+    q = sign(r) * floor((|r| + E) / (2E+1)), returned as int32 of the residual's shape; computed
+    in int32 where |r| + E cannot overflow it (E < 2**30), else in int64.
     """
-    step = 2 * max_error + 1
-    work = residual.astype(np.int32) if max_error < 1 << 30 else residual.astype(np.int64)
-    mag = (np.abs(work) + work.dtype.type(max_error)) // work.dtype.type(step)
+    work = residual if max_error < 1 << 30 else residual.astype(np.int64)
+    mag = np.abs(work)
+    mag += max_error
+    mag //= 2 * max_error + 1
     mag *= np.sign(work)
-    return mag
+    return mag.astype(np.int32, copy=False)
+
+
+def _zero_padding(q_tokens: np.ndarray, shape: tuple[int, int, int], token_shape: tuple[int, int, int]) -> None:
+    """Set the residual symbols of the voxels that edge padding added (beyond ``shape``) to 0."""
+    if all(s % t == 0 for s, t in zip(shape, token_shape)):
+        return
+    inside = to_tokens(np.ones(shape, np.bool_), token_shape, pad_mode="constant")
+    q_tokens[~inside] = 0
 
 
 def context_classes(indices: np.ndarray, q_tokens: np.ndarray, codebook_size: int, n_voxels: int) -> np.ndarray:
