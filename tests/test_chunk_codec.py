@@ -54,7 +54,7 @@ def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
     """The INR-base variant of the ratio mode decodes to the same voxels the encoder computed."""
     from zarr_unicompress.runtime import chunk_codec as cc
     from zarr_unicompress.runtime.tokens import from_tokens, to_tokens
-    from zarr_unicompress.runtime.wavelet_residual import analyze, levels_for, quantize, synthesize
+    from zarr_unicompress.runtime.wavelet_residual import analyze, levels_for, quantize, synthesize, to_blocks
 
     vol = em_block((4, 64, 64))
     lo, hi = int(vol.min()), int(vol.max())
@@ -63,8 +63,8 @@ def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
     pred = from_tokens(cc.scaled_table(default_model, lo, hi)[indices], vol.shape, default_model.token_shape)
     levels = levels_for(vol.shape)
     bands = analyze(vol - pred.astype(np.float64), levels)
-    stream = cc._pack_wavelet(vol, bands, indices, 0, np.float32(4.0), levels, lo, hi,
-                              bytes.fromhex(default_model.digest)[:16])
+    stream = cc._pack_wavelet(vol, [to_blocks(b) for b in bands], True, indices, 0, np.float32(4.0), levels,
+                              lo, hi, bytes.fromhex(default_model.digest)[:16])
     decoded = decode_chunk(default_model, stream)
     bands32 = [quantize(b, 4.0).astype(np.float32) * np.float32(4.0) for b in bands]
     expected = np.clip(np.rint(synthesize(bands32, levels, vol.shape) + pred.astype(np.float32)), lo, hi)
@@ -72,6 +72,63 @@ def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
     # the float32 inverse transform stays within 1 intensity unit of a float64 one
     exact = np.clip(np.rint(pred + synthesize([quantize(b, 4.0) * 4.0 for b in bands], levels, vol.shape)), lo, hi)
     assert np.abs(decoded.astype(np.int64) - exact.astype(np.int64)).max() <= 1
+
+
+@pytest.mark.parametrize("shape", [(3, 70, 90), (2, 8, 8), (1, 5, 300), (16, 256, 256)])
+def test_zero_block_streams_decode_like_streams_without_them(default_model: RuntimeModel,
+                                                             shape: tuple[int, int, int]) -> None:
+    """A stream that codes every coefficient (all streams of v0.2.0-v0.2.4, small chunks now)
+    decodes to exactly the voxels of a zero-block stream of the same coefficients; the encoder
+    uses zero blocks from ZERO_BLOCK_MIN_VOXELS on, where they are smaller."""
+    from zarr_unicompress.bitstream import (FLAG_FLAT_BASE, FLAG_WAVELET, ChunkHeader, ChunkSections, pack_chunk,
+                                            unpack_chunk)
+    from zarr_unicompress.runtime import chunk_codec as cc
+    from zarr_unicompress.runtime.entropy import encode_groups
+    from zarr_unicompress.runtime.wavelet_residual import WaveletParams, analyze, levels_for, quantize, to_blocks
+
+    vol = np.ascontiguousarray(em_block((16, 300, 300), real_only=shape[0] == 16)[: shape[0], : shape[1], : shape[2]])
+    lo, hi = int(vol.min()), int(vol.max())
+    flat, step, levels = int(vol.mean()), np.float32(12.0), levels_for(vol.shape)
+    digest = bytes.fromhex(default_model.digest)[:16]
+    bands = analyze(vol.astype(np.float32) - np.float32(flat), levels)
+    tables, words = encode_groups([quantize(b, float(step)) for b in bands])
+    header = ChunkHeader(FLAG_WAVELET | FLAG_FLAT_BASE, vol.dtype, vol.shape, digest, lo, hi, None, 0, 0, 0)
+    legacy = pack_chunk(header, ChunkSections(tables, WaveletParams(float(step), levels, flat).pack(), words))
+    blocked = cc._pack_wavelet(vol, [to_blocks(b) for b in bands], True, None, flat, step, levels, lo, hi, digest)
+    np.testing.assert_array_equal(decode_chunk(default_model, legacy), decode_chunk(default_model, blocked))
+    large = vol.size >= cc.ZERO_BLOCK_MIN_VOXELS
+    if large:
+        assert len(blocked) < len(legacy)
+    header, _ = unpack_chunk(encode_chunk(default_model, vol, QualitySettings(ratio=6.0)))
+    assert header.has_zero_blocks is large
+
+
+def test_forged_zero_block_flags_are_refused(default_model: RuntimeModel) -> None:
+    """A block flag other than 0/1, or zero blocks without a wavelet residual, is a clear error."""
+    from zarr_unicompress.bitstream import (FLAG_FLAT_BASE, FLAG_WAVELET, FLAG_ZERO_BLOCKS, ChunkHeader,
+                                            ChunkSections, pack_chunk, unpack_chunk)
+    from zarr_unicompress.runtime.entropy import encode_groups
+    from zarr_unicompress.runtime.wavelet_residual import WaveletParams, band_shapes, block_grid, levels_for
+
+    shape = (1, 16, 16)
+    levels = levels_for(shape)
+    groups = []
+    for band in band_shapes(shape, levels):
+        n_blocks = int(np.prod(block_grid(band)))
+        groups += [np.full(n_blocks, 2, np.int64), np.zeros(2 * 16 * n_blocks, np.int64)]
+    tables, words = encode_groups(groups)
+    flags = FLAG_WAVELET | FLAG_FLAT_BASE | FLAG_ZERO_BLOCKS
+    header = ChunkHeader(flags, np.dtype("uint8"), shape, bytes.fromhex(default_model.digest)[:16], 0, 9,
+                         None, 0, 0, 0)
+    stream = pack_chunk(header, ChunkSections(tables, WaveletParams(1.0, levels, 3).pack(), words))
+    with pytest.raises(ChunkCorrupt, match="outside what its section allows"):
+        decode_chunk(default_model, stream)
+    good = encode_chunk(default_model, em_block((2, 32, 32)), QualitySettings(max_error=1))
+    head, sections = unpack_chunk(good)
+    forged = pack_chunk(ChunkHeader(head.flags | FLAG_ZERO_BLOCKS, head.dtype, head.shape, head.digest, head.lo,
+                                    head.hi, head.max_error, 0, 0, 0), sections)
+    with pytest.raises(ChunkCorrupt, match="zero blocks without a wavelet"):
+        decode_chunk(default_model, forged)
 
 
 def test_ratio_mode_chooses_inr_base_where_it_predicts(default_model: RuntimeModel) -> None:

@@ -4,7 +4,7 @@ Layout (little endian)::
 
     magic    4s   b"UCZ1"
     version  u8   FORMAT_VERSION
-    flags    u8   FLAG_CONSTANT | FLAG_RESIDUAL | FLAG_WAVELET | FLAG_FLAT_BASE
+    flags    u8   FLAG_CONSTANT | FLAG_RESIDUAL | FLAG_WAVELET | FLAG_FLAT_BASE | FLAG_ZERO_BLOCKS
     dtype    u8   index into DTYPE_CODES
     reserved u8   0
     shape    3*u32   chunk shape in voxels (z, y, x)
@@ -39,7 +39,10 @@ FLAG_RESIDUAL = 2
 FLAG_WAVELET = 4
 #: the prediction is one flat value instead of the INR (no codebook indices in the stream).
 FLAG_FLAT_BASE = 8
-_KNOWN_FLAGS = FLAG_CONSTANT | FLAG_RESIDUAL | FLAG_WAVELET | FLAG_FLAT_BASE
+#: (with FLAG_WAVELET) each band is coded as one all-zero flag per 4 x 4 block and the
+#: coefficients of the other blocks; without it, every coefficient (streams of v0.2.0-v0.2.4).
+FLAG_ZERO_BLOCKS = 16
+_KNOWN_FLAGS = FLAG_CONSTANT | FLAG_RESIDUAL | FLAG_WAVELET | FLAG_FLAT_BASE | FLAG_ZERO_BLOCKS
 NO_RESIDUAL = 0xFFFFFFFF
 
 #: dtypes the codec encodes, by their code in the header.
@@ -94,6 +97,10 @@ class ChunkHeader:
     @property
     def has_flat_base(self) -> bool:
         return bool(self.flags & FLAG_FLAT_BASE)
+
+    @property
+    def has_zero_blocks(self) -> bool:
+        return bool(self.flags & FLAG_ZERO_BLOCKS)
 
 
 @dataclass(frozen=True)
@@ -161,7 +168,11 @@ def unpack_chunk(buf: bytes | memoryview) -> tuple[ChunkHeader, ChunkSections]:
     if dcode >= len(DTYPE_CODES):
         raise ChunkCorrupt(f"chunk header names unknown dtype code {dcode}; the chunk is damaged")
     if flags & ~_KNOWN_FLAGS:
-        raise ChunkCorrupt(f"chunk header has unknown flag bits 0x{flags:02x}; the chunk is damaged")
+        raise ChunkCorrupt(f"chunk header has unknown flag bits 0x{flags:02x}; the chunk is damaged "
+                           "or was written by a newer zarr-unicompress")
+    if flags & FLAG_ZERO_BLOCKS and not flags & FLAG_WAVELET:
+        raise ChunkCorrupt(f"chunk header flags 0x{flags:02x} ask for zero blocks without a wavelet "
+                           "residual; the chunk is damaged")
     shape = (sz, sy, sx)
     if min(shape) < 1 or sz * sy * sx > MAX_CHUNK_VOXELS:
         raise ChunkCorrupt(

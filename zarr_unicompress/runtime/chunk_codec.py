@@ -29,6 +29,7 @@ from ..bitstream import (
     FLAG_FLAT_BASE,
     FLAG_RESIDUAL,
     FLAG_WAVELET,
+    FLAG_ZERO_BLOCKS,
     HEADER_SIZE,
     ChunkHeader,
     ChunkSections,
@@ -40,7 +41,18 @@ from ..errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
 from .entropy import GroupDecoder, encode_groups, estimate_bits
 from .model import RuntimeModel
 from .tokens import from_tokens, to_tokens, token_grid
-from .wavelet_residual import WaveletParams, analyze, band_shapes, levels_for, quantize, synthesize
+from .wavelet_residual import (
+    ZERO_BLOCK,
+    WaveletParams,
+    analyze,
+    band_shapes,
+    block_grid,
+    from_blocks,
+    levels_for,
+    quantize,
+    synthesize,
+    to_blocks,
+)
 
 #: number of residual context classes per chunk (fewer for small chunks).
 MAX_CONTEXT_CLASSES = 8
@@ -163,15 +175,16 @@ def _encode_wavelet_residual(model: RuntimeModel, vol: np.ndarray, lo: int, hi: 
     if _inr_base_wins(model, vol, lo, hi, flat, levels, budget, quality.index_search):
         base_indices, pred = inr_prediction(model, vol, lo, hi, quality.index_search)
         base = pred.astype(np.float32)
-    bands = analyze(vol.astype(np.float32) - base, levels)
+    zero_blocks = vol.size >= ZERO_BLOCK_MIN_VOXELS
+    units = _coding_units(analyze(vol.astype(np.float32) - base, levels), zero_blocks)
     index_bits = _index_bits(base_indices)
-    estimator = _SizeEstimator(bands)
+    estimator = _SizeEstimator(units, zero_blocks)
 
     def payload_bits(size_bytes: float) -> float:
         return 8 * (size_bytes - _FIXED_BYTES) - index_bits
 
     def pack(step: float) -> bytes:
-        return _pack_wavelet(vol, bands, base_indices, flat, np.float32(step), levels, lo, hi, digest)
+        return _pack_wavelet(vol, units, zero_blocks, base_indices, flat, np.float32(step), levels, lo, hi, digest)
 
     # The sample estimate is within a few % of the real size: aim a little below the budget,
     # then correct the estimate by the measured size (second try) and by a secant in log-log
@@ -229,8 +242,10 @@ def _inr_base_wins(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, flat:
     index_bits = estimate_bits(indices) + _table_bits(indices) * share
     inr_bands = analyze(sample32 - pred.astype(np.float32), levels)
     flat_bands = analyze(sample32 - np.float32(flat), levels)
-    inr_step = _SizeEstimator(inr_bands, _BASE_CHOICE_SAMPLES).step_for(bits - index_bits, hi - lo)
-    flat_step = _SizeEstimator(flat_bands, _BASE_CHOICE_SAMPLES).step_for(bits, hi - lo)
+    zero_blocks = vol.size >= ZERO_BLOCK_MIN_VOXELS
+    inr_units, flat_units = _coding_units(inr_bands, zero_blocks), _coding_units(flat_bands, zero_blocks)
+    inr_step = _SizeEstimator(inr_units, zero_blocks, _BASE_CHOICE_SAMPLES).step_for(bits - index_bits, hi - lo)
+    flat_step = _SizeEstimator(flat_units, zero_blocks, _BASE_CHOICE_SAMPLES).step_for(bits, hi - lo)
     return inr_step < flat_step
 
 
@@ -264,21 +279,20 @@ def _table_bits(values: np.ndarray) -> float:
 
 
 class _SizeEstimator:
-    """Coded size (bits) of quantised bands as a function of the step, from a strided sample."""
+    """Coded size (bits) of quantised bands as a function of the step, from a strided sample of
+    their coding units (see :func:`_coding_units`)."""
 
-    def __init__(self, bands: list[np.ndarray], samples: int = _ESTIMATE_SAMPLES) -> None:
-        stride = max(1, sum(band.size for band in bands) // samples)
-        self._samples = []
-        for band in bands:
-            flat = band.ravel()
-            self._samples.append((flat[::stride], flat.size / len(flat[::stride])))
+    def __init__(self, units: list[np.ndarray], zero_blocks: bool, samples: int = _ESTIMATE_SAMPLES) -> None:
+        stride = max(1, sum(u.size for u in units) // samples)
+        self._zero_blocks = zero_blocks
+        self._samples = [(u[::stride], len(u) / len(u[::stride])) for u in units]
 
     def bits(self, step: float) -> float:
         """Estimated bits of all bands quantised with ``step`` (intensity units), tables included."""
         total = 0.0
         for sample, scale in self._samples:
-            q = quantize(sample, step)
-            total += estimate_bits(q) * scale + _table_bits(q)
+            for group in _band_groups(quantize(sample, step), self._zero_blocks):
+                total += estimate_bits(group) * scale + (_table_bits(group) if group.size else 0.0)
         return total
 
     def step_for(self, budget_bits: float, span: int) -> float:
@@ -292,15 +306,38 @@ class _SizeEstimator:
         return float(np.float32(hi_s))
 
 
-def _pack_wavelet(vol: np.ndarray, bands: list[np.ndarray], indices: np.ndarray | None, flat: int,
-                  step: np.float32, levels: int, lo: int, hi: int, digest: bytes) -> bytes:
+def _pack_wavelet(vol: np.ndarray, units: list[np.ndarray], zero_blocks: bool, indices: np.ndarray | None,
+                  flat: int, step: np.float32, levels: int, lo: int, hi: int, digest: bytes) -> bytes:
+    """Stream of the bands (as :func:`_coding_units`) quantised with ``step``."""
     groups = [] if indices is None else [indices]
-    groups += [quantize(band, float(step)) for band in bands]
+    for band_units in units:
+        groups += _band_groups(quantize(band_units, float(step)), zero_blocks)
     tables, words = encode_groups(groups)
-    flags = FLAG_WAVELET | (FLAG_FLAT_BASE if indices is None else 0)
+    flags = FLAG_WAVELET | (FLAG_ZERO_BLOCKS if zero_blocks else 0) | (FLAG_FLAT_BASE if indices is None else 0)
     header = ChunkHeader(flags, vol.dtype, vol.shape, digest, lo, hi, None, 0, 0, 0)
     params = WaveletParams(float(step), levels, flat)
     return pack_chunk(header, ChunkSections(tables, params.pack(), words))
+
+
+#: chunks of at least this many voxels code their bands in zero blocks: 0.5-2.3 % fewer bits
+#: from (16, 256, 256) up on EM data; smaller chunks code every coefficient, since their
+#: mostly non-zero bands and padded edge blocks make the flags cost more (up to 8 %).
+ZERO_BLOCK_MIN_VOXELS = 1 << 17
+
+
+def _coding_units(bands: list[np.ndarray], zero_blocks: bool) -> list[np.ndarray]:
+    """Each band as (n_units, unit_size): its zero blocks (:func:`~.wavelet_residual.to_blocks`)
+    or, without zero blocks, its coefficients in C order (a view)."""
+    return [to_blocks(band) if zero_blocks else band.reshape(-1, 1) for band in bands]
+
+
+def _band_groups(q_units: np.ndarray, zero_blocks: bool) -> list[np.ndarray]:
+    """The symbol groups of one quantised band: its coefficients, or in zero blocks the flags
+    (n_blocks,) int8, 1 where a block holds a non-zero value, then the flagged blocks' values."""
+    if not zero_blocks:
+        return [q_units.ravel()]
+    nonzero = q_units.any(axis=1)
+    return [nonzero.view(np.int8), q_units[nonzero].ravel()]
 
 
 def quantize_residual(residual: np.ndarray, max_error: int) -> np.ndarray:
@@ -446,7 +483,13 @@ def _decode_wavelet_residual(model: RuntimeModel, header: ChunkHeader, sections:
     bands = []
     with np.errstate(over="ignore", invalid="ignore"):  # a forged stream may overflow: checked below
         for shape in band_shapes(header.shape, params.levels):
-            band = decoder.next(int(np.prod(shape))).reshape(shape).astype(np.float32)
+            if header.has_zero_blocks:
+                nonzero = decoder.next(int(np.prod(block_grid(shape))), dtype=np.uint8, magnitude_limit=2)
+                nonzero = nonzero.view(np.bool_)
+                values = decoder.next(int(nonzero.sum()) * ZERO_BLOCK**2).astype(np.float32)
+                band = from_blocks(nonzero, values, shape)
+            else:  # streams written before zero blocks (v0.2.0-v0.2.4)
+                band = decoder.next(int(np.prod(shape))).reshape(shape).astype(np.float32)
             band *= step
             bands.append(band)
         recon = synthesize(bands, params.levels, header.shape)
