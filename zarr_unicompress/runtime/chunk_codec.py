@@ -20,6 +20,7 @@ Quality modes (exactly one applies):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -295,14 +296,42 @@ class _SizeEstimator:
                 total += estimate_bits(group) * scale + (_table_bits(group) if group.size else 0.0)
         return total
 
-    def step_for(self, budget_bits: float, span: int) -> float:
-        """Smallest step (float32-exact) whose estimate fits ``budget_bits``; ``span`` = hi - lo."""
+    def step_for(self, budget_bits: float, span: int, tolerance: float = 2e-3) -> float:
+        """Smallest step (float32-exact, within ``tolerance`` relative) whose estimate fits
+        ``budget_bits``, or one whose estimate is within ``tolerance`` below it; ``span`` = hi - lo. The estimate falls with the step about as a power
+        law, so regula falsi on (log step, log bits) with the Illinois rule finds the step in
+        a handful of estimates where bisection needs fifteen."""
         lo_s, hi_s = 0.05, 64.0 * max(span, 1)
-        if self.bits(hi_s) > budget_bits:
+        target = math.log(max(budget_bits, 1.0))
+
+        def excess(step: float) -> float:
+            return math.log(max(self.bits(step), 1.0)) - target
+
+        f_hi = excess(hi_s)
+        if f_hi > 0:
             return hi_s
-        for _ in range(15):  # log2 of the range is ~17, so the step ends within ~0.05 %
-            mid = (lo_s * hi_s) ** 0.5
-            lo_s, hi_s = (lo_s, mid) if self.bits(mid) <= budget_bits else (mid, hi_s)
+        f_lo = excess(lo_s)
+        if f_lo <= 0:
+            return float(np.float32(lo_s))
+        kept = 0  # which end the last step kept: +1 the low one, -1 the high one
+        for _ in range(40):
+            if hi_s <= lo_s * (1 + tolerance) or f_hi >= -tolerance:
+                break  # the step is pinned down, or its estimate fills the budget to within tolerance
+            x_lo, x_hi = math.log(lo_s), math.log(hi_s)
+            x = x_hi - f_hi * (x_hi - x_lo) / (f_hi - f_lo)
+            margin = 1e-3 * (x_hi - x_lo)
+            step = math.exp(min(max(x, x_lo + margin), x_hi - margin))
+            f = excess(step)
+            if f <= 0:
+                hi_s, f_hi = step, f
+                if kept == 1:
+                    f_lo /= 2
+                kept = 1
+            else:
+                lo_s, f_lo = step, f
+                if kept == -1:
+                    f_hi /= 2
+                kept = -1
         return float(np.float32(hi_s))
 
 
