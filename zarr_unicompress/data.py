@@ -23,6 +23,8 @@ class DataUnavailable(FileNotFoundError):
 
 
 def search_dirs() -> list[Path]:
+    """Directories searched for EM volumes, in order, without duplicates: ``$UNICOMPRESS_DATA``,
+    ``shared/data`` beside the repository and beside the working directory, the cache."""
     dirs = []
     if os.environ.get("UNICOMPRESS_DATA"):
         dirs.append(Path(os.environ["UNICOMPRESS_DATA"]))
@@ -30,7 +32,7 @@ def search_dirs() -> list[Path]:
     dirs.append(repo_shared)
     dirs.append(Path.cwd().parent / "shared" / "data")
     dirs.append(Path(os.environ.get("UNICOMPRESS_CACHE", Path.home() / ".cache" / "zarr-unicompress")))
-    return dirs
+    return list(dict.fromkeys(d.resolve() for d in dirs))
 
 
 def em_volume_path(name: str = "isbi2012") -> Path:
