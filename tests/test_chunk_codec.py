@@ -74,6 +74,23 @@ def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
     assert np.abs(decoded.astype(np.int64) - exact.astype(np.int64)).max() <= 1
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16"])
+def test_ratio_near_one_keeps_the_finest_step(default_model: RuntimeModel, dtype: str) -> None:
+    """Where even the finest step fits (ratio 1.01), the encoder stops there: the step in the
+    stream is never below MIN_STEP and the chunk decodes within one intensity unit."""
+    from zarr_unicompress.bitstream import unpack_chunk
+    from zarr_unicompress.runtime.chunk_codec import MIN_STEP
+    from zarr_unicompress.runtime.wavelet_residual import WaveletParams
+
+    z, y, x = np.mgrid[:4, :96, :96]
+    ramp = (z + y + 2 * x).astype(dtype)  # smooth: every step down to the finest fits the budget
+    for chunk in (em_block((4, 96, 96), dtype), ramp):
+        out, stream = check_round_trip(default_model, chunk, QualitySettings(ratio=1.01))
+        _, sections = unpack_chunk(stream)
+        assert WaveletParams.unpack(sections.classes).step >= np.float32(MIN_STEP)
+        assert np.abs(out.astype(np.int64) - chunk.astype(np.int64)).max() <= 1
+
+
 @pytest.mark.parametrize("shape", [(3, 70, 90), (2, 8, 8), (1, 5, 300), (16, 256, 256)])
 def test_zero_block_streams_decode_like_streams_without_them(default_model: RuntimeModel,
                                                              shape: tuple[int, int, int]) -> None:

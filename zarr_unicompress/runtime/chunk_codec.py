@@ -202,6 +202,8 @@ def _encode_wavelet_residual(model: RuntimeModel, vol: np.ndarray, lo: int, hi: 
             best = stream
         if 0.985 * budget <= len(stream) <= budget or step > 64 * (hi - lo):
             break
+        if step <= MIN_STEP and len(stream) <= budget:
+            break  # the finest step fits: a finer one would only code the float rounding noise
         if len(tried) == 1:
             bias = max(payload_bits(len(stream)), 1.0) / max(estimator.bits(step), 1.0)
             step = estimator.step_for(payload_bits(_AIM_CALIBRATED * budget) / bias, hi - lo)
@@ -209,9 +211,13 @@ def _encode_wavelet_residual(model: RuntimeModel, vol: np.ndarray, lo: int, hi: 
                 step = _next_step(tried, budget)
         else:
             step = _next_step(tried, budget)
+        step = max(step, MIN_STEP)
     return best_fit if best_fit is not None else best
 
 
+#: the finest quantiser step (intensity units) the encoder uses; it keeps |q| well inside int32
+#: (see :func:`~.wavelet_residual.quantize`).
+MIN_STEP = 0.05
 #: the base is chosen on one row of tokens (along z) in this many (all rows of chunks with
 #: fewer than 3): the transform works per slice, so these slices have exactly the coefficients
 #: they have in the whole chunk, and whole token rows have exactly their indices.
@@ -297,11 +303,12 @@ class _SizeEstimator:
         return total
 
     def step_for(self, budget_bits: float, span: int, tolerance: float = 2e-3) -> float:
-        """Smallest step (float32-exact, within ``tolerance`` relative) whose estimate fits
-        ``budget_bits``, or one whose estimate is within ``tolerance`` below it; ``span`` = hi - lo. The estimate falls with the step about as a power
-        law, so regula falsi on (log step, log bits) with the Illinois rule finds the step in
-        a handful of estimates where bisection needs fifteen."""
-        lo_s, hi_s = 0.05, 64.0 * max(span, 1)
+        """Smallest step (float32-exact, within ``tolerance`` relative, >= MIN_STEP) whose
+        estimate fits ``budget_bits``, or one whose estimate is within ``tolerance`` below it;
+        ``span`` = hi - lo. The estimate falls with the step about as a power law, so regula
+        falsi on (log step, log bits) with the Illinois rule finds the step in a handful of
+        estimates where bisection needs fifteen."""
+        lo_s, hi_s = MIN_STEP, 64.0 * max(span, 1)
         target = math.log(max(budget_bits, 1.0))
 
         def excess(step: float) -> float:

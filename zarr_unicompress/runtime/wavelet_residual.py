@@ -7,7 +7,9 @@ quantised with one step ``step`` (intensity units): q = sign(c) * floor(|c| / st
 and reconstructed as q * step. Band order is coarse to fine: the approximation band, then
 (horizontal, vertical, diagonal) details from the coarsest level to the finest.
 
-Each quantised band is coded in blocks of ZERO_BLOCK x ZERO_BLOCK coefficients along (y, x)
+In chunks of at least ``chunk_codec.ZERO_BLOCK_MIN_VOXELS`` voxels (flag FLAG_ZERO_BLOCKS;
+smaller chunks code every coefficient in C order), each quantised band is coded in blocks of
+ZERO_BLOCK x ZERO_BLOCK coefficients along (y, x)
 (the band zero-padded to whole blocks, blocks in C order over (z, block row, block column),
 coefficients in C order inside a block): first one flag per block (1: the block holds a
 non-zero coefficient), then the coefficients of the flagged blocks. On EM data this saves
@@ -112,8 +114,9 @@ def synthesize(bands: list[np.ndarray], levels: int, shape: tuple[int, int, int]
 
 
 def quantize(band: np.ndarray, step: float) -> np.ndarray:
-    """Dead-zone quantisation of a float32 band: int32 of the band's shape (|q| < 2**31 since
-    coefficients of 16-bit data stay below 2**20 and steps are >= 0.05)."""
+    """Dead-zone quantisation of a float32 band: int32 of the band's shape. |q| < 2**31 for
+    the encoder's steps (>= 0.05): five levels of the 2D transform scale a 16-bit range by at
+    most 2**5, so coefficients stay below 2**22."""
     q = np.abs(band)
     q /= step
     q += DEADZONE_ROUNDING
