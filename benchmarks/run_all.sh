@@ -11,3 +11,4 @@ mkdir -p benchmarks/latest
 python benchmarks/bench_rd.py "${data_args[@]}" | tee benchmarks/latest/rd.md
 python benchmarks/bench_pipeline.py "${data_args[@]}" | tee benchmarks/latest/pipeline.md
 python benchmarks/bench_distillation.py "${data_args[@]}" | tee benchmarks/latest/distillation.md
+python benchmarks/bench_residual_variants.py "${data_args[@]}" | tee benchmarks/latest/residual_variants.md
