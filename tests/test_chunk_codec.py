@@ -76,8 +76,8 @@ def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16"])
 def test_ratio_near_one_keeps_the_finest_step(default_model: RuntimeModel, dtype: str) -> None:
-    """Where even the finest step fits (ratio 1.01), the encoder stops there: the step in the
-    stream is never below MIN_STEP and the chunk decodes within one intensity unit."""
+    """The step in a stream is never below MIN_STEP; where even that step fits the budget (a
+    smooth ramp at ratio 1.01), the encoder uses it and the chunk decodes within one unit."""
     from zarr_unicompress.bitstream import unpack_chunk
     from zarr_unicompress.runtime.chunk_codec import MIN_STEP
     from zarr_unicompress.runtime.wavelet_residual import WaveletParams
@@ -88,7 +88,8 @@ def test_ratio_near_one_keeps_the_finest_step(default_model: RuntimeModel, dtype
         out, stream = check_round_trip(default_model, chunk, QualitySettings(ratio=1.01))
         _, sections = unpack_chunk(stream)
         assert WaveletParams.unpack(sections.classes).step >= np.float32(MIN_STEP)
-        assert np.abs(out.astype(np.int64) - chunk.astype(np.int64)).max() <= 1
+    assert WaveletParams.unpack(sections.classes).step == np.float32(MIN_STEP)
+    assert np.abs(out.astype(np.int64) - ramp.astype(np.int64)).max() <= 1
 
 
 @pytest.mark.parametrize("shape", [(3, 70, 90), (2, 8, 8), (1, 5, 300), (16, 256, 256)])

@@ -202,7 +202,7 @@ def _encode_wavelet_residual(model: RuntimeModel, vol: np.ndarray, lo: int, hi: 
             best = stream
         if 0.985 * budget <= len(stream) <= budget or step > 64 * (hi - lo):
             break
-        if step <= MIN_STEP and len(stream) <= budget:
+        if step <= np.float32(MIN_STEP) and len(stream) <= budget:
             break  # the finest step fits: a finer one would only code the float rounding noise
         if len(tried) == 1:
             bias = max(payload_bits(len(stream)), 1.0) / max(estimator.bits(step), 1.0)
@@ -211,7 +211,7 @@ def _encode_wavelet_residual(model: RuntimeModel, vol: np.ndarray, lo: int, hi: 
                 step = _next_step(tried, budget)
         else:
             step = _next_step(tried, budget)
-        step = max(step, MIN_STEP)
+        step = max(step, float(np.float32(MIN_STEP)))
     return best_fit if best_fit is not None else best
 
 
