@@ -158,6 +158,9 @@ def test_auto_group_chunks_follows_memory_and_workers() -> None:
     assert auto_group_chunks(chunk, 1000, workers=2, available=256 << 30) == 16  # capped
     assert auto_group_chunks(chunk, 12, workers=2, available=256 << 30) == 3  # two tasks per worker at least
     assert auto_group_chunks(chunk, 1000, workers=8, available=16 << 30) == 5  # 1 GiB per task
+    # a GPU running the codeword search bounds the group too: 2 GiB free, 8 B per raw byte
+    assert auto_group_chunks(chunk, 1000, workers=1, available=256 << 30, device_available=2 << 30) == 8
+    assert auto_group_chunks(chunk, 1000, workers=2, available=8 << 30, device_available=80 << 30) == 10
 
 
 def test_resumed_job_keeps_its_region_shape(tmp_path: Path, source: Path) -> None:

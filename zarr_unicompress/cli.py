@@ -41,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     comp.add_argument("--local-cluster", action="store_true", help="run a distributed.LocalCluster of --workers")
     comp.add_argument("--group-chunks", type=int, default=None,
                       help="chunks per task along z without shards (default: from available memory)")
-    comp.add_argument("--device", choices=("cuda", "cpu"), default=None, help="device for fitting")
+    comp.add_argument("--device", choices=("cuda", "cpu"), default=None,
+                      help="device for fitting and the encoder's codeword search (default: cuda when torch sees one)")
     comp.add_argument("--dataset", default=None, help="array path inside a Zarr group or N5 container")
     comp.add_argument("--quiet", action="store_true")
 

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from .errors import UniCompressError, UnsupportedInput
-from .scheduling import auto_group_chunks, run_tasks
+from .runtime.codeword_search import default_search_device, search_device, set_search_device
+from .scheduling import auto_group_chunks, device_memory_bytes, run_tasks
 from .sources import open_source
 
 PROGRESS_DIR = ".unicompress-progress"
@@ -118,7 +119,8 @@ def compress(
             and the number of workers, see :func:`~zarr_unicompress.scheduling.auto_group_chunks`).
         scheduler: None or "threads" (local threads), "local-cluster" (a
             ``distributed.LocalCluster`` of ``workers`` processes) or a scheduler address.
-        device: "cuda" or "cpu" for fitting (default: cuda when torch sees one).
+        device: "cuda" (or "cuda:N") or "cpu" for fitting and for the encoder's codeword
+            search (default: cuda when torch sees one; the search runs in NumPy on CPU).
     """
     import zarr
 
@@ -136,7 +138,8 @@ def compress(
             raise UnsupportedInput(f"shards {shards} must be whole multiples of chunks {chunks}")
     array = _open_or_create(zarr, reader, dest, chunks, shards, zarr_format, max_error, ratio, model,
                             device, progress, fit_overrides or {})
-    region = _region_shape(array, reader, chunks, shards, group_chunks, workers)
+    search = default_search_device(device)
+    region = _region_shape(array, reader, chunks, shards, group_chunks, workers, device_memory_bytes(search))
     all_regions = region_slices(array.shape, region)
     marker_dir = dest / PROGRESS_DIR
     marker_dir.mkdir(exist_ok=True)
@@ -144,9 +147,13 @@ def compress(
     regions_todo = [] if array.attrs.get(COMPLETE_ATTR) else [
         sel for sel in all_regions if region_name(sel) not in done]
     bound = array_bound(array)
-    tasks = [(reader, str(dest), sel, bound) for sel in regions_todo]
+    tasks = [(reader, str(dest), sel, bound, search) for sel in regions_todo]
     region_bytes = [int(np.prod([s.stop - s.start for s in sel])) * reader.dtype.itemsize for sel in regions_todo]
-    run_tasks(encode_region, tasks, region_bytes, scheduler=scheduler, workers=workers, progress=progress)
+    previous_search = search_device()
+    try:
+        run_tasks(encode_region, tasks, region_bytes, scheduler=scheduler, workers=workers, progress=progress)
+    finally:
+        set_search_device(previous_search)  # threads ran in this process
     stats = [RegionStats(**json.loads(p.read_text())) for p in marker_dir.glob("*.json")]
     if len(stats) == len(all_regions):
         array.attrs[COMPLETE_ATTR] = True
@@ -176,11 +183,14 @@ def unicompress_config(array: Any) -> dict[str, Any]:
     raise UnsupportedInput("this array is not encoded with unicompress")
 
 
-def encode_region(reader: Any, dest: str, sel: tuple[slice, ...], bound: int | None) -> RegionStats:
-    """Encode, write and verify one region of ``dest``; then mark it done. Runs inside a Dask task."""
+def encode_region(reader: Any, dest: str, sel: tuple[slice, ...], bound: int | None,
+                  search: str | None = None) -> RegionStats:
+    """Encode, write and verify one region of ``dest``; then mark it done. Runs inside a Dask task;
+    ``search`` is the torch device of the codeword search (None: NumPy)."""
     import zarr
 
     start = time.perf_counter()
+    set_search_device(search)
     block = np.asarray(reader[sel])
     array = zarr.open_array(dest, mode="r+")
     array[sel] = block
@@ -239,7 +249,7 @@ def _open_or_create(zarr: Any, reader: Any, dest: Path, chunks: tuple[int, ...],
 
 
 def _region_shape(array: Any, reader: Any, chunks: tuple[int, ...], shards: tuple[int, ...] | None,
-                  group_chunks: int | None, workers: int | None) -> tuple[int, ...]:
+                  group_chunks: int | None, workers: int | None, device_available: int | None) -> tuple[int, ...]:
     """The region (voxels) of one task: the shard, or ``group_chunks`` chunks along z. A new
     array stores it in its attributes; a resumed one must keep it, or markers would not match."""
     if shards is not None:
@@ -247,7 +257,8 @@ def _region_shape(array: Any, reader: Any, chunks: tuple[int, ...], shards: tupl
     else:
         if group_chunks is None:
             group_chunks = auto_group_chunks(int(np.prod(chunks)) * reader.dtype.itemsize,
-                                             math.ceil(reader.shape[0] / chunks[0]), workers or os.cpu_count() or 1)
+                                             math.ceil(reader.shape[0] / chunks[0]), workers or os.cpu_count() or 1,
+                                             device_available=device_available)
         region = (chunks[0] * max(1, int(group_chunks)),) + tuple(chunks[1:])
     stored = array.attrs.get(REGION_ATTR)
     if stored is None:

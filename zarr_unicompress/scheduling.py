@@ -15,6 +15,9 @@ from typing import Any, Callable, Sequence
 _TASK_BYTES_PER_RAW_BYTE = 12
 #: at most this many chunks per task: more only lengthens the tail of the job.
 _MAX_GROUP_CHUNKS = 16
+#: GPU bytes a chunk's codeword search holds per raw byte (uint8): the float32 tokens and the
+#: float32 distances to the codewords of one batch.
+_DEVICE_BYTES_PER_RAW_BYTE = 8
 
 
 def available_memory_bytes() -> int:
@@ -29,18 +32,31 @@ def available_memory_bytes() -> int:
     return 4 << 30
 
 
-def auto_group_chunks(chunk_bytes: int, chunks_along_z: int, workers: int, available: int | None = None) -> int:
+def device_memory_bytes(device: str | None) -> int | None:
+    """Free memory (bytes) of a CUDA ``device`` as torch reports it; None for no or another device."""
+    if device is None or not device.startswith("cuda"):
+        return None
+    import torch
+
+    return int(torch.cuda.mem_get_info(torch.device(device))[0])
+
+
+def auto_group_chunks(chunk_bytes: int, chunks_along_z: int, workers: int, available: int | None = None,
+                      device_available: int | None = None) -> int:
     """Chunks per region task (along z) for an unsharded array.
 
     As many as fit, at ``_TASK_BYTES_PER_RAW_BYTE`` bytes per raw byte, in half of the
-    ``available`` memory (bytes; default: what the OS reports) shared by ``workers`` concurrent
-    tasks, but at most ``_MAX_GROUP_CHUNKS`` and few enough that every worker gets at least two
-    tasks. Encoding runs on the CPU (the model is a lookup table by then), so host memory is
-    the device memory that bounds a task.
+    ``available`` host memory (bytes; default: what the OS reports) shared by ``workers``
+    concurrent tasks and, where the codeword search runs on a GPU, at
+    ``_DEVICE_BYTES_PER_RAW_BYTE`` in half of its ``device_available`` memory; but at most
+    ``_MAX_GROUP_CHUNKS`` and few enough that every worker gets at least two tasks.
     """
     available = available_memory_bytes() if available is None else available
     per_task = available // 2 // max(1, workers)
     by_memory = per_task // max(1, chunk_bytes * _TASK_BYTES_PER_RAW_BYTE)
+    if device_available is not None:
+        per_task_device = device_available // 2 // max(1, workers)
+        by_memory = min(by_memory, per_task_device // max(1, chunk_bytes * _DEVICE_BYTES_PER_RAW_BYTE))
     by_balance = max(1, chunks_along_z // (2 * max(1, workers)))
     return int(max(1, min(by_memory, _MAX_GROUP_CHUNKS, by_balance)))
 

@@ -39,6 +39,7 @@ from ..bitstream import (
     unpack_chunk,
 )
 from ..errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
+from .codeword_search import nearest_table_entries
 from .entropy import GroupDecoder, encode_groups, estimate_bits
 from .model import RuntimeModel
 from .tokens import from_tokens, to_tokens, token_grid
@@ -57,8 +58,6 @@ from .wavelet_residual import (
 
 #: number of residual context classes per chunk (fewer for small chunks).
 MAX_CONTEXT_CLASSES = 8
-#: tokens per batch in the nearest-table-entry search (bounds memory to ~16 MiB per batch).
-_SEARCH_BATCH = 16384
 INDEX_SEARCH_MODES = ("table", "encoder")
 
 
@@ -108,16 +107,11 @@ def scaled_table(model: RuntimeModel, lo: int, hi: int) -> np.ndarray:
 
 
 def select_indices(model: RuntimeModel, tokens01: np.ndarray, mode: str) -> np.ndarray:
-    """Codeword index per token (N,) int64 for normalised tokens (N, V) float32."""
+    """Codeword index per token (N,) int64 for normalised tokens (N, V) float32 (the "table"
+    search runs where :func:`~.codeword_search.set_search_device` says)."""
     if mode == "encoder":
         return model.encoder_indices(tokens01)
-    tab = model.table_float
-    tab_sq = (tab * tab).sum(1)
-    out = np.empty(len(tokens01), dtype=np.int64)
-    for s in range(0, len(tokens01), _SEARCH_BATCH):
-        block = tokens01[s : s + _SEARCH_BATCH]
-        out[s : s + len(block)] = (tab_sq[None, :] - 2.0 * (block @ tab.T)).argmin(axis=1)
-    return out
+    return nearest_table_entries(model.digest, model.table_float, tokens01)
 
 
 def token_indices(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, mode: str) -> tuple[np.ndarray, np.ndarray]:

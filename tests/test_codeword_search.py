@@ -1,0 +1,62 @@
+"""The encoder's codeword search: NumPy and torch give the same indices; bad devices are refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from tests.common import check_round_trip, em_block
+from zarr_unicompress.errors import UnsupportedInput
+from zarr_unicompress.runtime import codeword_search
+from zarr_unicompress.runtime.chunk_codec import QualitySettings
+from zarr_unicompress.runtime.model import RuntimeModel
+from zarr_unicompress.runtime.tokens import to_tokens
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(autouse=True)
+def numpy_search_afterwards() -> Iterator[None]:
+    yield
+    codeword_search.set_search_device(None)
+
+
+def normalised_tokens(model: RuntimeModel, block: np.ndarray) -> np.ndarray:
+    lo, hi = float(block.min()), float(block.max())
+    return (to_tokens(block, model.token_shape).astype(np.float32) - lo) / np.float32(hi - lo)
+
+
+def test_torch_search_matches_numpy(default_model: RuntimeModel) -> None:
+    """Same indices, except where two codewords lie equally near a token (float rounding)."""
+    tokens = normalised_tokens(default_model, em_block((8, 256, 256)))
+    table = default_model.table_float
+    by_numpy = codeword_search.nearest_table_entries(default_model.digest, table, tokens)
+    codeword_search.set_search_device("cpu")
+    by_torch = codeword_search.nearest_table_entries(default_model.digest, table, tokens)
+    differ = np.flatnonzero(by_numpy != by_torch)
+    assert len(differ) <= len(tokens) // 1000
+    dist = lambda idx: ((tokens[differ] - table[idx[differ]]) ** 2).sum(1)  # noqa: E731
+    np.testing.assert_allclose(dist(by_torch), dist(by_numpy), rtol=1e-4, atol=1e-5)
+
+
+def test_streams_encoded_with_torch_search_decode_within_bound(default_model: RuntimeModel) -> None:
+    codeword_search.set_search_device("cpu")
+    check_round_trip(default_model, em_block((6, 64, 80)), QualitySettings(max_error=2))
+    check_round_trip(default_model, em_block((6, 64, 80)), QualitySettings())
+
+
+@pytest.mark.parametrize("device", ["tpu", "not-a-device", "cuda:0"])
+def test_unusable_devices_are_refused(device: str) -> None:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(UnsupportedInput, match="device"):
+        codeword_search.set_search_device(device)
+    assert codeword_search.search_device() is None
+
+
+def test_default_search_device() -> None:
+    assert codeword_search.default_search_device("cpu") is None
+    assert codeword_search.default_search_device("cuda:1") == "cuda:1"
+    assert codeword_search.default_search_device(None) == ("cuda" if torch.cuda.is_available() else None)
