@@ -11,7 +11,8 @@ with the default model (no fitting), and the table reports raw MB/s including th
 verification of every region. A second table varies the batch (chunks per task) of an unsharded
 Zarr v2 array. A third reads each archive back lazily, ``da.from_zarr(DEST).sum().compute()``, on
 1 and 2 threads and on a 2-process LocalCluster (second of two reads, so worker start-up and
-model loading are not counted). Encoding runs on the CPU (NumPy); a GPU only speeds up fitting.
+model loading are not counted). The codeword search runs in NumPy (no GPU on this machine: see
+the README on `--device cuda`).
 """
 
 from __future__ import annotations
