@@ -165,12 +165,12 @@ def _encode_wavelet_residual(model: RuntimeModel, vol: np.ndarray, lo: int, hi: 
     levels = levels_for(vol.shape)
     budget = vol.nbytes / quality.ratio
     flat = int(np.clip(np.rint(vol.mean()), lo, hi))
+    zero_blocks = vol.size >= ZERO_BLOCK_MIN_VOXELS
     base_indices = None
     base: np.ndarray | np.float32 = np.float32(flat)
-    if _inr_base_wins(model, vol, lo, hi, flat, levels, budget, quality.index_search):
+    if _inr_base_wins(model, vol, lo, hi, flat, levels, budget, quality.index_search, zero_blocks):
         base_indices, pred = inr_prediction(model, vol, lo, hi, quality.index_search)
         base = pred.astype(np.float32)
-    zero_blocks = vol.size >= ZERO_BLOCK_MIN_VOXELS
     units = _coding_units(analyze(vol.astype(np.float32) - base, levels), zero_blocks)
     index_bits = _index_bits(base_indices)
     estimator = _SizeEstimator(units, zero_blocks)
@@ -227,9 +227,10 @@ _AIM_CALIBRATED = 0.993
 
 
 def _inr_base_wins(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, flat: int, levels: int,
-                   budget: float, mode: str) -> bool:
+                   budget: float, mode: str, zero_blocks: bool) -> bool:
     """Whether the INR prediction as base allows a finer quantiser step than the flat base
-    within ``budget`` bytes, judged on a subset of the token rows (budget scaled to them)."""
+    within ``budget`` bytes, judged on a subset of the token rows (budget scaled to them), with
+    the band layout (``zero_blocks`` or not) the whole chunk is coded in."""
     tz = model.token_shape[0]
     rows = -(-vol.shape[0] // tz)
     n = max(1, -(-rows // _BASE_CHOICE_ROW_STRIDE))
@@ -243,7 +244,6 @@ def _inr_base_wins(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, flat:
     index_bits = estimate_bits(indices) + _table_bits(indices) * share
     inr_bands = analyze(sample32 - pred.astype(np.float32), levels)
     flat_bands = analyze(sample32 - np.float32(flat), levels)
-    zero_blocks = vol.size >= ZERO_BLOCK_MIN_VOXELS
     inr_units, flat_units = _coding_units(inr_bands, zero_blocks), _coding_units(flat_bands, zero_blocks)
     inr_step = _SizeEstimator(inr_units, zero_blocks, _BASE_CHOICE_SAMPLES).step_for(bits - index_bits, hi - lo)
     flat_step = _SizeEstimator(flat_units, zero_blocks, _BASE_CHOICE_SAMPLES).step_for(bits, hi - lo)

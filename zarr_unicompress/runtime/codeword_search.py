@@ -63,7 +63,7 @@ def search_device() -> str | None:
 
 def default_search_device(requested: str | None) -> str | None:
     """The search device for a job given its ``--device``: a CUDA device when named, or when
-    none is named and torch sees one; otherwise None (NumPy, which is as fast as torch on CPU)."""
+    none is named and torch sees one; otherwise None (NumPy, faster than torch on CPU)."""
     if requested is not None:
         return requested if requested.startswith("cuda") else None
     try:
