@@ -184,7 +184,24 @@ def decoder_cost(model) -> str:
     return ("| decoder | FLOP per voxel | one-off cost |\n|---|---:|---|\n"
             f"| direct SIREN (student, {len(siren)} layers) | {flop} | none |\n"
             f"| table decoder (this codec) | 0 network FLOP: 1 table lookup + residual | table of {k} x {v} "
-            f"uint16 built in {build * 1000:.0f} ms per process ({k * v * flop / 1e6:.0f} MFLOP) |")
+            f"uint16 built in {build * 1000:.0f} ms per process ({k * v * flop / 1e6:.0f} MFLOP) |\n"
+            f"| ratio mode: inverse CDF 9/7 by lifting (5 levels) | {lifting_flop_per_voxel(5):.1f} | none |\n"
+            f"| same transform as 9/7-tap convolution (PyWavelets) | {convolution_flop_per_voxel(5):.1f} | none |")
+
+
+def lifting_flop_per_voxel(levels: int) -> float:
+    """Counted FLOP per output voxel of the 2D inverse lifting (runtime/cdf97.py): per axis and
+    input sample, 4 lifting steps of (add, multiply, add) on half the samples plus one scaling
+    multiply; two axes per level; level l works on 4**-l of the voxels."""
+    per_sample_axis = 4 * 3 / 2 + 1
+    return 2 * per_sample_axis * sum(4.0**-level for level in range(levels))
+
+
+def convolution_flop_per_voxel(levels: int) -> float:
+    """The same for the 9- and 7-tap synthesis filters applied as convolutions: each output
+    sample takes one multiply-add per tap of the filter of its phase (16 taps per two samples)."""
+    per_sample_axis = 2 * (9 + 7) / 2
+    return 2 * per_sample_axis * sum(4.0**-level for level in range(levels))
 
 
 def main() -> None:

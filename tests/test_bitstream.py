@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zarr_unicompress.bitstream import (
-    FLAG_RESIDUAL, HEADER_SIZE, MAGIC, ChunkHeader, ChunkSections, pack_chunk, unpack_chunk)
+    FLAG_RESIDUAL, MAGIC, ChunkHeader, ChunkSections, pack_chunk, unpack_chunk)
 from zarr_unicompress.errors import ChunkCorrupt, UnsupportedInput
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pywt
 import pytest
 
 from tests.common import check_round_trip, em_block
@@ -54,7 +55,8 @@ def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
     """The INR-base variant of the ratio mode decodes to the same voxels the encoder computed."""
     from zarr_unicompress.runtime import chunk_codec as cc
     from zarr_unicompress.runtime.tokens import from_tokens, to_tokens
-    from zarr_unicompress.runtime.wavelet_residual import analyze, levels_for, quantize, synthesize, to_blocks
+    from zarr_unicompress.runtime.rate_control import BandUnits
+    from zarr_unicompress.runtime.wavelet_residual import analyze, levels_for, quantize, synthesize
 
     vol = em_block((4, 64, 64))
     lo, hi = int(vol.min()), int(vol.max())
@@ -63,14 +65,17 @@ def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
     pred = from_tokens(cc.scaled_table(default_model, lo, hi)[indices], vol.shape, default_model.token_shape)
     levels = levels_for(vol.shape)
     bands = analyze(vol - pred.astype(np.float64), levels)
-    stream = cc._pack_wavelet(vol, [to_blocks(b) for b in bands], True, indices, 0, np.float32(4.0), levels,
+    stream = cc._pack_wavelet(vol, BandUnits.of(bands, True), indices, 0, np.float32(4.0), levels,
                               lo, hi, bytes.fromhex(default_model.digest)[:16])
     decoded = decode_chunk(default_model, stream)
     bands32 = [quantize(b, 4.0).astype(np.float32) * np.float32(4.0) for b in bands]
     expected = np.clip(np.rint(synthesize(bands32, levels, vol.shape) + pred.astype(np.float32)), lo, hi)
     np.testing.assert_array_equal(decoded, expected.astype(np.uint8))
-    # the float32 inverse transform stays within 1 intensity unit of a float64 one
-    exact = np.clip(np.rint(pred + synthesize([quantize(b, 4.0) * 4.0 for b in bands], levels, vol.shape)), lo, hi)
+    # the float32 lifting stays within 1 intensity unit of PyWavelets' float64 inverse transform
+    coeffs = [b.astype(np.float64) for b in bands32]
+    coeffs = [coeffs[0]] + [tuple(coeffs[1 + 3 * i : 4 + 3 * i]) for i in range(levels)]
+    exact_residual = pywt.waverec2(coeffs, "bior4.4", mode="periodization", axes=(1, 2))[:, :64, :64]
+    exact = np.clip(np.rint(pred + exact_residual), lo, hi)
     assert np.abs(decoded.astype(np.int64) - exact.astype(np.int64)).max() <= 1
 
 
@@ -79,7 +84,7 @@ def test_ratio_near_one_keeps_the_finest_step(default_model: RuntimeModel, dtype
     """The step in a stream is never below MIN_STEP; where even that step fits the budget (a
     smooth ramp at ratio 1.01), the encoder uses it and the chunk decodes within one unit."""
     from zarr_unicompress.bitstream import unpack_chunk
-    from zarr_unicompress.runtime.chunk_codec import MIN_STEP
+    from zarr_unicompress.runtime.rate_control import MIN_STEP
     from zarr_unicompress.runtime.wavelet_residual import WaveletParams
 
     z, y, x = np.mgrid[:4, :96, :96]
@@ -102,7 +107,8 @@ def test_zero_block_streams_decode_like_streams_without_them(default_model: Runt
                                             unpack_chunk)
     from zarr_unicompress.runtime import chunk_codec as cc
     from zarr_unicompress.runtime.entropy import encode_groups
-    from zarr_unicompress.runtime.wavelet_residual import WaveletParams, analyze, levels_for, quantize, to_blocks
+    from zarr_unicompress.runtime.rate_control import BandUnits
+    from zarr_unicompress.runtime.wavelet_residual import WaveletParams, analyze, levels_for, quantize
 
     vol = np.ascontiguousarray(em_block((16, 300, 300), real_only=shape[0] == 16)[: shape[0], : shape[1], : shape[2]])
     lo, hi = int(vol.min()), int(vol.max())
@@ -112,7 +118,7 @@ def test_zero_block_streams_decode_like_streams_without_them(default_model: Runt
     tables, words = encode_groups([quantize(b, float(step)) for b in bands])
     header = ChunkHeader(FLAG_WAVELET | FLAG_FLAT_BASE, vol.dtype, vol.shape, digest, lo, hi, None, 0, 0, 0)
     legacy = pack_chunk(header, ChunkSections(tables, WaveletParams(float(step), levels, flat).pack(), words))
-    blocked = cc._pack_wavelet(vol, [to_blocks(b) for b in bands], True, None, flat, step, levels, lo, hi, digest)
+    blocked = cc._pack_wavelet(vol, BandUnits.of(bands, True), None, flat, step, levels, lo, hi, digest)
     np.testing.assert_array_equal(decode_chunk(default_model, legacy), decode_chunk(default_model, blocked))
     large = vol.size >= cc.ZERO_BLOCK_MIN_VOXELS
     if large:

@@ -20,7 +20,6 @@ Quality modes (exactly one applies):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,18 +41,16 @@ from ..errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
 from .codeword_search import nearest_table_entries
 from .entropy import GroupDecoder, encode_groups, estimate_bits
 from .model import RuntimeModel
+from .rate_control import MIN_STEP, BandUnits, SizeEstimator, next_step, table_bits
 from .tokens import from_tokens, to_tokens, token_grid
 from .wavelet_residual import (
     ZERO_BLOCK,
     WaveletParams,
-    analyze,
     band_shapes,
     block_grid,
     from_blocks,
     levels_for,
-    quantize,
     synthesize,
-    to_blocks,
 )
 
 #: number of residual context classes per chunk (fewer for small chunks).
@@ -167,24 +164,27 @@ def _encode_wavelet_residual(model: RuntimeModel, vol: np.ndarray, lo: int, hi: 
     flat = int(np.clip(np.rint(vol.mean()), lo, hi))
     zero_blocks = vol.size >= ZERO_BLOCK_MIN_VOXELS
     base_indices = None
-    base: np.ndarray | np.float32 = np.float32(flat)
-    if _inr_base_wins(model, vol, lo, hi, flat, levels, budget, quality.index_search, zero_blocks):
-        base_indices, pred = inr_prediction(model, vol, lo, hi, quality.index_search)
-        base = pred.astype(np.float32)
-    units = _coding_units(analyze(vol.astype(np.float32) - base, levels), zero_blocks)
-    index_bits = _index_bits(base_indices)
-    estimator = _SizeEstimator(units, zero_blocks)
+    index_bits = 0.0
+    units = BandUnits.of_signal(vol, levels, flat, zero_blocks)
+    estimator = SizeEstimator(units)
 
     def payload_bits(size_bytes: float) -> float:
         return 8 * (size_bytes - _FIXED_BYTES) - index_bits
 
+    step = estimator.step_for(payload_bits(_AIM_FIRST * budget), hi - lo)
+    if _inr_base_wins(model, vol, lo, hi, units, levels, step, quality.index_search):
+        base_indices, pred = inr_prediction(model, vol, lo, hi, quality.index_search)
+        units = BandUnits.of_signal(vol, levels, pred, zero_blocks)
+        estimator = SizeEstimator(units)
+        index_bits = _index_bits(base_indices)
+        step = estimator.step_for(payload_bits(_AIM_FIRST * budget), hi - lo, guess=step)
+
     def pack(step: float) -> bytes:
-        return _pack_wavelet(vol, units, zero_blocks, base_indices, flat, np.float32(step), levels, lo, hi, digest)
+        return _pack_wavelet(vol, units, base_indices, flat, np.float32(step), levels, lo, hi, digest)
 
     # The sample estimate is within a few % of the real size: aim a little below the budget,
     # then correct the estimate by the measured size (second try) and by a secant in log-log
     # (later tries) to land in [0.985, 1.0] x budget, keeping the largest stream that fits.
-    step = estimator.step_for(payload_bits(_AIM_FIRST * budget), hi - lo)
     best, best_fit = None, None
     tried: list[tuple[float, int]] = []
     for _ in range(8):
@@ -200,23 +200,20 @@ def _encode_wavelet_residual(model: RuntimeModel, vol: np.ndarray, lo: int, hi: 
             break  # the finest step fits: a finer one would only code the float rounding noise
         if len(tried) == 1:
             bias = max(payload_bits(len(stream)), 1.0) / max(estimator.bits(step), 1.0)
-            step = estimator.step_for(payload_bits(_AIM_CALIBRATED * budget) / bias, hi - lo)
+            step = estimator.step_for(payload_bits(_AIM_CALIBRATED * budget) / bias, hi - lo, guess=step)
             if step == tried[0][0]:
-                step = _next_step(tried, budget)
+                step = next_step(tried, budget)
         else:
-            step = _next_step(tried, budget)
+            step = next_step(tried, budget)
         step = max(step, float(np.float32(MIN_STEP)))
     return best_fit if best_fit is not None else best
 
 
-#: the finest quantiser step (intensity units) the encoder uses; it keeps |q| well inside int32
-#: (see :func:`~.wavelet_residual.quantize`).
-MIN_STEP = 0.05
 #: the base is chosen on one row of tokens (along z) in this many (all rows of chunks with
 #: fewer than 3): the transform works per slice, so these slices have exactly the coefficients
 #: they have in the whole chunk, and whole token rows have exactly their indices.
 _BASE_CHOICE_ROW_STRIDE = 8
-#: coefficients sampled per candidate base for that choice (the two steps differ by far more
+#: coefficients sampled per candidate base for that choice (the two sizes differ by far more
 #: than the error of so small a sample on EM data; see RESULTS.md, "flat base wins").
 _BASE_CHOICE_SAMPLES = 1 << 16
 #: the first try aims at this share of the budget (the size estimate runs 0.2-2.7 % low on EM
@@ -226,124 +223,46 @@ _AIM_FIRST = 0.985
 _AIM_CALIBRATED = 0.993
 
 
-def _inr_base_wins(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, flat: int, levels: int,
-                   budget: float, mode: str, zero_blocks: bool) -> bool:
-    """Whether the INR prediction as base allows a finer quantiser step than the flat base
-    within ``budget`` bytes, judged on a subset of the token rows (budget scaled to them), with
-    the band layout (``zero_blocks`` or not) the whole chunk is coded in."""
+def _inr_base_wins(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, flat_units: BandUnits, levels: int,
+                   step: float, mode: str) -> bool:
+    """Whether the INR prediction as base codes a subset of the token rows in fewer bits than the
+    flat base does, indices included, both quantised with ``step`` (intensity units; the step
+    the flat base needs for the whole chunk's budget): the sizes fall with the step, so the
+    base that is smaller at that step also affords the finer step within the budget.
+
+    ``flat_units`` are the whole chunk's coding units with the flat base; the transform works
+    per slice, so those of the sampled slices are the subset's exactly.
+    """
     tz = model.token_shape[0]
     rows = -(-vol.shape[0] // tz)
     n = max(1, -(-rows // _BASE_CHOICE_ROW_STRIDE))
     picked = range(rows) if rows < 3 else np.unique(np.linspace(0, rows - 1, n).round().astype(np.intp))
     zs = np.concatenate([np.arange(r * tz, min((r + 1) * tz, vol.shape[0])) for r in picked])
     share = len(zs) / vol.shape[0]
+    flat_bits = SizeEstimator(flat_units.slices(zs, vol.shape[0]), _BASE_CHOICE_SAMPLES).bits(step)
     sample = vol[zs]
     indices, pred = inr_prediction(model, sample, lo, hi, mode)
-    bits = 8 * (budget - _FIXED_BYTES) * share
-    sample32 = sample.astype(np.float32)
-    index_bits = estimate_bits(indices) + _table_bits(indices) * share
-    inr_bands = analyze(sample32 - pred.astype(np.float32), levels)
-    flat_bands = analyze(sample32 - np.float32(flat), levels)
-    inr_units, flat_units = _coding_units(inr_bands, zero_blocks), _coding_units(flat_bands, zero_blocks)
-    inr_step = _SizeEstimator(inr_units, zero_blocks, _BASE_CHOICE_SAMPLES).step_for(bits - index_bits, hi - lo)
-    flat_step = _SizeEstimator(flat_units, zero_blocks, _BASE_CHOICE_SAMPLES).step_for(bits, hi - lo)
-    return inr_step < flat_step
+    index_bits = estimate_bits(indices) + table_bits(indices) * share
+    inr_units = BandUnits.of_signal(sample, levels, pred, flat_units.zero_blocks)
+    inr_bits = SizeEstimator(inr_units, _BASE_CHOICE_SAMPLES).bits(step)
+    return inr_bits + index_bits < flat_bits
 
 
 def _index_bits(indices: np.ndarray | None) -> float:
     """Estimated size (bits) of the coded indices and their table; 0 for the flat base."""
-    return 0.0 if indices is None else estimate_bits(indices) + _table_bits(indices)
-
-
-def _next_step(tried: list[tuple[float, int]], budget: float) -> float:
-    """Next quantiser step aiming at ``budget`` bytes, from (step, size) pairs tried so far."""
-    step, size = tried[-1]
-    if len(tried) >= 2 and tried[-2][1] != size and tried[-2][0] != step:
-        s0, n0 = tried[-2]
-        slope = (np.log(size) - np.log(n0)) / (np.log(step) - np.log(s0))
-        if slope < -0.05:
-            target = np.log(budget * 0.993)
-            return float(np.exp(np.log(step) + (target - np.log(size)) / slope))
-    return step * (1.03 if size > budget else 0.98)
+    return 0.0 if indices is None else estimate_bits(indices) + table_bits(indices)
 
 
 #: header, checksum and wavelet parameter bytes of a wavelet-residual stream.
 _FIXED_BYTES = HEADER_SIZE + 4 + 9
-#: estimate sizes on about this many coefficients in all (the same stride in every band).
-_ESTIMATE_SAMPLES = 1 << 18
 
 
-def _table_bits(values: np.ndarray) -> float:
-    """Rough size of a frequency table for ``values``: ~3 bytes per distinct symbol."""
-    flat = values.ravel()
-    return 24.0 * min(flat.size, int(flat.max()) - int(flat.min()) + 1)
-
-
-class _SizeEstimator:
-    """Coded size (bits) of quantised bands as a function of the step, from a strided sample of
-    their coding units (see :func:`_coding_units`)."""
-
-    def __init__(self, units: list[np.ndarray], zero_blocks: bool, samples: int = _ESTIMATE_SAMPLES) -> None:
-        stride = max(1, sum(u.size for u in units) // samples)
-        self._zero_blocks = zero_blocks
-        self._samples = [(u[::stride], len(u) / len(u[::stride])) for u in units]
-
-    def bits(self, step: float) -> float:
-        """Estimated bits of all bands quantised with ``step`` (intensity units), tables included."""
-        total = 0.0
-        for sample, scale in self._samples:
-            for group in _band_groups(quantize(sample, step), self._zero_blocks):
-                total += estimate_bits(group) * scale + (_table_bits(group) if group.size else 0.0)
-        return total
-
-    def step_for(self, budget_bits: float, span: int, tolerance: float = 2e-3) -> float:
-        """Smallest step (float32-exact, within ``tolerance`` relative, >= MIN_STEP) whose
-        estimate fits ``budget_bits``, or one whose estimate is within ``tolerance`` below it;
-        ``span`` = hi - lo. The estimate falls with the step about as a power law, so regula
-        falsi on (log step, log bits) with the Illinois rule finds the step in a handful of
-        estimates where bisection needs fifteen."""
-        lo_s, hi_s = MIN_STEP, 64.0 * max(span, 1)
-        target = math.log(max(budget_bits, 1.0))
-
-        def excess(step: float) -> float:
-            return math.log(max(self.bits(step), 1.0)) - target
-
-        f_hi = excess(hi_s)
-        if f_hi > 0:
-            return hi_s
-        f_lo = excess(lo_s)
-        if f_lo <= 0:
-            return float(np.float32(lo_s))
-        kept = 0  # which end the last step kept: +1 the low one, -1 the high one
-        for _ in range(40):
-            if hi_s <= lo_s * (1 + tolerance) or f_hi >= -tolerance:
-                break  # the step is pinned down, or its estimate fills the budget to within tolerance
-            x_lo, x_hi = math.log(lo_s), math.log(hi_s)
-            x = x_hi - f_hi * (x_hi - x_lo) / (f_hi - f_lo)
-            margin = 1e-3 * (x_hi - x_lo)
-            step = math.exp(min(max(x, x_lo + margin), x_hi - margin))
-            f = excess(step)
-            if f <= 0:
-                hi_s, f_hi = step, f
-                if kept == 1:
-                    f_lo /= 2
-                kept = 1
-            else:
-                lo_s, f_lo = step, f
-                if kept == -1:
-                    f_hi /= 2
-                kept = -1
-        return float(np.float32(hi_s))
-
-
-def _pack_wavelet(vol: np.ndarray, units: list[np.ndarray], zero_blocks: bool, indices: np.ndarray | None,
-                  flat: int, step: np.float32, levels: int, lo: int, hi: int, digest: bytes) -> bytes:
-    """Stream of the bands (as :func:`_coding_units`) quantised with ``step``."""
-    groups = [] if indices is None else [indices]
-    for band_units in units:
-        groups += _band_groups(quantize(band_units, float(step)), zero_blocks)
+def _pack_wavelet(vol: np.ndarray, units: BandUnits, indices: np.ndarray | None, flat: int, step: np.float32,
+                  levels: int, lo: int, hi: int, digest: bytes) -> bytes:
+    """Stream of the bands (in their coding ``units``) quantised with ``step``."""
+    groups = ([] if indices is None else [indices]) + units.groups(float(step))
     tables, words = encode_groups(groups)
-    flags = FLAG_WAVELET | (FLAG_ZERO_BLOCKS if zero_blocks else 0) | (FLAG_FLAT_BASE if indices is None else 0)
+    flags = FLAG_WAVELET | (FLAG_ZERO_BLOCKS if units.zero_blocks else 0) | (FLAG_FLAT_BASE if indices is None else 0)
     header = ChunkHeader(flags, vol.dtype, vol.shape, digest, lo, hi, None, 0, 0, 0)
     params = WaveletParams(float(step), levels, flat)
     return pack_chunk(header, ChunkSections(tables, params.pack(), words))
@@ -353,21 +272,6 @@ def _pack_wavelet(vol: np.ndarray, units: list[np.ndarray], zero_blocks: bool, i
 #: from (16, 256, 256) up on EM data; smaller chunks code every coefficient, since their
 #: mostly non-zero bands and padded edge blocks make the flags cost more (up to 8 %).
 ZERO_BLOCK_MIN_VOXELS = 1 << 17
-
-
-def _coding_units(bands: list[np.ndarray], zero_blocks: bool) -> list[np.ndarray]:
-    """Each band as (n_units, unit_size): its zero blocks (:func:`~.wavelet_residual.to_blocks`)
-    or, without zero blocks, its coefficients in C order (a view)."""
-    return [to_blocks(band) if zero_blocks else band.reshape(-1, 1) for band in bands]
-
-
-def _band_groups(q_units: np.ndarray, zero_blocks: bool) -> list[np.ndarray]:
-    """The symbol groups of one quantised band: its coefficients, or in zero blocks the flags
-    (n_blocks,) int8, 1 where a block holds a non-zero value, then the flagged blocks' values."""
-    if not zero_blocks:
-        return [q_units.ravel()]
-    nonzero = q_units.any(axis=1)
-    return [nonzero.view(np.int8), q_units[nonzero].ravel()]
 
 
 def quantize_residual(residual: np.ndarray, max_error: int) -> np.ndarray:
@@ -445,8 +349,7 @@ def decode_chunk(
         return np.full(header.shape, header.lo, dtype=header.dtype)
     decoder = GroupDecoder(sections.tables, sections.words)
     if header.has_wavelet_residual:
-        out = np.clip(_decode_wavelet_residual(model, header, sections, decoder), header.lo, header.hi)
-        out = out.astype(header.dtype)
+        out = _decode_wavelet_residual(model, header, sections, decoder)
     else:
         out = _decode_voxel_residual(model, header, sections, decoder)
     decoder.finish()
@@ -495,7 +398,8 @@ def _decode_wavelet_residual(model: RuntimeModel, header: ChunkHeader, sections:
                              decoder: GroupDecoder) -> np.ndarray:
     """Ratio-mode streams: base (INR or flat) plus the inverse wavelet of the dequantised bands.
 
-    Returns the rounded voxel values as float32 (z, y, x); the caller clips and casts them.
+    Returns the chunk (z, y, x) in its dtype: rounded, clipped to [lo, hi]. Base, rounding and
+    clipping are applied to each slab of the inverse transform while it is in cache.
     """
     params = WaveletParams.unpack(sections.classes)
     if params.levels != levels_for(header.shape):
@@ -504,11 +408,10 @@ def _decode_wavelet_residual(model: RuntimeModel, header: ChunkHeader, sections:
     if header.has_flat_base:
         if not header.lo <= params.flat_value <= header.hi:
             raise ChunkCorrupt("chunk flat base lies outside its intensity range; the chunk is damaged")
-        base = np.float32(params.flat_value)
+        base: np.float32 | np.ndarray = np.float32(params.flat_value)
     else:
         indices = _decode_indices(model, header, decoder)
-        base = from_tokens(scaled_table(model, header.lo, header.hi)[indices], header.shape,
-                           model.token_shape).astype(np.float32)
+        base = from_tokens(scaled_table(model, header.lo, header.hi)[indices], header.shape, model.token_shape)
     step = np.float32(params.step)
     bands = []
     with np.errstate(over="ignore", invalid="ignore"):  # a forged stream may overflow: checked below
@@ -522,8 +425,17 @@ def _decode_wavelet_residual(model: RuntimeModel, header: ChunkHeader, sections:
                 band = decoder.next(int(np.prod(shape))).reshape(shape).astype(np.float32)
             band *= step
             bands.append(band)
-        recon = synthesize(bands, params.levels, header.shape)
-        recon += base
-    if not np.isfinite(recon).all():
-        raise ChunkCorrupt("chunk wavelet coefficients overflow when dequantised; the chunk is damaged")
-    return np.rint(recon, out=recon)
+    out = np.empty(header.shape, header.dtype)
+    lo, hi = np.float32(header.lo), np.float32(header.hi)
+
+    def finish(slab: slice, values: np.ndarray) -> None:
+        values += base[slab].astype(np.float32) if isinstance(base, np.ndarray) else base
+        if not np.isfinite(values).all():
+            raise ChunkCorrupt("chunk wavelet coefficients overflow when dequantised; the chunk is damaged")
+        np.rint(values, out=values)
+        np.clip(values, lo, hi, out=values)
+        out[slab] = values
+
+    with np.errstate(over="ignore", invalid="ignore"):  # a forged stream may overflow: checked per slab
+        synthesize(bands, params.levels, header.shape, finish)
+    return out

@@ -61,6 +61,8 @@ def _symbol_counts(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _ranks(flat: np.ndarray, symbols: np.ndarray) -> np.ndarray:
     """Position of each value of ``flat`` in the ascending ``symbols`` that hold all of them: int32."""
     lo, hi = int(symbols[0]), int(symbols[-1])
+    if hi - lo + 1 == len(symbols):  # every value in [lo, hi] occurs: the rank is the offset
+        return (flat - lo).astype(np.int32, copy=False)
     if hi - lo < _BINCOUNT_SPAN:
         lookup = np.zeros(hi - lo + 1, np.int32)
         lookup[symbols - lo] = np.arange(len(symbols), dtype=np.int32)
@@ -145,6 +147,10 @@ class GroupDecoder:
             ranks = self._coder.decode(table.model(), table.total)
         except (ValueError, RuntimeError) as exc:
             raise ChunkCorrupt(f"chunk entropy-coded section does not decode: {exc}") from None
+        if int(symbols[-1]) - int(symbols[0]) + 1 == len(symbols):  # contiguous: no gather needed
+            values = ranks.astype(dtype, copy=False)
+            values += symbols[0]
+            return values
         return symbols[ranks]
 
     def finish(self) -> None:

@@ -1,0 +1,109 @@
+"""Rate control of the ratio mode: block flags from peaks, size estimates, the step search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.common import em_block
+from zarr_unicompress.runtime.entropy import encode_groups
+from zarr_unicompress.runtime.rate_control import MIN_STEP, BandUnits, SizeEstimator
+from zarr_unicompress.runtime.wavelet_residual import analyze, levels_for, quantize, to_blocks
+
+
+def em_bands(shape: tuple[int, int, int] = (8, 256, 256)) -> list[np.ndarray]:
+    vol = em_block(shape)
+    return analyze(vol.astype(np.float32) - np.float32(vol.mean()), levels_for(shape))
+
+
+@pytest.mark.parametrize("step", [MIN_STEP, 0.7, 3.0, 12.5, 40.0])
+def test_flags_from_peaks_equal_flags_from_quantised_blocks(step: float) -> None:
+    """A block is flagged exactly when one of its quantised coefficients is non-zero, also for
+    coefficients that lie on the quantiser's threshold (0.65 * step)."""
+    bands = em_bands()
+    # put coefficients right at, just below and just above the zero/non-zero threshold
+    rng = np.random.default_rng(0)
+    edge = bands[-1].ravel()
+    at = rng.choice(edge.size, 300, replace=False)
+    threshold = np.float32(0.65) * np.float32(step)
+    edge[at] = np.array([np.nextafter(threshold, 0), threshold, np.nextafter(threshold, np.inf)] * 100,
+                        np.float32) * rng.choice([-1, 1], 300)
+    units = BandUnits.of(bands, zero_blocks=True)
+    for band_index, band in enumerate(bands):
+        q_blocks = to_blocks(quantize(band, step))
+        expected = q_blocks.any(axis=1)
+        flags, values = units.band_groups(band_index, step)
+        np.testing.assert_array_equal(flags.view(np.bool_), expected)
+        np.testing.assert_array_equal(values, q_blocks[expected].ravel())
+
+
+def test_units_without_zero_blocks_are_the_coefficients() -> None:
+    bands = em_bands((2, 64, 64))
+    units = BandUnits.of(bands, zero_blocks=False)
+    for got, band in zip(units.groups(5.0), bands):
+        np.testing.assert_array_equal(got, quantize(band, 5.0).ravel())
+
+
+@pytest.mark.parametrize("zero_blocks", [True, False])
+def test_estimate_is_close_to_the_coded_size(zero_blocks: bool) -> None:
+    units = BandUnits.of(em_bands(), zero_blocks)
+    for step in (2.0, 8.0, 30.0):
+        tables, words = encode_groups(units.groups(step))
+        coded_bits = 8 * (len(tables) + len(words))
+        assert abs(SizeEstimator(units).bits(step) / coded_bits - 1) < 0.05
+
+
+@pytest.mark.parametrize("guess_factor", [1.0, 1.1, 0.9, 3.0, 0.2])
+def test_a_guess_gives_the_step_found_without_one(guess_factor: float) -> None:
+    """Near or far, a guess only changes how the search starts, not the step it settles on
+    (to within its tolerance)."""
+    estimator = SizeEstimator(BandUnits.of(em_bands(), True))
+    budget = estimator.bits(6.0)
+    plain = estimator.step_for(budget, 255)
+    guided = estimator.step_for(budget, 255, guess=plain * guess_factor)
+    assert estimator.bits(guided) <= budget and estimator.bits(plain) <= budget
+    assert abs(guided / plain - 1) < 0.02
+
+
+@pytest.mark.parametrize("shape", [(2, 64, 64), (3, 33, 70), (1, 5, 3)])
+def test_block_peaks_are_the_largest_magnitude_of_each_block(shape: tuple[int, int, int]) -> None:
+    from zarr_unicompress.runtime.wavelet_residual import block_peaks
+
+    band = np.random.default_rng(1).normal(0, 10, shape).astype(np.float32)
+    np.testing.assert_array_equal(block_peaks(band), np.abs(to_blocks(band)).max(axis=1))
+
+
+def test_quantiser_is_the_dead_zone_formula() -> None:
+    """quantize() equals sign(c) * floor(|c| / step + 0.35) in float32 for every coefficient,
+    also for -0.0, tiny values and values on the rounding thresholds of both signs."""
+    from zarr_unicompress.runtime.wavelet_residual import DEADZONE_ROUNDING
+
+    rng = np.random.default_rng(3)
+    for step in (MIN_STEP, 0.3, 1.0, 7.25, 300.0):
+        s = np.float32(step)
+        k = np.arange(-50, 51, dtype=np.float32)
+        thresholds = (k + np.float32(1 - DEADZONE_ROUNDING)) * s
+        values = np.concatenate([
+            rng.normal(0, 40 * step, 100_000).astype(np.float32),
+            thresholds, np.nextafter(thresholds, np.float32(np.inf)), np.nextafter(thresholds, np.float32(-np.inf)),
+            np.array([0.0, -0.0, 1e-30, -1e-30], np.float32),
+        ])
+        magnitude = np.abs(values) / s + np.float32(DEADZONE_ROUNDING)
+        expected = (np.sign(values) * np.floor(magnitude)).astype(np.int32)
+        got = quantize(values, step)
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("shape", [(9, 64, 72), (3, 33, 70), (1, 16, 16), (5, 8, 20)])
+@pytest.mark.parametrize("zero_blocks", [True, False])
+def test_units_cut_per_slab_equal_units_of_whole_bands(shape: tuple[int, int, int], zero_blocks: bool) -> None:
+    """Cutting blocks out of each slab's bands inside the transform gives exactly the units and
+    peaks of cutting the whole bands afterwards (also for levels = 0 and odd sizes)."""
+    signal = np.random.default_rng(2).integers(0, 255, shape).astype(np.uint8)
+    levels = levels_for(shape)
+    whole = BandUnits.of(analyze(signal, levels, 100.0), zero_blocks)
+    cut = BandUnits.of_signal(signal, levels, 100, zero_blocks)
+    assert len(whole.units) == len(cut.units)
+    for a, b in zip(whole.units + whole.peaks, cut.units + cut.peaks):
+        np.testing.assert_array_equal(a, b)
