@@ -189,6 +189,43 @@ def decoder_cost(model) -> str:
             f"| same transform as 9/7-tap convolution (PyWavelets) | {convolution_flop_per_voxel(5):.1f} | none |")
 
 
+def transform_table(block: np.ndarray, repeats: int) -> str:
+    """Forward and inverse 5-level CDF 9/7 of the block: PyWavelets' float32 convolution vs
+    the codec's float32 lifting (runtime/cdf97.py), time and largest difference."""
+    import warnings
+
+    import pywt
+
+    from zarr_unicompress.runtime import cdf97
+
+    signal = block.astype(np.float32) - np.float32(block.mean())
+    levels = 5
+
+    def pywt_forward() -> list[np.ndarray]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            coeffs = pywt.wavedec2(signal, "bior4.4", mode="periodization", level=levels, axes=(1, 2))
+        return [coeffs[0]] + [band for detail in coeffs[1:] for band in detail]
+
+    def pywt_inverse(bands: list[np.ndarray]) -> np.ndarray:
+        coeffs = [bands[0]] + [tuple(bands[1 + 3 * i : 4 + 3 * i]) for i in range(levels)]
+        return pywt.waverec2(coeffs, "bior4.4", mode="periodization", axes=(1, 2))
+
+    reference = pywt_forward()
+    lifted = cdf97.analyze(signal, levels)
+    forward_diff = max(float(np.abs(a - b).max()) for a, b in zip(reference, lifted))
+    inverse_diff = float(np.abs(pywt_inverse(reference) - cdf97.synthesize(reference, levels, signal.shape)).max())
+    rows = [("forward", median_seconds(pywt_forward, repeats), median_seconds(lambda: cdf97.analyze(signal, levels), repeats),
+             forward_diff),
+            ("inverse", median_seconds(lambda: pywt_inverse(reference), repeats),
+             median_seconds(lambda: cdf97.synthesize(reference, levels, signal.shape), repeats), inverse_diff)]
+    lines = ["| direction | PyWavelets ms | lifting ms | speed-up | largest difference (intensity units) |",
+             "|---|---:|---:|---:|---:|"]
+    for name, conv, lift, diff in rows:
+        lines.append(f"| {name} | {conv * 1000:.1f} | {lift * 1000:.1f} | {conv / lift:.2f}x | {diff:.2e} |")
+    return "\n".join(lines)
+
+
 def lifting_flop_per_voxel(levels: int) -> float:
     """Counted FLOP per output voxel of the 2D inverse lifting (runtime/cdf97.py): per axis and
     input sample, 4 lifting steps of (add, multiply, add) on half the samples plus one scaling
@@ -260,6 +297,8 @@ def main() -> None:
         speeds.append((name, "lossless", mb / median_seconds(lambda: enc(block), args.repeats),
                        mb / median_seconds(lambda: dec(stream, block.shape), args.repeats)))
 
+    by_ratio = [(r, *uni.speed(block, args.repeats, ratio=float(r))) for r in args.ratios if r in (4, 8, 16, 32)]
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     plot(points, out / "rd.png")
@@ -287,6 +326,12 @@ def main() -> None:
     print("| codec | setting | encode MB/s | decode MB/s |\n|---|---|---:|---:|")
     for name, setting, enc_mbs, dec_mbs in speeds:
         print(f"| {name} | {setting} | {enc_mbs:.1f} | {dec_mbs:.1f} |")
+    print(f"\n### UniCompress encode vs decode by ratio (1 thread, median of {args.repeats})\n")
+    print("| ratio | encode MB/s | decode MB/s | encode / decode |\n|---:|---:|---:|---:|")
+    for ratio, enc_mbs, dec_mbs in by_ratio:
+        print(f"| {ratio:g} | {enc_mbs:.1f} | {dec_mbs:.1f} | {enc_mbs / dec_mbs:.2f} |")
+    print(f"\n### Wavelet transform of the block (5 levels, float32, median of {args.repeats})\n")
+    print(transform_table(block, args.repeats))
     print("\n### Decoder cost\n")
     print(decoder_cost(model))
     print("\n" + table_vs_direct(model, block))

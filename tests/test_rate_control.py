@@ -107,3 +107,32 @@ def test_units_cut_per_slab_equal_units_of_whole_bands(shape: tuple[int, int, in
     assert len(whole.units) == len(cut.units)
     for a, b in zip(whole.units + whole.peaks, cut.units + cut.peaks):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("zero_blocks", [True, False])
+def test_joint_estimate_equals_the_estimate_band_by_band(zero_blocks: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-histogram estimate is the sum over bands and groups of entropy x scale + table
+    bits, as each group alone gives it; also on the band-by-band path for wide symbol ranges."""
+    from zarr_unicompress.runtime import rate_control
+    from zarr_unicompress.runtime.entropy import estimate_bits
+    from zarr_unicompress.runtime.rate_control import table_bits
+
+    units = BandUnits.of(em_bands(), zero_blocks)
+    samples = 1 << 14
+    stride = max(1, sum(u.size for u in units.units) // samples)
+    sample = units.strided(stride)
+    scales = [len(u) / len(s) for u, s in zip(units.units, sample.units)]
+
+    def reference(step: float) -> float:
+        total = 0.0
+        for band, scale in enumerate(scales):
+            for group in sample.band_groups(band, step):
+                total += estimate_bits(group) * scale + (table_bits(group) if group.size else 0.0)
+        return total
+
+    estimator = SizeEstimator(units, samples)
+    for step in (MIN_STEP, 0.5, 4.0, 30.0, 500.0):
+        assert estimator.bits(step) == pytest.approx(reference(step), rel=1e-9)
+    monkeypatch.setattr(rate_control, "_JOINT_HISTOGRAM_BINS", 8)
+    for step in (0.5, 30.0):
+        assert estimator.bits(step) == pytest.approx(reference(step), rel=1e-9)
