@@ -83,16 +83,38 @@ def estimate_bits(values: np.ndarray) -> float:
 def encode_groups(groups: list[np.ndarray]) -> tuple[bytes, bytes]:
     """Entropy-code integer arrays; return (table section bytes, ANS word bytes).
 
-    The groups are decoded in list order by :class:`GroupDecoder`.
+    The groups are decoded in list order by :class:`GroupDecoder`; the ANS stack codes them in
+    reverse, one at a time, so only one group's ranks exist at a time.
     """
-    tables = [FrequencyTable.of(np.asarray(g).ravel()) for g in groups]
+    tables: list[FrequencyTable] = []
     coder = constriction.stream.stack.AnsCoder()
-    for values, table in zip(reversed(groups), reversed(tables)):
+    for values in reversed(groups):
+        table, ranks = _table_and_ranks(np.asarray(values).ravel())
+        tables.append(table)
         if len(table.symbols) > 1:
-            ranks = _ranks(np.asarray(values).ravel(), table.symbols)
             coder.encode_reverse(ranks, table.model())
     words = coder.get_compressed().astype("<u4").tobytes()
-    return _pack_tables(tables), words
+    return _pack_tables(tables[::-1]), words
+
+
+def _table_and_ranks(flat: np.ndarray) -> tuple[FrequencyTable, np.ndarray]:
+    """Frequency table of a 1D integer array and each value's rank in its symbols (int32),
+    from one pass of offsets (value - min) where the values span less than _BINCOUNT_SPAN."""
+    if flat.size == 0:
+        return FrequencyTable(np.empty(0, np.int64), np.empty(0, np.int64)), np.empty(0, np.int32)
+    lo, hi = int(flat.min()), int(flat.max())
+    if hi - lo >= _BINCOUNT_SPAN:
+        table = FrequencyTable(*_symbol_counts(flat))
+        return table, _ranks(flat, table.symbols)
+    offsets = flat - flat.dtype.type(lo)
+    counts = np.bincount(offsets, minlength=hi - lo + 1)
+    present = np.flatnonzero(counts)
+    table = FrequencyTable((present + lo).astype(np.int64), counts[present].astype(np.int64))
+    if len(present) == hi - lo + 1:  # every value in [lo, hi] occurs: the rank is the offset
+        return table, offsets.astype(np.int32, copy=False)
+    lookup = np.zeros(hi - lo + 1, np.int32)
+    lookup[present] = np.arange(len(present), dtype=np.int32)
+    return table, lookup[offsets]
 
 
 class GroupDecoder:
