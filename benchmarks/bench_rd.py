@@ -85,6 +85,20 @@ def bd_rate(ref: list[Point], test: list[Point]) -> float | None:
     return float((np.exp(avg) - 1) * 100)
 
 
+def psnr_at_ratio(points: list[Point], ratio: float) -> float | None:
+    """PSNR of a codec's RD curve at ``ratio``: linear in log(ratio) between the two points
+    that bracket it (a point at that ratio itself where there is one); None outside the
+    curve's range. Where several points share a ratio (a knob at its limit), the first counts."""
+    curve: dict[float, float] = {}
+    for p in sorted(points, key=lambda p: p.ratio):
+        if np.isfinite(p.psnr):
+            curve.setdefault(round(p.ratio, 6), p.psnr)
+    ratios = np.array(list(curve))
+    if len(ratios) == 0 or not ratios[0] <= ratio <= ratios[-1]:
+        return None
+    return float(np.interp(np.log(ratio), np.log(ratios), np.array(list(curve.values()))))
+
+
 def rd_table(points: list[Point]) -> str:
     lines = ["| codec | setting | ratio | PSNR (dB) | SSIM |", "|---|---|---:|---:|---:|"]
     lines += [f"| {p.codec} | {p.setting} | {p.ratio:.2f} | {p.psnr:.2f} | {p.ssim:.4f} |" for p in points]
@@ -308,15 +322,16 @@ def main() -> None:
           f"{time.strftime('%Y-%m-%d')}")
     print("\n### Rate-distortion\n")
     print(rd_table(points))
-    print("\n### PSNR difference at each target ratio (UniCompress minus codec, dB)\n")
-    print("| ratio | " + " | ".join(c.name for c in classical) + " |")
-    print("|---:|" + "---:|" * len(classical))
+    print("\n### PSNR difference at UniCompress's ratio (UniCompress minus codec, dB; the codec's PSNR "
+          "interpolated in log ratio between its two nearest points)\n")
+    print("| target ratio | UniCompress ratio | " + " | ".join(c.name for c in classical) + " |")
+    print("|---:|---:|" + "---:|" * len(classical))
     for ratio, up in zip(args.ratios, uni_pts):
         cells = []
         for codec in classical:
-            match = [p for p in points if p.codec == codec.name and abs(p.ratio - ratio) / ratio < 0.2]
-            cells.append(f"{up.psnr - match[0].psnr:+.2f}" if match else "n/a")
-        print(f"| {ratio:g} | " + " | ".join(cells) + " |")
+            other = psnr_at_ratio([p for p in points if p.codec == codec.name], up.ratio)
+            cells.append("n/a" if other is None else f"{up.psnr - other:+.2f}")
+        print(f"| {ratio:g} | {up.ratio:.2f} | " + " | ".join(cells) + " |")
     print("\n### BD-rate of UniCompress (ratio mode) vs each codec (negative: UniCompress needs fewer bits)\n")
     print("| reference | BD-rate |\n|---|---:|")
     for codec in classical:
