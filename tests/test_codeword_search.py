@@ -60,3 +60,20 @@ def test_default_search_device() -> None:
     assert codeword_search.default_search_device("cpu") is None
     assert codeword_search.default_search_device("cuda:1") == "cuda:1"
     assert codeword_search.default_search_device(None) == ("cuda" if torch.cuda.is_available() else None)
+
+
+def test_search_in_the_table_span_finds_the_nearest_entry(default_model: RuntimeModel) -> None:
+    """The d-dim search (table span) returns a nearest entry: where it differs from the full
+    V-dim distance argmin, only by float32 ties (squared-distance regret < 1e-3)."""
+    tokens = normalised_tokens(default_model, em_block((8, 256, 256)))
+    table = default_model.table_float
+    basis, _, _ = codeword_search.search_table(default_model.digest, table)
+    assert basis.shape[0] == table.shape[1] and basis.shape[1] < table.shape[1]
+    found = codeword_search.nearest_table_entries(default_model.digest, table, tokens)
+    table64 = table.astype(np.float64)
+    full = np.concatenate([((tokens[s : s + 2048, None, :] - table64[None]) ** 2).sum(2)
+                           for s in range(0, len(tokens), 2048)])
+    best = full.min(axis=1)
+    chosen = full[np.arange(len(tokens)), found]
+    assert (chosen - best).max() < 1e-3
+    assert np.count_nonzero(chosen > best) <= len(tokens) // 1000

@@ -1,10 +1,15 @@
 """The encoder's codeword search (nearest entry of the SIREN table), in NumPy or on a torch device.
 
 For normalised tokens t (N, V) and the model's intensity table c (K, V), both in [0, 1], the
-index of a token is argmin_k ||t - c_k||^2 = argmin_k (||c_k||^2 - 2 t . c_k): one (N, V) x
-(V, K) matrix product per chunk, the only network-sized work left in the encoder after fitting
-(about a quarter of an error-bound encode on one CPU core). ``set_search_device("cuda")`` moves
-it to a GPU; the setting is process-wide because zarr calls the codec without extra arguments.
+index of a token is argmin_k ||t - c_k||^2. The table's rows are smooth SIREN outputs and span
+only d << V dimensions (numerical rank: singular values above 1e-6 of the largest; d = 68 of
+V = 256 for the default model). With P the projection on that span, ||t - c_k||^2 =
+||P t - c_k||^2 + ||(1 - P) t||^2, whose second term is the same for every k, so the search
+runs on the d-dim coordinates: argmin_k (||c_k||^2 - 2 (B^T t) . (B^T c_k)), two thin matrix
+products per chunk, 2.7x less work than the (N, V) x (V, K) product (the same index for all but
+float32 ties: 2 of 32768 tokens of the ISBI block, squared-distance regret < 1e-4).
+``set_search_device("cuda")`` moves the search to a GPU; the setting is process-wide because
+zarr calls the codec without extra arguments.
 
 The chosen indices are written into the stream, so decoding never depends on where (or with
 which float rounding) they were chosen; decoding never searches and never imports torch.
@@ -24,8 +29,12 @@ _NUMPY_BATCH = 16384
 #: tokens per device product (~64 MiB of float32 distances for 256 codewords).
 _DEVICE_BATCH = 65536
 
+#: singular values of the table below this share of the largest are dropped (see above).
+RANK_TOLERANCE = 1e-6
+
 _device: str | None = None
-_device_tables: dict[tuple[str, str], tuple[Any, Any]] = {}
+_numpy_tables: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+_device_tables: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
 _lock = threading.Lock()
 
 
@@ -75,35 +84,55 @@ def default_search_device(requested: str | None) -> str | None:
 
 def nearest_table_entries(table_key: str, table01: np.ndarray, tokens01: np.ndarray) -> np.ndarray:
     """Index (N,) int64 of the nearest row of ``table01`` (K, V) float32 for each row of
-    ``tokens01`` (N, V) float32; ``table_key`` (the model digest) caches the table per device."""
+    ``tokens01`` (N, V) float32; ``table_key`` (the model digest) caches the table's search
+    basis per process and device."""
+    basis, table_coords, table_sq = search_table(table_key, table01)
     if _device is None:
-        return _numpy_search(table01, tokens01)
-    return _device_search(_device, table_key, table01, tokens01)
+        return _numpy_search(basis, table_coords, table_sq, tokens01)
+    return _device_search(_device, table_key, (basis, table_coords, table_sq), tokens01)
 
 
-def _numpy_search(table01: np.ndarray, tokens01: np.ndarray) -> np.ndarray:
-    table_sq = (table01 * table01).sum(1)
+def search_table(table_key: str, table01: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Basis B (V, d) of the table's span, the rows' coordinates B^T c_k (K, d) and their
+    squared norms (K,), all float32; computed once per ``table_key`` (an SVD in float64)."""
+    with _lock:
+        cached = _numpy_tables.get(table_key)
+    if cached is not None:
+        return cached
+    table = table01.astype(np.float64)
+    _, singular, vt = np.linalg.svd(table, full_matrices=False)
+    rank = max(1, int((singular > singular[0] * RANK_TOLERANCE).sum()))
+    basis = vt[:rank].T
+    coords = table @ basis
+    cached = (basis.astype(np.float32), coords.astype(np.float32), (coords * coords).sum(1).astype(np.float32))
+    with _lock:
+        _numpy_tables[table_key] = cached
+    return cached
+
+
+def _numpy_search(basis: np.ndarray, table_coords: np.ndarray, table_sq: np.ndarray,
+                  tokens01: np.ndarray) -> np.ndarray:
     out = np.empty(len(tokens01), dtype=np.int64)
     for s in range(0, len(tokens01), _NUMPY_BATCH):
-        block = tokens01[s : s + _NUMPY_BATCH]
-        out[s : s + len(block)] = (table_sq[None, :] - 2.0 * (block @ table01.T)).argmin(axis=1)
+        coords = tokens01[s : s + _NUMPY_BATCH] @ basis
+        out[s : s + len(coords)] = (table_sq[None, :] - 2.0 * (coords @ table_coords.T)).argmin(axis=1)
     return out
 
 
-def _device_search(device: str, table_key: str, table01: np.ndarray, tokens01: np.ndarray) -> np.ndarray:
+def _device_search(device: str, table_key: str, search: tuple[np.ndarray, np.ndarray, np.ndarray],
+                   tokens01: np.ndarray) -> np.ndarray:
     import torch
 
     with _lock:
         cached = _device_tables.get((table_key, device))
         if cached is None:
-            table = torch.from_numpy(np.ascontiguousarray(table01)).to(device)
-            cached = (table, (table * table).sum(1))
+            cached = tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in search)
             _device_tables[(table_key, device)] = cached
-    table, table_sq = cached
+    basis, table_coords, table_sq = cached
     out = np.empty(len(tokens01), dtype=np.int64)
     with torch.no_grad():
         for s in range(0, len(tokens01), _DEVICE_BATCH):
             block = torch.from_numpy(np.ascontiguousarray(tokens01[s : s + _DEVICE_BATCH])).to(device)
-            distances = torch.addmm(table_sq, block, table.T, beta=1.0, alpha=-2.0)
+            distances = torch.addmm(table_sq, block @ basis, table_coords.T, beta=1.0, alpha=-2.0)
             out[s : s + len(block)] = distances.argmin(dim=1).cpu().numpy()
     return out
