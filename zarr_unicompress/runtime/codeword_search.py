@@ -6,8 +6,9 @@ only d << V dimensions (numerical rank: singular values above 1e-6 of the larges
 V = 256 for the default model). With P the projection on that span, ||t - c_k||^2 =
 ||P t - c_k||^2 + ||(1 - P) t||^2, whose second term is the same for every k, so the search
 runs on the d-dim coordinates: argmin_k (||c_k||^2 - 2 (B^T t) . (B^T c_k)), two thin matrix
-products per chunk, 2.7x less work than the (N, V) x (V, K) product (the same index for all but
-float32 ties: 2 of 32768 tokens of the ISBI block, squared-distance regret < 1e-4).
+products per chunk with V d + d K = 34,816 instead of V K = 65,536 multiply-adds per token
+(36 vs 61 ms per (30, 512, 512) chunk on one core), and the same index for all but float32
+ties (3 of 32768 tokens of the ISBI block, squared-distance regret < 1e-4).
 ``set_search_device("cuda")`` moves the search to a GPU; the setting is process-wide because
 zarr calls the codec without extra arguments.
 
@@ -24,8 +25,9 @@ import numpy as np
 
 from ..errors import UnsupportedInput
 
-#: tokens per NumPy product (bounds the (tokens x codewords) distance block to ~16 MiB).
-_NUMPY_BATCH = 16384
+#: tokens per NumPy product: (4096 x 256) float32 distances are 4 MiB; per (30, 512, 512)
+#: chunk 4096 tokens per product took 32 ms, 16384 took 46 ms.
+_NUMPY_BATCH = 4096
 #: tokens per device product (~64 MiB of float32 distances for 256 codewords).
 _DEVICE_BATCH = 65536
 
