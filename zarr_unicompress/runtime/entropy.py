@@ -34,10 +34,6 @@ class FrequencyTable:
     def total(self) -> int:
         return int(self.counts.sum())
 
-    @classmethod
-    def of(cls, values: np.ndarray) -> FrequencyTable:
-        return cls(*_symbol_counts(np.asarray(values).ravel()))
-
     def model(self) -> constriction.stream.model.Categorical:
         return constriction.stream.model.Categorical(self.counts.astype(np.float64), perfect=False)
 
