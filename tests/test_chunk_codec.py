@@ -56,7 +56,7 @@ def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
     from zarr_unicompress.runtime import chunk_codec as cc
     from zarr_unicompress.runtime.tokens import from_tokens, to_tokens
     from zarr_unicompress.runtime.rate_control import BandUnits
-    from zarr_unicompress.runtime.wavelet_residual import analyze, levels_for, quantize, synthesize
+    from zarr_unicompress.runtime.wavelet_residual import analyze, from_blocks, levels_for, synthesize
 
     vol = em_block((4, 64, 64))
     lo, hi = int(vol.min()), int(vol.max())
@@ -65,10 +65,14 @@ def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
     pred = from_tokens(cc.scaled_table(default_model, lo, hi)[indices], vol.shape, default_model.token_shape)
     levels = levels_for(vol.shape)
     bands = analyze(vol - pred.astype(np.float64), levels)
-    stream = cc._pack_wavelet(vol, BandUnits.of(bands, True), indices, 0, np.float32(4.0), levels,
+    units = BandUnits.of(bands, True)
+    stream = cc._pack_wavelet(vol, units, indices, 0, np.float32(4.0), levels,
                               lo, hi, bytes.fromhex(default_model.digest)[:16])
     decoded = decode_chunk(default_model, stream)
-    bands32 = [quantize(b, 4.0).astype(np.float32) * np.float32(4.0) for b in bands]
+    bands32 = []  # what the encoder coded: each band's flagged blocks (sparse ones zeroed)
+    for k, band in enumerate(bands):
+        flags, values = units.band_groups(k, 4.0)
+        bands32.append(from_blocks(flags.view(np.bool_), values.astype(np.float32) * np.float32(4.0), band.shape))
     expected = np.clip(np.rint(synthesize(bands32, levels, vol.shape) + pred.astype(np.float32)), lo, hi)
     np.testing.assert_array_equal(decoded, expected.astype(np.uint8))
     # the float32 lifting stays within 1 intensity unit of PyWavelets' float64 inverse transform
@@ -108,17 +112,22 @@ def test_zero_block_streams_decode_like_streams_without_them(default_model: Runt
     from zarr_unicompress.runtime import chunk_codec as cc
     from zarr_unicompress.runtime.entropy import encode_groups
     from zarr_unicompress.runtime.rate_control import BandUnits
-    from zarr_unicompress.runtime.wavelet_residual import WaveletParams, analyze, levels_for, quantize
+    from zarr_unicompress.runtime.wavelet_residual import WaveletParams, analyze, from_blocks, levels_for
 
     vol = np.ascontiguousarray(em_block((16, 300, 300), real_only=shape[0] == 16)[: shape[0], : shape[1], : shape[2]])
     lo, hi = int(vol.min()), int(vol.max())
     flat, step, levels = int(vol.mean()), np.float32(12.0), levels_for(vol.shape)
     digest = bytes.fromhex(default_model.digest)[:16]
     bands = analyze(vol.astype(np.float32) - np.float32(flat), levels)
-    tables, words = encode_groups([quantize(b, float(step)) for b in bands])
+    units = BandUnits.of(bands, True)
+    coded = []  # the quantised bands as the zero-block stream codes them (sparse blocks zeroed)
+    for k, band in enumerate(bands):
+        flags, values = units.band_groups(k, float(step))
+        coded.append(from_blocks(flags.view(np.bool_), values, band.shape))
+    tables, words = encode_groups(coded)
     header = ChunkHeader(FLAG_WAVELET | FLAG_FLAT_BASE, vol.dtype, vol.shape, digest, lo, hi, None, 0, 0, 0)
     legacy = pack_chunk(header, ChunkSections(tables, WaveletParams(float(step), levels, flat).pack(), words))
-    blocked = cc._pack_wavelet(vol, BandUnits.of(bands, True), None, flat, step, levels, lo, hi, digest)
+    blocked = cc._pack_wavelet(vol, units, None, flat, step, levels, lo, hi, digest)
     np.testing.assert_array_equal(decode_chunk(default_model, legacy), decode_chunk(default_model, blocked))
     large = vol.size >= cc.ZERO_BLOCK_MIN_VOXELS
     if large:

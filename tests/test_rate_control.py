@@ -17,24 +17,38 @@ def em_bands(shape: tuple[int, int, int] = (8, 256, 256)) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("step", [MIN_STEP, 0.7, 3.0, 12.5, 40.0])
-def test_flags_from_peaks_equal_flags_from_quantised_blocks(step: float) -> None:
-    """A block is flagged exactly when one of its quantised coefficients is non-zero, also for
-    coefficients that lie on the quantiser's threshold (0.65 * step)."""
+def test_coded_blocks_follow_the_rule_computed_from_quantised_blocks(step: float) -> None:
+    """A block is coded exactly when one of its quantised coefficients is non-zero, except a
+    detail-band block whose non-zero values are at most SPARSE_BLOCK_NONZERO of +-1; also for
+    coefficients right at the quantiser's thresholds (0.65 and 1.65 steps)."""
+    from zarr_unicompress.runtime.rate_control import SPARSE_BLOCK_NONZERO
+
     bands = em_bands()
-    # put coefficients right at, just below and just above the zero/non-zero threshold
     rng = np.random.default_rng(0)
-    edge = bands[-1].ravel()
-    at = rng.choice(edge.size, 300, replace=False)
-    threshold = np.float32(0.65) * np.float32(step)
-    edge[at] = np.array([np.nextafter(threshold, 0), threshold, np.nextafter(threshold, np.inf)] * 100,
-                        np.float32) * rng.choice([-1, 1], 300)
+    s = np.float32(step)
+    for band in (bands[-1], bands[1]):
+        edge = band.ravel()
+        n = min(600, edge.size // 2)
+        at = rng.choice(edge.size, n, replace=False)
+        thresholds = np.array([np.float32(0.65) * s, np.float32(1.65) * s], np.float32)
+        near = np.concatenate([thresholds, np.nextafter(thresholds, np.float32(0)),
+                               np.nextafter(thresholds, np.float32(np.inf))])
+        edge[at] = np.resize(near, n) * rng.choice([-1, 1], n)
     units = BandUnits.of(bands, zero_blocks=True)
+    zeroed = 0
     for band_index, band in enumerate(bands):
         q_blocks = to_blocks(quantize(band, step))
-        expected = q_blocks.any(axis=1)
+        count = np.count_nonzero(q_blocks, axis=1)
+        expected = count > 0
+        if band_index > 0:
+            sparse = (np.abs(q_blocks).max(axis=1) == 1) & (count <= SPARSE_BLOCK_NONZERO)
+            zeroed += int(sparse.sum())
+            expected &= ~sparse
         flags, values = units.band_groups(band_index, step)
         np.testing.assert_array_equal(flags.view(np.bool_), expected)
         np.testing.assert_array_equal(values, q_blocks[expected].ravel())
+    if step >= 3.0:
+        assert zeroed > 0  # the rule is exercised
 
 
 def test_units_without_zero_blocks_are_the_coefficients() -> None:
