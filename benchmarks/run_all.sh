@@ -12,3 +12,4 @@ python benchmarks/bench_rd.py "${data_args[@]}" | tee benchmarks/latest/rd.md
 python benchmarks/bench_pipeline.py "${data_args[@]}" | tee benchmarks/latest/pipeline.md
 python benchmarks/bench_distillation.py "${data_args[@]}" | tee benchmarks/latest/distillation.md
 python benchmarks/bench_residual_variants.py "${data_args[@]}" | tee benchmarks/latest/residual_variants.md
+python benchmarks/bench_sparse_blocks.py "${data_args[@]}" | tee benchmarks/latest/sparse_blocks.md

@@ -1,0 +1,92 @@
+"""Which zero blocks should the ratio mode code as all zero? PSNR at equal size per rule.
+
+Usage::
+
+    python benchmarks/bench_sparse_blocks.py [--data PATH.npy] [--blocks full half] [--ratios 4 8 16]
+
+Takes the flat-base residual bands of a real EM block in the codec's coding units (4 x 4 zero
+blocks, ``BandUnits``), quantises them with one step, drops the detail-band blocks that a rule
+selects (their flag becomes 0, their values are not coded), codes all groups with the codec's
+``encode_groups``, bisects the step to exactly ``nbytes / ratio`` for every rule and prints the
+PSNR (dB, data range 255) of the inverse transform. Rules: none (every block with a non-zero
+value is coded), blocks whose non-zero values are at most N of +-1 (N = 1, 2, 3), and blocks
+of +-1 only. Blocks: ``full`` is the (30, 512, 512) block, ``half`` its [15:, 256:, :] part.
+The shipped rule is ``SPARSE_BLOCK_NONZERO`` in ``runtime/rate_control.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import numpy as np
+
+from zarr_unicompress.data import load_em_volume
+from zarr_unicompress.runtime.entropy import encode_groups
+from zarr_unicompress.runtime.rate_control import BandUnits
+from zarr_unicompress.runtime.wavelet_residual import band_shapes, from_blocks, levels_for, quantize, synthesize
+
+Rule = Callable[[np.ndarray], np.ndarray] | None
+
+
+def rules() -> dict[str, Rule]:
+    """Rule name -> which quantised blocks (n, 16) int32 of a detail band are dropped."""
+    def at_most(n: int) -> Rule:
+        return lambda q: (np.abs(q).max(axis=1) == 1) & (np.count_nonzero(q, axis=1) <= n)
+
+    return {"none": None, "<= 1 of +-1": at_most(1), "<= 2 of +-1": at_most(2), "<= 3 of +-1": at_most(3),
+            "only +-1": lambda q: np.abs(q).max(axis=1) == 1}
+
+
+def code(block: np.ndarray, units: BandUnits, flat: int, step: float, rule: Rule) -> tuple[int, float]:
+    """Coded size (bytes of tables + ANS words) and PSNR (dB) of the bands at ``step`` under ``rule``."""
+    levels = levels_for(block.shape)
+    groups, bands = [], []
+    for band, (blocks, shape) in enumerate(zip(units.units, band_shapes(block.shape, levels))):
+        q = quantize(blocks, step)
+        coded = q.any(axis=1)
+        if rule is not None and band > 0:
+            coded &= ~rule(q)
+        groups += [coded.view(np.int8), q[coded].ravel()]
+        bands.append(from_blocks(coded, q[coded].astype(np.float32).ravel() * np.float32(step), shape))
+    tables, words = encode_groups(groups)
+    recon = np.clip(np.rint(synthesize(bands, levels, block.shape) + flat), 0, 255)
+    mse = np.mean((recon - block.astype(np.float64)) ** 2)
+    return len(tables) + len(words), float(10 * np.log10(255.0**2 / mse))
+
+
+def psnr_at_size(block: np.ndarray, units: BandUnits, flat: int, budget: float, rule: Rule) -> tuple[float, float]:
+    """(ratio reached, PSNR) at the smallest step (bisection, 30 steps) whose size fits ``budget`` bytes."""
+    fine, coarse = 0.05, 500.0
+    for _ in range(30):
+        mid = (fine * coarse) ** 0.5
+        if code(block, units, flat, mid, rule)[0] > budget:
+            fine = mid
+        else:
+            coarse = mid
+    size, psnr = code(block, units, flat, coarse, rule)
+    return block.nbytes / size, psnr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=None, help=".npy volume (default: ISBI 2012 from the data search path)")
+    parser.add_argument("--blocks", nargs="+", default=("full", "half"), choices=("full", "half"))
+    parser.add_argument("--ratios", type=float, nargs="+", default=(4, 8, 16))
+    args = parser.parse_args()
+    volume = np.load(args.data, mmap_mode="r") if args.data else load_em_volume("isbi2012")
+    blocks = {"full": volume[:30, :512, :512], "half": volume[15:30, 256:512, :512]}
+    names = list(rules())
+    print("| block | ratio | " + " | ".join(f"{n} (dB)" for n in names) + " |")
+    print("|---|---:|" + "---:|" * len(names))
+    for name in args.blocks:
+        block = np.ascontiguousarray(blocks[name])
+        flat = int(round(float(block.mean())))
+        units = BandUnits.of_signal(block, levels_for(block.shape), flat, True)
+        for ratio in args.ratios:
+            cells = [psnr_at_size(block, units, flat, block.nbytes / ratio, rule)[1] for rule in rules().values()]
+            print(f"| {name} {block.shape} | {ratio:g} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
