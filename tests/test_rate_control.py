@@ -34,6 +34,12 @@ def test_coded_blocks_follow_the_rule_computed_from_quantised_blocks(step: float
         near = np.concatenate([thresholds, np.nextafter(thresholds, np.float32(0)),
                                np.nextafter(thresholds, np.float32(np.inf))])
         edge[at] = np.resize(near, n) * rng.choice([-1, 1], n)
+    # three blocks of the finest band: a single +-1 (zeroed), two +-1 and a single +-2 (coded)
+    finest = bands[-1]
+    finest[0, :4, :12] = 0.0
+    finest[0, 1, 2] = -s
+    finest[0, 0, 4], finest[0, 3, 7] = s, -s
+    finest[0, 2, 9] = 2 * s
     units = BandUnits.of(bands, zero_blocks=True)
     zeroed = 0
     for band_index, band in enumerate(bands):
@@ -47,8 +53,9 @@ def test_coded_blocks_follow_the_rule_computed_from_quantised_blocks(step: float
         flags, values = units.band_groups(band_index, step)
         np.testing.assert_array_equal(flags.view(np.bool_), expected)
         np.testing.assert_array_equal(values, q_blocks[expected].ravel())
-    if step >= 3.0:
-        assert zeroed > 0  # the rule is exercised
+    assert zeroed > 0  # the rule is exercised
+    flags, _ = units.band_groups(len(bands) - 1, step)
+    assert flags[:3].tolist() == [0, 1, 1]
 
 
 def test_units_without_zero_blocks_are_the_coefficients() -> None:
