@@ -69,11 +69,11 @@ def analyze(volume: np.ndarray, levels: int, base: float | np.ndarray = 0.0,
     z, y, x = volume.shape
     bands = None
     if consume is None:
-        bands = [np.empty((z, *shape[1:]), np.float32) for shape in band_shapes_2d((1, y, x), levels)]
+        bands = [np.empty(shape, np.float32) for shape in band_shapes(volume.shape, levels)]
     step = slab_slices(volume.shape)
     for z0 in range(0, z, step):
         slab = slice(z0, z0 + step)
-        approx = _slab_difference(volume, base, slab)
+        approx = difference(volume, base, slab)
         slab_bands: Bands = [approx] * (1 + 3 * levels)
         for level in range(levels):
             approx, details = _forward_2d(approx)
@@ -88,8 +88,10 @@ def analyze(volume: np.ndarray, levels: int, base: float | np.ndarray = 0.0,
     return bands
 
 
-def band_shapes_2d(shape: tuple[int, int, int], levels: int) -> list[tuple[int, int, int]]:
-    """Shapes of the bands of a (z, y, x) array in coding order (``levels`` >= 1)."""
+def band_shapes(shape: tuple[int, int, int], levels: int) -> list[tuple[int, int, int]]:
+    """Shapes of the bands of a (z, y, x) array in coding order; ``[shape]`` for 0 levels."""
+    if not levels:
+        return [shape]
     z, y, x = shape
     sizes = list(zip(band_sizes(y, levels), band_sizes(x, levels)))
     return [(z, *sizes[-1])] + [(z, *sizes[level]) for level in reversed(range(levels)) for _ in range(3)]
@@ -119,7 +121,7 @@ def synthesize(bands: Bands, levels: int, shape: tuple[int, int, int],
     return out
 
 
-def _slab_difference(volume: np.ndarray, base: float | np.ndarray, slab: slice) -> np.ndarray:
+def difference(volume: np.ndarray, base: float | np.ndarray, slab: slice = slice(None)) -> np.ndarray:
     """``volume[slab] - base[slab]`` (or minus the number ``base``) as a new float32 array."""
     out = np.array(volume[slab], dtype=np.float32)
     if isinstance(base, np.ndarray):

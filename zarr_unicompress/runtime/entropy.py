@@ -54,18 +54,6 @@ def _symbol_counts(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return symbols.astype(np.int64), counts.astype(np.int64)
 
 
-def _ranks(flat: np.ndarray, symbols: np.ndarray) -> np.ndarray:
-    """Position of each value of ``flat`` in the ascending ``symbols`` that hold all of them: int32."""
-    lo, hi = int(symbols[0]), int(symbols[-1])
-    if hi - lo + 1 == len(symbols):  # every value in [lo, hi] occurs: the rank is the offset
-        return (flat - lo).astype(np.int32, copy=False)
-    if hi - lo < _BINCOUNT_SPAN:
-        lookup = np.zeros(hi - lo + 1, np.int32)
-        lookup[symbols - lo] = np.arange(len(symbols), dtype=np.int32)
-        return lookup[(flat - lo).astype(np.intp, copy=False)]
-    return np.searchsorted(symbols, flat).astype(np.int32)
-
-
 def estimate_bits(values: np.ndarray) -> float:
     """Zeroth-order entropy of integer ``values`` times their number, in bits (a size estimate)."""
     flat = np.asarray(values).ravel()
@@ -101,7 +89,7 @@ def _table_and_ranks(flat: np.ndarray) -> tuple[FrequencyTable, np.ndarray]:
     lo, hi = int(flat.min()), int(flat.max())
     if hi - lo >= _BINCOUNT_SPAN:
         table = FrequencyTable(*_symbol_counts(flat))
-        return table, _ranks(flat, table.symbols)
+        return table, np.searchsorted(table.symbols, flat).astype(np.int32)
     offsets = flat - flat.dtype.type(lo)
     counts = np.bincount(offsets, minlength=hi - lo + 1)
     present = np.flatnonzero(counts)

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import ChunkCorrupt
 from . import cdf97
+from .cdf97 import band_shapes  # noqa: F401  (shapes of the bands in coding order)
 
 WAVELET = "bior4.4"
 MAX_LEVELS = 5
@@ -72,18 +73,6 @@ def levels_for(shape: tuple[int, int, int]) -> int:
     return int(np.clip(int(math.log2(min(shape[1:]))) - 3, 0, MAX_LEVELS))
 
 
-def band_shapes(shape: tuple[int, int, int], levels: int) -> list[tuple[int, int, int]]:
-    """Shapes of the bands in coding order for a chunk of ``shape`` and ``levels`` levels."""
-    z, y, x = shape
-    per_level = []
-    for _ in range(levels):
-        y, x = -(-y // 2), -(-x // 2)
-        per_level.append((z, y, x))
-    if not levels:
-        return [shape]
-    return [per_level[-1]] + [s for s in reversed(per_level) for _ in range(3)]
-
-
 def analyze(signal: np.ndarray, levels: int, base: float | np.ndarray = 0.0,
             consume: Callable[[slice, list[np.ndarray]], None] | None = None) -> list[np.ndarray] | None:
     """Bands (float32, intensity units) of the residual ``signal - base`` in coding order;
@@ -95,8 +84,7 @@ def analyze(signal: np.ndarray, levels: int, base: float | np.ndarray = 0.0,
     a given stream.
     """
     if not levels:
-        residual = signal.astype(np.float32)
-        residual -= base.astype(np.float32) if isinstance(base, np.ndarray) else np.float32(base)
+        residual = cdf97.difference(signal, base)
         if consume is None:
             return [residual]
         consume(slice(0, signal.shape[0]), [residual])
@@ -149,13 +137,21 @@ def to_blocks(band: np.ndarray) -> np.ndarray:
     """
     z, by, bx = block_grid(band.shape)
     b = ZERO_BLOCK
-    if (by * b, bx * b) != band.shape[1:]:
-        padded = np.zeros((z, by * b, bx * b), band.dtype)
-        padded[:, : band.shape[1], : band.shape[2]] = band
-        band = padded
+    band = _padded_to_blocks(band)
     runs = np.ascontiguousarray(band).view(_run_dtype(band.dtype)).reshape(z, by, b, bx)
     blocks = np.ascontiguousarray(runs.transpose(0, 1, 3, 2))
     return blocks.view(band.dtype).reshape(-1, b * b)
+
+
+def _padded_to_blocks(band: np.ndarray) -> np.ndarray:
+    """``band`` (z, y, x), zero-padded at the far edges of y and x to whole blocks (itself if
+    it has whole blocks already)."""
+    z, by, bx = block_grid(band.shape)
+    if (by * ZERO_BLOCK, bx * ZERO_BLOCK) == band.shape[1:]:
+        return band
+    padded = np.zeros((z, by * ZERO_BLOCK, bx * ZERO_BLOCK), band.dtype)
+    padded[:, : band.shape[1], : band.shape[2]] = band
+    return padded
 
 
 def _run_dtype(dtype: np.dtype) -> np.dtype:
@@ -169,11 +165,7 @@ def block_peaks(band: np.ndarray) -> np.ndarray:
     a time (five times faster than ``np.abs(to_blocks(band)).max(axis=1)``, same values)."""
     z, by, bx = block_grid(band.shape)
     b = ZERO_BLOCK
-    magnitude = np.abs(band)
-    if (by * b, bx * b) != band.shape[1:]:
-        padded = np.zeros((z, by * b, bx * b), band.dtype)
-        padded[:, : band.shape[1], : band.shape[2]] = magnitude
-        magnitude = padded
+    magnitude = _padded_to_blocks(np.abs(band))
     rows = magnitude[:, 0::b]
     for k in range(1, b):
         rows = np.maximum(rows, magnitude[:, k::b])
