@@ -73,10 +73,12 @@ def analyze(volume: np.ndarray, levels: int, base: float | np.ndarray = 0.0,
     step = slab_slices(volume.shape)
     for z0 in range(0, z, step):
         slab = slice(z0, z0 + step)
-        approx = difference(volume, base, slab)
-        slab_bands: Bands = [approx] * (1 + 3 * levels)
+        slab_bands: Bands = [np.empty(0, np.float32)] * (1 + 3 * levels)
+        # the first level splits the rows of the input itself (no float32 copy of the slab)
+        approx, details = _forward_2d_halves(*_difference_halves(volume, base, slab))
         for level in range(levels):
-            approx, details = _forward_2d(approx)
+            if level:
+                approx, details = _forward_2d(approx)
             first = 1 + 3 * (levels - 1 - level)
             slab_bands[first : first + 3] = details
         slab_bands[0] = approx
@@ -121,7 +123,7 @@ def synthesize(bands: Bands, levels: int, shape: tuple[int, int, int],
     return out
 
 
-def difference(volume: np.ndarray, base: float | np.ndarray, slab: slice = slice(None)) -> np.ndarray:
+def difference(volume: np.ndarray, base: float | np.ndarray, slab: slice | tuple[slice, ...] = slice(None)) -> np.ndarray:
     """``volume[slab] - base[slab]`` (or minus the number ``base``) as a new float32 array."""
     out = np.array(volume[slab], dtype=np.float32)
     if isinstance(base, np.ndarray):
@@ -131,9 +133,28 @@ def difference(volume: np.ndarray, base: float | np.ndarray, slab: slice = slice
     return out
 
 
+def _difference_halves(volume: np.ndarray, base: float | np.ndarray, slab: slice) -> tuple[np.ndarray, np.ndarray]:
+    """Even and odd rows (along y) of ``volume[slab] - base[slab]`` as new float32 arrays, the
+    odd ones ending with a repeat of the last row where y is odd (as :func:`_split` extends odd
+    lengths): the values of splitting :func:`difference`'s result, without writing and reading
+    back a float32 copy of the whole slab."""
+    part = volume[slab]
+    reference = base[slab] if isinstance(base, np.ndarray) else base
+    rows = part.shape[1]
+    odd: slice | np.ndarray = slice(1, None, 2) if rows % 2 == 0 else np.r_[1:rows:2, rows - 1]
+    return (difference(part, reference, (slice(None), slice(0, None, 2))),
+            difference(part, reference, (slice(None), odd)))
+
+
 def _forward_2d(a: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """One level on (z, y, x): approximation and (horizontal, vertical, diagonal) details."""
-    low_y, high_y = _forward_axis(a, 1)
+    return _forward_2d_halves(*_split(a, 1))
+
+
+def _forward_2d_halves(even_y: np.ndarray, odd_y: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`_forward_2d` of an array given as its even and odd rows along y (contiguous
+    float32, which the lifting overwrites)."""
+    low_y, high_y = _lift(even_y, odd_y, 1)
     approx, vertical = _forward_axis(low_y, 2)
     horizontal, diagonal = _forward_axis(high_y, 2)
     return approx, (horizontal, vertical, diagonal)
@@ -156,11 +177,22 @@ def _along(axis: int, start: int | None, stop: int | None, step: int | None = No
 
 def _forward_axis(a: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     """Low and high halves (contiguous float32) of ``a`` along ``axis`` (1 or 2)."""
+    return _lift(*_split(a, axis), axis)
+
+
+def _split(a: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Even and odd samples of ``a`` along ``axis`` (contiguous float32 copies); an odd length
+    is first extended by a repeat of its last sample."""
     n = a.shape[axis]
     if n % 2:
         a = np.concatenate([a, a[_along(axis, n - 1, n)]], axis=axis)
-    low = np.ascontiguousarray(a[_along(axis, 0, None, 2)], dtype=np.float32)
-    high = np.ascontiguousarray(a[_along(axis, 1, None, 2)], dtype=np.float32)
+    return (np.ascontiguousarray(a[_along(axis, 0, None, 2)], dtype=np.float32),
+            np.ascontiguousarray(a[_along(axis, 1, None, 2)], dtype=np.float32))
+
+
+def _lift(low: np.ndarray, high: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """The forward lifting steps and scaling on even (``low``) and odd (``high``) samples along
+    ``axis``, in place; returns (low, high) halves."""
     scratch = np.empty_like(low)
     _predict(high, low, _ALPHA, axis, scratch)
     _update(low, high, _BETA, axis, scratch)

@@ -41,7 +41,7 @@ class FrequencyTable:
 _BINCOUNT_SPAN = 1 << 20  # value spans up to this use bincount (no sort), wider ones np.unique
 
 
-def _symbol_counts(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def symbol_counts(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct values of a 1D integer array (ascending, int64) and their counts (int64)."""
     if flat.size == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
@@ -59,7 +59,7 @@ def estimate_bits(values: np.ndarray) -> float:
     flat = np.asarray(values).ravel()
     if flat.size == 0:
         return 0.0
-    _, counts = _symbol_counts(flat)
+    _, counts = symbol_counts(flat)
     p = counts / counts.sum()
     return float(-(counts * np.log2(p)).sum())
 
@@ -88,7 +88,7 @@ def _table_and_ranks(flat: np.ndarray) -> tuple[FrequencyTable, np.ndarray]:
         return FrequencyTable(np.empty(0, np.int64), np.empty(0, np.int64)), np.empty(0, np.int32)
     lo, hi = int(flat.min()), int(flat.max())
     if hi - lo >= _BINCOUNT_SPAN:
-        table = FrequencyTable(*_symbol_counts(flat))
+        table = FrequencyTable(*symbol_counts(flat))
         return table, np.searchsorted(table.symbols, flat).astype(np.int32)
     offsets = flat - flat.dtype.type(lo)
     counts = np.bincount(offsets, minlength=hi - lo + 1)

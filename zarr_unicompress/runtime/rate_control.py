@@ -9,12 +9,22 @@ the step by their measured size (:func:`next_step`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .entropy import estimate_bits
-from .wavelet_residual import ZERO_BLOCK, analyze, band_shapes, block_grid, block_peaks, quantize, to_blocks
+from .entropy import symbol_counts
+from .wavelet_residual import (
+    ZERO_BLOCK,
+    analyze,
+    band_shapes,
+    block_grid,
+    block_peaks,
+    nonzero_threshold,
+    quantize,
+    to_blocks,
+)
 
 #: the finest quantiser step (intensity units) the encoder uses; it keeps |q| well inside int32
 #: (see :func:`~.wavelet_residual.quantize`).
@@ -27,9 +37,13 @@ MIN_STEP = 0.05
 SPARSE_BLOCK_NONZERO = 1
 #: estimate sizes on about this many coefficients in all (the same stride in every band).
 ESTIMATE_SAMPLES = 1 << 18
-#: a step search given a guess first tries [guess / this, guess * this]: a search on 1/8 of
-#: the samples lands within a few % of the step on EM data.
-GUESS_WIDTH = 1.15
+#: a step search given a guess first probes guess * this and guess / this: a search on 1/8 of
+#: the samples (to COARSE_TOLERANCE) lands within 1 % of the step on EM data.
+GUESS_WIDTH = 1.04
+#: relative tolerance of the search that only gives the guess.
+COARSE_TOLERANCE = 5e-3
+#: a search without any guess probes down from 64 * span by this factor.
+NO_GUESS_FACTOR = 8.0
 #: a search without a guess takes its guess from a search on this many times fewer samples
 #: (where that leaves at least COARSE_MIN_SAMPLES).
 COARSE_SHARE = 8
@@ -77,21 +91,26 @@ class BandUnits:
         def cut(slab: slice, slab_bands: list[np.ndarray]) -> None:
             for k, band in enumerate(slab_bands):
                 rows = slice(slab.start * per_slice[k], (slab.start + band.shape[0]) * per_slice[k])
-                units[k][rows] = to_blocks(band)
+                to_blocks(band, out=units[k][rows])
                 peaks[k][rows] = block_peaks(band)
 
         analyze(signal, levels, base, cut)
         return cls(units, peaks, True)
 
-    def strided(self, stride: int) -> BandUnits:
-        """Every ``stride``-th unit of every band (views)."""
-        return BandUnits([u[::stride] for u in self.units], [p[::stride] for p in self.peaks], self.zero_blocks)
+    def strided(self, strides: list[int]) -> BandUnits:
+        """Every ``strides[k]``-th unit of band k (views)."""
+        return BandUnits([u[::k] for u, k in zip(self.units, strides)],
+                         [p[::k] for p, k in zip(self.peaks, strides)], self.zero_blocks)
 
     def slices(self, zs: np.ndarray, depth: int) -> BandUnits:
-        """The units of the z-slices ``zs`` (int array) of bands ``depth`` slices deep (copies):
-        units are in z-major order in both layouts."""
-        units = [u.reshape(depth, -1, u.shape[1])[zs].reshape(-1, u.shape[1]) for u in self.units]
-        peaks = [p.reshape(depth, -1)[zs].ravel() for p in self.peaks]
+        """The units of the z-slices ``zs`` (ascending int array) of bands ``depth`` slices
+        deep: units are in z-major order in both layouts, so consecutive slices are views and
+        others copies."""
+        pick: slice | np.ndarray = zs
+        if len(zs) and np.array_equal(zs, np.arange(zs[0], zs[0] + len(zs))):
+            pick = slice(int(zs[0]), int(zs[0]) + len(zs))
+        units = [u.reshape(depth, -1, u.shape[1])[pick].reshape(-1, u.shape[1]) for u in self.units]
+        peaks = [p.reshape(depth, -1)[pick].reshape(-1) for p in self.peaks]
         return BandUnits(units, peaks, self.zero_blocks)
 
     def band_groups(self, band: int, step: float) -> list[np.ndarray]:
@@ -122,23 +141,58 @@ def coded_blocks(units: np.ndarray, peaks: np.ndarray, step: float, detail: bool
     coded = peak_q != 0
     weak = np.flatnonzero((peak_q == 1) & detail)
     if weak.size:
-        nonzero_counts = np.count_nonzero(quantize(units[weak], step), axis=1)
+        nonzero_counts = _true_per_row(np.abs(units[weak]) >= nonzero_threshold(step))
         coded[weak[nonzero_counts <= SPARSE_BLOCK_NONZERO]] = False
     return coded
 
 
-def table_bits(values: np.ndarray) -> float:
-    """Rough size of a frequency table for ``values``: ~3 bytes per distinct symbol."""
-    flat = values.ravel()
-    return 24.0 * min(flat.size, int(flat.max()) - int(flat.min()) + 1)
+def _true_per_row(mask: np.ndarray) -> np.ndarray:
+    """Number of True values in each row of a (n, k) bool array: the rows' bytes as 64-bit
+    words and their bit counts where NumPy has ``bitwise_count`` (2.0+) and k is a multiple of 8
+    (each True byte holds one set bit), else ``count_nonzero``; the first is 6x faster on
+    rows of 16, where a reduction per row costs more than the work."""
+    if not hasattr(np, "bitwise_count") or mask.shape[1] % 8:
+        return np.count_nonzero(mask, axis=1)
+    words = np.bitwise_count(np.ascontiguousarray(mask).view(np.uint64))
+    counts = words[:, 0].astype(np.intp)
+    for column in range(1, words.shape[1]):
+        counts += words[:, column]
+    return counts
+
+
+def sample_strides(band_sizes: list[int], samples: int) -> list[int]:
+    """Sampling stride (in units) of each band for about ``samples`` coefficients in all.
+
+    Bands of at most ``samples // 4`` coefficients are taken whole: a stride through a small
+    band's few blocks in block order takes the same columns of blocks in every slice (a band of
+    2 x 2 blocks per slice and stride 4 is its corner block), and the entropy of so small and
+    so skewed a sample ran 4-8 % low on (16, 256, 256) EM chunks. The other bands share the
+    rest of the samples with one odd stride, which walks through all columns of their
+    power-of-two block grids.
+    """
+    whole = [size <= samples // 4 for size in band_sizes]
+    rest = sum(size for size, w in zip(band_sizes, whole) if not w)
+    if not rest:
+        return [1] * len(band_sizes)
+    kept = sum(size for size, w in zip(band_sizes, whole) if w)
+    stride = max(1, rest // max(samples - kept, samples // 4))
+    stride += 1 - stride % 2
+    return [1 if w else stride for w in whole]
+
+
+def table_bits(counts: np.ndarray) -> float:
+    """Bits of the frequency table of a group whose distinct symbols have these (estimated)
+    ``counts``, as :func:`~.entropy.encode_groups` writes it: a header byte, then per symbol a
+    one-byte delta (consecutive symbols) and the count as an LEB128 varint."""
+    return float(_table_entry_bits(np.asarray(counts, np.float64)).sum() + _TABLE_HEADER_BITS)
 
 
 class SizeEstimator:
     """Coded size (bits) of quantised bands as a function of the step, from a strided sample of
     their coding units.
 
-    The estimate of every symbol group (flags and values of each band) is its zeroth-order
-    entropy times the band's sampling scale plus :func:`table_bits`. The sampled units of all
+    The estimate of every symbol group (flags and values of each band) is :func:`group_bits`:
+    its zeroth-order entropy times the band's sampling scale plus its frequency table. The sampled units of all
     bands are kept in one array, so an estimate is a dozen NumPy calls whatever the number of
     bands (one joint histogram keyed by (band, symbol)) instead of a dozen per band: small
     chunks spent half their encode time in per-band calls, and those hold the GIL.
@@ -146,8 +200,9 @@ class SizeEstimator:
 
     def __init__(self, bands: BandUnits, samples: int = ESTIMATE_SAMPLES) -> None:
         total = sum(u.size for u in bands.units)
-        stride = max(1, total // samples)
-        sample = bands.strided(stride)
+        strides = sample_strides([u.size for u in bands.units], samples)
+        stride = max(strides)
+        sample = bands.strided(strides)
         lengths = np.array([len(u) for u in sample.units])
         self._zero_blocks = bands.zero_blocks
         self._n_bands = len(lengths)
@@ -159,65 +214,70 @@ class SizeEstimator:
         coarse_samples = samples // COARSE_SHARE
         self._coarse = (SizeEstimator(bands, coarse_samples)
                         if coarse_samples >= COARSE_MIN_SAMPLES and total // coarse_samples > stride else None)
+        self._last: tuple[float, float] | None = None
 
     def bits(self, step: float) -> float:
-        """Estimated bits of all bands quantised with ``step`` (intensity units), tables included."""
+        """Estimated bits of all bands quantised with ``step`` (intensity units), tables included
+        (the last answer is kept: a search for a new budget starts at the last step)."""
+        if self._last is None or self._last[0] != step:
+            self._last = (step, self._bits(step))
+        return self._last[1]
+
+    def _bits(self, step: float) -> float:
         if not self._zero_blocks:
             return _grouped_bits(quantize(self._units, step), self._band, self._n_bands, self._scales)
         nonzero = coded_blocks(self._units, self._peaks, step, detail=self._band > 0)
         ones = np.bincount(self._band[nonzero], minlength=self._n_bands).astype(np.float64)
         flags = (_entropy_bits(ones, self._n_units) + _entropy_bits(self._n_units - ones, self._n_units)) * self._scales
-        flag_tables = 24.0 * np.minimum(self._n_units, np.where((ones > 0) & (ones < self._n_units), 2, 1))
+        flag_tables = (_table_entry_bits(ones * self._scales) * (ones > 0)
+                       + _table_entry_bits((self._n_units - ones) * self._scales) * (ones < self._n_units)
+                       + _TABLE_HEADER_BITS)
         values = _grouped_bits(quantize(self._units[nonzero], step), self._band[nonzero], self._n_bands, self._scales)
         return float(flags.sum() + flag_tables.sum()) + values
 
     def step_for(self, budget_bits: float, span: int, tolerance: float = 2e-3, guess: float | None = None) -> float:
         """Smallest step (float32-exact, within ``tolerance`` relative, >= MIN_STEP) whose
         estimate fits ``budget_bits``, or one whose estimate is within ``tolerance`` below it;
-        ``span`` = hi - lo. The estimate falls with the step about as a power law, so regula
-        falsi on (log step, log bits) with the Illinois rule finds the step in a handful of
-        estimates where bisection needs fifteen. A ``guess`` (intensity units) near the answer
-        narrows the first bracket to [guess / GUESS_WIDTH, guess * GUESS_WIDTH] where it holds
-        the answer, which saves about half of the estimates; without one, the search on a
-        sample COARSE_SHARE times smaller gives the guess."""
+        ``span`` = hi - lo.
+
+        The estimate falls with the step about as a power law, so the search works on
+        (log step, log bits): it brackets the answer by geometric probes from a start, then
+        closes the bracket by regula falsi with the Illinois rule. The start is ``guess``
+        (intensity units) with probes GUESS_WIDTH, GUESS_WIDTH**2, GUESS_WIDTH**4 ... away;
+        without one, the search on a sample COARSE_SHARE times smaller gives the guess (to
+        COARSE_TOLERANCE), and without that the probes go down from 64 * span by factors of
+        NO_GUESS_FACTOR. Probes never go below MIN_STEP, whose alphabets are the largest
+        and whose estimate is the slowest, unless the answer lies there.
+        """
+        width = GUESS_WIDTH
         if guess is None and self._coarse is not None:
-            guess = self._coarse.step_for(budget_bits, span, tolerance)
+            guess = self._coarse.step_for(budget_bits, span, COARSE_TOLERANCE)
         lo_s, hi_s = MIN_STEP, 64.0 * max(span, 1)
+        accelerate = True
+        if guess is None or not lo_s < guess < hi_s:
+            guess, width, accelerate = hi_s, NO_GUESS_FACTOR, False
         target = math.log(max(budget_bits, 1.0))
 
         def excess(step: float) -> float:
             return math.log(max(self.bits(step), 1.0)) - target
 
-        f_lo: float | None = None
-        f_hi: float | None = None
-        if guess is not None and lo_s * GUESS_WIDTH < guess < hi_s / GUESS_WIDTH:
-            coarse, fine = guess * GUESS_WIDTH, guess / GUESS_WIDTH
-            f = excess(coarse)
-            if f > 0:
-                lo_s, f_lo = coarse, f  # the answer is coarser than the bracket
-            else:
-                hi_s, f_hi = coarse, f
-                f = excess(fine)
-                if f > 0:
-                    lo_s, f_lo = fine, f
-                else:
-                    hi_s, f_hi = fine, f  # the answer is finer than the bracket
-        if f_hi is None:
-            f_hi = excess(hi_s)
-            if f_hi > 0:
-                return hi_s
-        if f_lo is None:
-            f_lo = excess(lo_s)
-            if f_lo <= 0:
-                return float(np.float32(lo_s))
+        bracket = _bracket(excess, guess, width, lo_s, hi_s, accelerate)
+        if isinstance(bracket, float):
+            return float(np.float32(bracket))
+        lo_s, f_lo, hi_s, f_hi = bracket
         kept = 0  # which end the last step kept: +1 the low one, -1 the high one
         for _ in range(40):
             if hi_s <= lo_s * (1 + tolerance) or f_hi >= -tolerance:
                 break  # the step is pinned down, or its estimate fills the budget to within tolerance
-            x_lo, x_hi = math.log(lo_s), math.log(hi_s)
-            x = x_hi - f_hi * (x_hi - x_lo) / (f_hi - f_lo)
-            margin = 1e-3 * (x_hi - x_lo)
-            step = math.exp(min(max(x, x_lo + margin), x_hi - margin))
+            if f_lo < tolerance:
+                # the low end nearly fits: one step of the tolerance up (secants from a convex
+                # far end creep up on the root from below)
+                step = lo_s * (1 + tolerance)
+            else:
+                x_lo, x_hi = math.log(lo_s), math.log(hi_s)
+                x = x_hi - f_hi * (x_hi - x_lo) / (f_hi - f_lo)
+                margin = 1e-3 * (x_hi - x_lo)
+                step = math.exp(min(max(x, x_lo + margin), x_hi - margin))
             f = excess(step)
             if f <= 0:
                 hi_s, f_hi = step, f
@@ -230,6 +290,29 @@ class SizeEstimator:
                     f_hi /= 2
                 kept = -1
         return float(np.float32(hi_s))
+
+
+def _bracket(excess: Callable[[float], float], start: float, width: float, lo_s: float,
+             hi_s: float, accelerate: bool) -> tuple[float, float, float, float] | float:
+    """Steps (low, excess(low) > 0, high, excess(high) <= 0) around the root of the
+    decreasing ``excess`` within [lo_s, hi_s], found by probes from ``start`` that move by
+    factors ``width``, then (``accelerate``) ``width**2``, ``width**4`` ... or (else) ``width``
+    again, in the direction of the root; or
+    the answer itself where it is an end of the range: ``lo_s`` where even it fits, ``hi_s``
+    where even it does not. A start within a few % of the root costs two probes."""
+    step, f = start, excess(start)
+    fits = f <= 0
+    factor = width
+    while True:
+        nxt = max(step / factor, lo_s) if fits else min(step * factor, hi_s)
+        f_next = excess(nxt)
+        if (f_next <= 0) != fits:
+            return (nxt, f_next, step, f) if fits else (step, f, nxt, f_next)
+        step, f = nxt, f_next
+        if step in (lo_s, hi_s):
+            return step
+        if accelerate:
+            factor *= factor
 
 
 #: the joint (band, symbol) histogram of an estimate has at most this many bins; wider symbol
@@ -246,9 +329,9 @@ def _entropy_bits(counts: np.ndarray, totals: np.ndarray) -> np.ndarray:
 
 
 def _grouped_bits(q: np.ndarray, band_of_row: np.ndarray, n_bands: int, scales: np.ndarray) -> float:
-    """Sum over bands of the zeroth-order entropy (bits) of the symbols in the rows of ``q``
-    ((rows, k) int32) that belong to the band, times the band's scale, plus :func:`table_bits`
-    of each non-empty band."""
+    """Estimated coded bits of the symbols in the rows of ``q`` ((rows, k) int32), one symbol
+    group per band (the rows' ``band_of_row``): per non-empty band, :func:`group_bits` of its
+    symbol counts and sampling scale."""
     if q.size == 0:
         return 0.0
     lo, hi = int(q.min()), int(q.max())
@@ -258,7 +341,7 @@ def _grouped_bits(q: np.ndarray, band_of_row: np.ndarray, n_bands: int, scales: 
         for band in range(n_bands):
             values = q[band_of_row == band]
             if values.size:
-                total += estimate_bits(values) * scales[band] + table_bits(values)
+                total += group_bits(symbol_counts(values.ravel())[1], scales[band])
         return total
     key = (q - lo).astype(np.intp)
     key += (band_of_row * span)[:, None]
@@ -269,11 +352,32 @@ def _grouped_bits(q: np.ndarray, band_of_row: np.ndarray, n_bands: int, scales: 
     c_log_c = np.bincount(band, weights=c * np.log2(c), minlength=n_bands)
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = np.where(sizes > 0, sizes * np.log2(sizes) - c_log_c, 0.0)
-    starts = np.flatnonzero(np.diff(band, prepend=-1))
-    ends = np.flatnonzero(np.diff(band, append=n_bands))
-    spans = symbol[ends] - symbol[starts] + 1
-    tables = 24.0 * np.minimum(sizes[band[starts]], spans)
-    return float((entropy * scales).sum() + tables.sum())
+    tables = _table_entry_bits(c * scales[band]).sum() + _TABLE_HEADER_BITS * np.count_nonzero(sizes)
+    return float((entropy * scales).sum() + tables)
+
+
+def group_bits(counts: np.ndarray, scale: float = 1.0) -> float:
+    """Estimated coded bits of one symbol group from the counts of its distinct symbols in a
+    sample ``scale`` times smaller than the group: zeroth-order entropy times the scale, plus
+    :func:`table_bits` of the scaled counts."""
+    c = np.asarray(counts, np.float64)
+    c = c[c > 0]
+    if not c.size:
+        return 0.0
+    n = c.sum()
+    entropy = n * np.log2(n) - (c * np.log2(c)).sum()
+    return float(entropy * scale) + table_bits(c * scale)
+
+
+#: bits of a frequency table's header (its number of symbols, one LEB128 byte up to 127).
+_TABLE_HEADER_BITS = 8.0
+
+
+def _table_entry_bits(counts: np.ndarray) -> np.ndarray:
+    """Bits of the frequency-table entries of symbols with these (estimated) counts, as
+    :func:`~.entropy.encode_groups` writes them: a one-byte symbol delta (consecutive symbols)
+    and the count as an LEB128 varint of 1 + floor(log2(count) / 7) bytes."""
+    return 8.0 * (2 + np.floor(np.log2(np.maximum(counts, 1.0)) / 7))
 
 
 def next_step(tried: list[tuple[float, int]], budget: float) -> float:

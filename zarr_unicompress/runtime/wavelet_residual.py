@@ -23,6 +23,7 @@ intensity unit across machines, never corrupt a chunk.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from collections.abc import Callable
@@ -123,14 +124,41 @@ def quantize(band: np.ndarray, step: float) -> np.ndarray:
     return scaled.astype(np.int32)  # float -> int conversion truncates toward zero
 
 
+@functools.lru_cache(maxsize=256)
+def nonzero_threshold(step: float) -> np.float32:
+    """The smallest float32 magnitude that :func:`quantize` maps to a non-zero value with
+    ``step``: |c| >= this exactly where quantize(c, step) != 0 (the quantiser depends on |c|
+    only and is monotone in it).
+
+    Found with :func:`quantize` itself as the test: among the 33 float32 values around
+    (1 - DEADZONE_ROUNDING) * step (float32 rounding puts the threshold within an ulp or two of
+    it), else by bisection on the bit patterns of positive float32s, which are ordered as their
+    values. Cached per step: rate control asks for the same steps band after band."""
+    guess = int(np.array((1 - DEADZONE_ROUNDING) * step, np.float32).view(np.int32))
+    near = np.arange(max(guess - 16, 0), guess + 17, dtype=np.int32)
+    nonzero = quantize(near.view(np.float32), step) != 0
+    if not nonzero[0] and nonzero[-1]:
+        return near.view(np.float32)[int(np.argmax(nonzero))]
+    low = 0  # bits of 0.0, which quantises to 0
+    high = int(np.array(step, np.float32).view(np.int32))  # c = step quantises to 1
+    while high - low > 1:
+        mid = (low + high) // 2
+        if quantize(np.array([mid], np.int32).view(np.float32), step)[0]:
+            high = mid
+        else:
+            low = mid
+    return np.array(high, np.int32).view(np.float32)[()]
+
+
 def block_grid(shape: tuple[int, int, int]) -> tuple[int, int, int]:
     """Number of ZERO_BLOCK x ZERO_BLOCK blocks along (z, y, x) of a band of ``shape``."""
     z, y, x = shape
     return z, -(-y // ZERO_BLOCK), -(-x // ZERO_BLOCK)
 
 
-def to_blocks(band: np.ndarray) -> np.ndarray:
-    """(z, y, x) band -> (n_blocks, ZERO_BLOCK**2) copy in block order, zero-padded at the far edges.
+def to_blocks(band: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(z, y, x) band -> (n_blocks, ZERO_BLOCK**2) copy in block order, zero-padded at the far
+    edges; written into ``out`` (C-contiguous, that shape and the band's dtype) where given.
 
     Each block row of ZERO_BLOCK values is moved as one raw ``V{4 * itemsize}`` item (a bit
     copy), a quarter of the items of an element-wise transpose and 1.4x faster.
@@ -138,9 +166,12 @@ def to_blocks(band: np.ndarray) -> np.ndarray:
     z, by, bx = block_grid(band.shape)
     b = ZERO_BLOCK
     band = _padded_to_blocks(band)
-    runs = np.ascontiguousarray(band).view(_run_dtype(band.dtype)).reshape(z, by, b, bx)
-    blocks = np.ascontiguousarray(runs.transpose(0, 1, 3, 2))
-    return blocks.view(band.dtype).reshape(-1, b * b)
+    run = _run_dtype(band.dtype)
+    runs = np.ascontiguousarray(band).view(run).reshape(z, by, b, bx)
+    if out is None:
+        out = np.empty((z * by * bx, b * b), band.dtype)
+    np.copyto(out.view(run).reshape(z, by, bx, b), runs.transpose(0, 1, 3, 2))
+    return out
 
 
 def _padded_to_blocks(band: np.ndarray) -> np.ndarray:
