@@ -167,35 +167,41 @@ def test_joint_estimate_equals_the_estimate_band_by_band(zero_blocks: bool, monk
 
 
 @pytest.mark.parametrize("step", [MIN_STEP, 0.1, 0.3, 1.0, 7.25, 54.955, 300.0, 16320.0])
-def test_nonzero_threshold_is_where_the_quantiser_leaves_zero(step: float) -> None:
-    """|c| >= nonzero_threshold(step) exactly where quantize(c, step) != 0, for both signs, on
-    the threshold itself, its float32 neighbours and random values."""
-    from zarr_unicompress.runtime.wavelet_residual import nonzero_threshold
+@pytest.mark.parametrize("level", [1, 2, 5])
+def test_magnitude_threshold_is_where_the_quantiser_reaches_the_level(step: float, level: int) -> None:
+    """|c| >= magnitude_threshold(step, level) exactly where |quantize(c, step)| >= level, for
+    both signs, on the threshold itself, its float32 neighbours and random values."""
+    from zarr_unicompress.runtime.wavelet_residual import magnitude_threshold
 
-    t = nonzero_threshold(step)
+    t = magnitude_threshold(step, level)
     assert t.dtype == np.float32
     around = np.array([t, np.nextafter(t, np.float32(0)), np.nextafter(t, np.float32(np.inf))], np.float32)
     rng = np.random.default_rng(4)
-    values = np.concatenate([around, -around, rng.normal(0, step, 20_000).astype(np.float32),
+    values = np.concatenate([around, -around, rng.normal(0, 3 * level * step, 20_000).astype(np.float32),
                              np.array([0.0, -0.0, np.float32(step)], np.float32)])
-    np.testing.assert_array_equal(np.abs(values) >= t, quantize(values, step) != 0)
-    assert quantize(around[1:2], step)[0] == 0 and quantize(around[:1], step)[0] == 1
+    np.testing.assert_array_equal(np.abs(values) >= t, np.abs(quantize(values, step)) >= level)
+    assert abs(quantize(around[1:2], step)[0]) == level - 1 and abs(quantize(around[:1], step)[0]) == level
 
 
-def test_nonzero_threshold_far_from_the_guess_falls_back_to_bisection(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where the 33 values around the guess do not hold the threshold (a quantiser rounding
-    unlike the guess), the bisection still finds it."""
+def test_magnitude_threshold_far_from_the_guess_falls_back_to_bisection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the 33 values around the guess do not hold the threshold (here a quantiser that
+    rounds with 0.1 instead of DEADZONE_ROUNDING), the bisection still finds it."""
     from zarr_unicompress.runtime import wavelet_residual
 
-    monkeypatch.setattr(wavelet_residual, "DEADZONE_ROUNDING", 0.1)
-    wavelet_residual.nonzero_threshold.cache_clear()
+    def other_quantiser(band: np.ndarray, step: float) -> np.ndarray:
+        scaled = band / np.float32(step)
+        return (scaled + np.copysign(np.float32(0.1), scaled)).astype(np.int32)
+
+    monkeypatch.setattr(wavelet_residual, "quantize", other_quantiser)
+    wavelet_residual.magnitude_threshold.cache_clear()
     try:
-        t = wavelet_residual.nonzero_threshold(3.0)
-        assert quantize(np.array([t], np.float32), 3.0)[0] == 1
-        assert quantize(np.array([np.nextafter(t, np.float32(0))], np.float32), 3.0)[0] == 0
-        assert t > np.float32(0.85 * 3.0)
+        for level in (1, 3):
+            t = wavelet_residual.magnitude_threshold(3.0, level)
+            assert other_quantiser(np.array([t], np.float32), 3.0)[0] == level
+            assert other_quantiser(np.array([np.nextafter(t, np.float32(0))], np.float32), 3.0)[0] == level - 1
+            assert abs(t / np.float32(3.0 * (level - 0.1)) - 1) < 1e-6
     finally:
-        wavelet_residual.nonzero_threshold.cache_clear()
+        wavelet_residual.magnitude_threshold.cache_clear()
 
 
 @pytest.mark.parametrize("width", [16, 9, 8, 1])

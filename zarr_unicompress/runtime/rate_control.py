@@ -21,7 +21,7 @@ from .wavelet_residual import (
     band_shapes,
     block_grid,
     block_peaks,
-    nonzero_threshold,
+    magnitude_threshold,
     quantize,
     to_blocks,
 )
@@ -134,14 +134,16 @@ def coded_blocks(units: np.ndarray, peaks: np.ndarray, step: float, detail: bool
     only non-zero values are at most SPARSE_BLOCK_NONZERO of +-1, which are coded as all zero.
 
     ``units`` (n_blocks, ZERO_BLOCK**2) float32, ``peaks`` (n_blocks,) their largest |c|. A
-    block's largest |q| is its peak's (the quantiser is monotone in |c|), so only blocks whose
-    peak quantises to exactly 1 are quantised here, to count their non-zero values.
+    block's largest |q| is its peak's (the quantiser is monotone in |c|), so the flags are
+    comparisons of the peaks with the magnitudes where |q| reaches 1 and 2
+    (:func:`~.wavelet_residual.magnitude_threshold`), and only blocks whose peak quantises to
+    exactly 1 are looked into, to count their values that reach 1.
     """
-    peak_q = quantize(peaks, step)
-    coded = peak_q != 0
-    weak = np.flatnonzero((peak_q == 1) & detail)
+    one, two = magnitude_threshold(step, 1), magnitude_threshold(step, 2)
+    coded = peaks >= one
+    weak = np.flatnonzero(coded & (peaks < two) & detail)
     if weak.size:
-        nonzero_counts = _true_per_row(np.abs(units[weak]) >= nonzero_threshold(step))
+        nonzero_counts = _true_per_row(np.abs(units[weak]) >= one)
         coded[weak[nonzero_counts <= SPARSE_BLOCK_NONZERO]] = False
     return coded
 

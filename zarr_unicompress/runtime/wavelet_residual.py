@@ -124,26 +124,26 @@ def quantize(band: np.ndarray, step: float) -> np.ndarray:
     return scaled.astype(np.int32)  # float -> int conversion truncates toward zero
 
 
-@functools.lru_cache(maxsize=256)
-def nonzero_threshold(step: float) -> np.float32:
-    """The smallest float32 magnitude that :func:`quantize` maps to a non-zero value with
-    ``step``: |c| >= this exactly where quantize(c, step) != 0 (the quantiser depends on |c|
-    only and is monotone in it).
+@functools.lru_cache(maxsize=512)
+def magnitude_threshold(step: float, level: int = 1) -> np.float32:
+    """The smallest float32 magnitude that :func:`quantize` maps to a value of magnitude
+    ``level`` (>= 1) or more with ``step``: |c| >= this exactly where |quantize(c, step)| >=
+    level (the quantiser depends on |c| only and is monotone in it).
 
     Found with :func:`quantize` itself as the test: among the 33 float32 values around
-    (1 - DEADZONE_ROUNDING) * step (float32 rounding puts the threshold within an ulp or two of
-    it), else by bisection on the bit patterns of positive float32s, which are ordered as their
-    values. Cached per step: rate control asks for the same steps band after band."""
-    guess = int(np.array((1 - DEADZONE_ROUNDING) * step, np.float32).view(np.int32))
+    (level - DEADZONE_ROUNDING) * step (float32 rounding puts the threshold within an ulp or two
+    of it), else by bisection on the bit patterns of positive float32s, which are ordered as
+    their values. Cached: rate control asks for the same steps band after band."""
+    guess = int(np.array((level - DEADZONE_ROUNDING) * step, np.float32).view(np.int32))
     near = np.arange(max(guess - 16, 0), guess + 17, dtype=np.int32)
-    nonzero = quantize(near.view(np.float32), step) != 0
-    if not nonzero[0] and nonzero[-1]:
-        return near.view(np.float32)[int(np.argmax(nonzero))]
+    reached = np.abs(quantize(near.view(np.float32), step)) >= level
+    if not reached[0] and reached[-1]:
+        return near.view(np.float32)[int(np.argmax(reached))]
     low = 0  # bits of 0.0, which quantises to 0
-    high = int(np.array(step, np.float32).view(np.int32))  # c = step quantises to 1
+    high = int(np.array(level * step, np.float32).view(np.int32))  # c = level * step reaches level
     while high - low > 1:
         mid = (low + high) // 2
-        if quantize(np.array([mid], np.int32).view(np.float32), step)[0]:
+        if abs(int(quantize(np.array([mid], np.int32).view(np.float32), step)[0])) >= level:
             high = mid
         else:
             low = mid
