@@ -217,6 +217,10 @@ def _encode_wavelet_residual(model: RuntimeModel, vol: np.ndarray, lo: int, hi: 
 #: fewer than 3): the transform works per slice, so these slices have exactly the coefficients
 #: they have in the whole chunk, and whole token rows have exactly their indices.
 _BASE_CHOICE_ROW_STRIDE = 8
+#: ... but at least this many tokens (all rows where the chunk has fewer): the entropy and the
+#: table of fewer indices say too little of the chunk's (a (9, 45, 30) chunk's row holds 24
+#: tokens, and its indices' cost per token was a third of the whole chunk's).
+_BASE_CHOICE_MIN_TOKENS = 1024
 #: coefficients sampled per candidate base for that choice (the two sizes differ by far more
 #: than the error of so small a sample on EM data; see RESULTS.md, "flat base wins").
 _BASE_CHOICE_SAMPLES = 1 << 16
@@ -235,20 +239,24 @@ def _inr_base_wins(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, flat_
     base that is smaller at that step also affords the finer step within the budget.
 
     ``flat_units`` are the whole chunk's coding units with the flat base; the transform works
-    per slice, so those of the sampled slices are the subset's exactly.
+    per slice, so those of the sampled slices are the subset's exactly. Every frequency table
+    (indices and both residuals) counts with the subset's share of the chunk, since a chunk
+    writes each table once: counted in full, the residuals' tables outweighed the indices' on
+    small chunks, and the INR base won samples of chunks whose indices alone overran the budget.
     """
     tz = model.token_shape[0]
-    rows = -(-vol.shape[0] // tz)
-    n = max(1, -(-rows // _BASE_CHOICE_ROW_STRIDE))
-    picked = range(rows) if rows < 3 else np.unique(np.linspace(0, rows - 1, n).round().astype(np.intp))
+    grid = token_grid(vol.shape, model.token_shape)
+    rows, tokens_per_row = grid[0], grid[1] * grid[2]
+    n = max(1, -(-rows // _BASE_CHOICE_ROW_STRIDE), -(-_BASE_CHOICE_MIN_TOKENS // tokens_per_row))
+    picked = range(rows) if n >= rows or rows < 3 else np.unique(np.linspace(0, rows - 1, n).round().astype(np.intp))
     zs = np.concatenate([np.arange(r * tz, min((r + 1) * tz, vol.shape[0])) for r in picked])
     share = len(zs) / vol.shape[0]
-    flat_bits = SizeEstimator(flat_units.slices(zs, vol.shape[0]), _BASE_CHOICE_SAMPLES).bits(step)
+    flat_bits = SizeEstimator(flat_units.slices(zs, vol.shape[0]), _BASE_CHOICE_SAMPLES, share).bits(step)
     sample = vol[zs]
     indices, pred = inr_prediction(model, sample, lo, hi, mode)
     index_bits = estimate_bits(indices) + table_bits(symbol_counts(indices)[1]) * share
     inr_units = BandUnits.of_signal(sample, levels, pred, flat_units.zero_blocks)
-    inr_bits = SizeEstimator(inr_units, _BASE_CHOICE_SAMPLES).bits(step)
+    inr_bits = SizeEstimator(inr_units, _BASE_CHOICE_SAMPLES, share).bits(step)
     return inr_bits + index_bits < flat_bits
 
 

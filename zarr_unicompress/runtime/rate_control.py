@@ -200,7 +200,12 @@ class SizeEstimator:
     chunks spent half their encode time in per-band calls, and those hold the GIL.
     """
 
-    def __init__(self, bands: BandUnits, samples: int = ESTIMATE_SAMPLES) -> None:
+    def __init__(self, bands: BandUnits, samples: int = ESTIMATE_SAMPLES, table_weight: float = 1.0) -> None:
+        """Estimator of ``bands`` from about ``samples`` coefficients; frequency tables count
+        ``table_weight`` times (a share < 1 where the bands are that share of a chunk and
+        their sizes are compared with other estimates of the same share: a table is written
+        once per chunk, whatever the share)."""
+        self._table_weight = table_weight
         total = sum(u.size for u in bands.units)
         strides = sample_strides([u.size for u in bands.units], samples)
         stride = max(strides)
@@ -227,15 +232,17 @@ class SizeEstimator:
 
     def _bits(self, step: float) -> float:
         if not self._zero_blocks:
-            return _grouped_bits(quantize(self._units, step), self._band, self._n_bands, self._scales)
+            return _grouped_bits(quantize(self._units, step), self._band, self._n_bands, self._scales,
+                                 self._table_weight)
         nonzero = coded_blocks(self._units, self._peaks, step, detail=self._band > 0)
         ones = np.bincount(self._band[nonzero], minlength=self._n_bands).astype(np.float64)
         flags = (_entropy_bits(ones, self._n_units) + _entropy_bits(self._n_units - ones, self._n_units)) * self._scales
         flag_tables = (_table_entry_bits(ones * self._scales) * (ones > 0)
                        + _table_entry_bits((self._n_units - ones) * self._scales) * (ones < self._n_units)
                        + _TABLE_HEADER_BITS)
-        values = _grouped_bits(quantize(self._units[nonzero], step), self._band[nonzero], self._n_bands, self._scales)
-        return float(flags.sum() + flag_tables.sum()) + values
+        values = _grouped_bits(quantize(self._units[nonzero], step), self._band[nonzero], self._n_bands, self._scales,
+                               self._table_weight)
+        return float(flags.sum() + self._table_weight * flag_tables.sum()) + values
 
     def step_for(self, budget_bits: float, span: int, tolerance: float = 2e-3, guess: float | None = None) -> float:
         """Smallest step (float32-exact, within ``tolerance`` relative, >= MIN_STEP) whose
@@ -330,10 +337,11 @@ def _entropy_bits(counts: np.ndarray, totals: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, bits, 0.0)
 
 
-def _grouped_bits(q: np.ndarray, band_of_row: np.ndarray, n_bands: int, scales: np.ndarray) -> float:
+def _grouped_bits(q: np.ndarray, band_of_row: np.ndarray, n_bands: int, scales: np.ndarray,
+                  table_weight: float = 1.0) -> float:
     """Estimated coded bits of the symbols in the rows of ``q`` ((rows, k) int32), one symbol
     group per band (the rows' ``band_of_row``): per non-empty band, :func:`group_bits` of its
-    symbol counts and sampling scale."""
+    symbol counts, sampling scale and ``table_weight``."""
     if q.size == 0:
         return 0.0
     lo, hi = int(q.min()), int(q.max())
@@ -343,7 +351,7 @@ def _grouped_bits(q: np.ndarray, band_of_row: np.ndarray, n_bands: int, scales: 
         for band in range(n_bands):
             values = q[band_of_row == band]
             if values.size:
-                total += group_bits(symbol_counts(values.ravel())[1], scales[band])
+                total += group_bits(symbol_counts(values.ravel())[1], scales[band], table_weight)
         return total
     key = (q - lo).astype(np.intp)
     key += (band_of_row * span)[:, None]
@@ -355,20 +363,20 @@ def _grouped_bits(q: np.ndarray, band_of_row: np.ndarray, n_bands: int, scales: 
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = np.where(sizes > 0, sizes * np.log2(sizes) - c_log_c, 0.0)
     tables = _table_entry_bits(c * scales[band]).sum() + _TABLE_HEADER_BITS * np.count_nonzero(sizes)
-    return float((entropy * scales).sum() + tables)
+    return float((entropy * scales).sum() + table_weight * tables)
 
 
-def group_bits(counts: np.ndarray, scale: float = 1.0) -> float:
+def group_bits(counts: np.ndarray, scale: float = 1.0, table_weight: float = 1.0) -> float:
     """Estimated coded bits of one symbol group from the counts of its distinct symbols in a
     sample ``scale`` times smaller than the group: zeroth-order entropy times the scale, plus
-    :func:`table_bits` of the scaled counts."""
+    :func:`table_bits` of the scaled counts times ``table_weight``."""
     c = np.asarray(counts, np.float64)
     c = c[c > 0]
     if not c.size:
         return 0.0
     n = c.sum()
     entropy = n * np.log2(n) - (c * np.log2(c)).sum()
-    return float(entropy * scale) + table_bits(c * scale)
+    return float(entropy * scale) + table_weight * table_bits(c * scale)
 
 
 #: bits of a frequency table's header (its number of symbols, one LEB128 byte up to 127).
