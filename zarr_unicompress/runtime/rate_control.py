@@ -35,7 +35,8 @@ MIN_STEP = 0.05
 #: +0.085 dB on average (-0.009 to +0.152); with up to two +-1: +0.101 on average but -0.062
 #: on one block at ratio 4; blocks of only +-1 in any number: -0.5 dB (RESULTS.md v0.2.7).
 SPARSE_BLOCK_NONZERO = 1
-#: estimate sizes on about this many coefficients in all (the same stride in every band).
+#: estimate sizes on about this many coefficients in all (spread over the bands by
+#: :func:`sample_strides`).
 ESTIMATE_SAMPLES = 1 << 18
 #: a step search given a guess first probes guess * this and guess / this: a search on 1/8 of
 #: the samples (to COARSE_TOLERANCE) lands within 1 % of the step on EM data.
@@ -167,8 +168,8 @@ def sample_strides(band_sizes: list[int], samples: int) -> list[int]:
 
     Bands of at most ``samples // 4`` coefficients are taken whole: a stride through a small
     band's few blocks in block order takes the same columns of blocks in every slice (a band of
-    2 x 2 blocks per slice and stride 4 is its corner block), and the entropy of so small and
-    so skewed a sample ran 4-8 % low on (16, 256, 256) EM chunks. The other bands share the
+    2 x 2 blocks per slice and stride 4 is its corner block), and (16, 256, 256) EM chunks
+    were coded up to 7.6 % above estimates from such samples. The other bands share the
     rest of the samples with one odd stride, which walks through all columns of their
     power-of-two block grids.
     """
@@ -194,10 +195,11 @@ class SizeEstimator:
     their coding units.
 
     The estimate of every symbol group (flags and values of each band) is :func:`group_bits`:
-    its zeroth-order entropy times the band's sampling scale plus its frequency table. The sampled units of all
-    bands are kept in one array, so an estimate is a dozen NumPy calls whatever the number of
-    bands (one joint histogram keyed by (band, symbol)) instead of a dozen per band: small
-    chunks spent half their encode time in per-band calls, and those hold the GIL.
+    its zeroth-order entropy times the band's sampling scale plus its frequency table. The
+    sampled units of all bands are kept in one array, so an estimate is a dozen NumPy calls
+    whatever the number of bands (one joint histogram keyed by (band, symbol)) instead of a
+    dozen per band: small chunks spent half their encode time in per-band calls, and those
+    hold the GIL.
     """
 
     def __init__(self, bands: BandUnits, samples: int = ESTIMATE_SAMPLES, table_weight: float = 1.0) -> None:
