@@ -240,9 +240,8 @@ def _inr_base_wins(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, flat_
 
     ``flat_units`` are the whole chunk's coding units with the flat base; the transform works
     per slice, so those of the sampled slices are the subset's exactly. Every frequency table
-    (indices and both residuals) counts with the subset's share of the chunk, since a chunk
-    writes each table once: counted in full, the residuals' tables outweighed the indices' on
-    small chunks, and the INR base won samples of chunks whose indices alone overran the budget.
+    (the indices' and both residuals') counts with the subset's share of the chunk, since a
+    chunk writes each table once. The subset holds at least _BASE_CHOICE_MIN_TOKENS tokens.
     """
     tz = model.token_shape[0]
     grid = token_grid(vol.shape, model.token_shape)
