@@ -9,9 +9,13 @@ blocks, ``BandUnits``), quantises them with one step, drops the detail-band bloc
 selects (their flag becomes 0, their values are not coded), codes all groups with the codec's
 ``encode_groups``, bisects the step to exactly ``nbytes / ratio`` for every rule and prints the
 PSNR (dB, data range 255) of the inverse transform. Rules: none (every block with a non-zero
-value is coded), blocks whose non-zero values are at most N of +-1 (N = 1, 2, 3), and blocks
-of +-1 only. Blocks: ``full`` is the (30, 512, 512) block, ``half`` its [15:, 256:, :] part.
-The shipped rule is ``SPARSE_BLOCK_NONZERO`` in ``runtime/rate_control.py``.
+value is coded), blocks whose non-zero values are at most N of +-1 (N = 1, 2, 3), blocks of
++-1 only, and (not shipped, for comparison) a rate-distortion rule on top of the shipped one:
+drop a block whose values are at most +-2 where the squared error it would add is below
+k * step**2 times the bits it costs (its flag and values at the band's own frequencies; for a
+dead-zone quantiser at high rate the slope of D(R) is (ln 2 / 6) * step**2, k = 0.12).
+Blocks: ``full`` is the (30, 512, 512) block, ``half`` its [15:, 256:, :] part. The shipped
+rule is ``SPARSE_BLOCK_NONZERO`` in ``runtime/rate_control.py``.
 """
 
 from __future__ import annotations
@@ -26,16 +30,46 @@ from zarr_unicompress.runtime.entropy import encode_groups
 from zarr_unicompress.runtime.rate_control import BandUnits
 from zarr_unicompress.runtime.wavelet_residual import band_shapes, from_blocks, levels_for, quantize, synthesize
 
-Rule = Callable[[np.ndarray], np.ndarray] | None
+#: a rule: (coefficients (n, 16) float32, quantised (n, 16) int32, step) -> which of the
+#: detail band's blocks are dropped.
+Rule = Callable[[np.ndarray, np.ndarray, float], np.ndarray] | None
 
 
 def rules() -> dict[str, Rule]:
-    """Rule name -> which quantised blocks (n, 16) int32 of a detail band are dropped."""
+    """Rule name -> which blocks of a detail band are dropped."""
     def at_most(n: int) -> Rule:
-        return lambda q: (np.abs(q).max(axis=1) == 1) & (np.count_nonzero(q, axis=1) <= n)
+        return lambda c, q, step: (np.abs(q).max(axis=1) == 1) & (np.count_nonzero(q, axis=1) <= n)
+
+    def rate_distortion(k: float) -> Rule:
+        return lambda c, q, step: at_most(1)(c, q, step) | rd_drop(c, q, step, k, ~at_most(1)(c, q, step))
 
     return {"none": None, "<= 1 of +-1": at_most(1), "<= 2 of +-1": at_most(2), "<= 3 of +-1": at_most(3),
-            "only +-1": lambda q: np.abs(q).max(axis=1) == 1}
+            "only +-1": lambda c, q, step: np.abs(q).max(axis=1) == 1,
+            "<= 1 of +-1, then RD k=0.06": rate_distortion(0.06),
+            "<= 1 of +-1, then RD k=0.12": rate_distortion(0.12),
+            "<= 1 of +-1, then RD k=0.24": rate_distortion(0.24)}
+
+
+def rd_drop(c: np.ndarray, q: np.ndarray, step: float, k: float, kept: np.ndarray) -> np.ndarray:
+    """Blocks with a non-zero value of at most +-2 among ``kept`` (n,) bool whose added squared
+    error (c**2 - (c - q * step)**2 summed, intensity units squared) is below k * step**2 times
+    their bits: the flag's 1 instead of 0 and each value's -log2 frequency among the kept
+    blocks' values of this band."""
+    coded = kept & q.any(axis=1)
+    drop = np.zeros(len(q), bool)
+    candidates = np.flatnonzero(coded & (np.abs(q).max(axis=1) <= 2))
+    if not candidates.size:
+        return drop
+    symbols, counts = np.unique(q[coded], return_counts=True)
+    value_bits = np.full(int(symbols.max() - symbols.min()) + 1, 20.0)
+    value_bits[symbols - symbols.min()] = -np.log2(counts / counts.sum())
+    n_coded = int(coded.sum())
+    flag_bits = -np.log2(n_coded / len(q)) + np.log2(max(len(q) - n_coded, 1) / len(q))
+    qc, cc = q[candidates], c[candidates].astype(np.float64)
+    rate = flag_bits + value_bits[qc - symbols.min()].sum(axis=1)
+    added_error = (cc**2 - (cc - qc * float(np.float32(step))) ** 2).sum(axis=1)
+    drop[candidates[added_error < k * float(np.float32(step)) ** 2 * rate]] = True
+    return drop
 
 
 def code(block: np.ndarray, units: BandUnits, flat: int, step: float, rule: Rule) -> tuple[int, float]:
@@ -46,7 +80,7 @@ def code(block: np.ndarray, units: BandUnits, flat: int, step: float, rule: Rule
         q = quantize(blocks, step)
         coded = q.any(axis=1)
         if rule is not None and band > 0:
-            coded &= ~rule(q)
+            coded &= ~rule(blocks, q, step)
         groups += [coded.view(np.int8), q[coded].ravel()]
         bands.append(from_blocks(coded, q[coded].astype(np.float32).ravel() * np.float32(step), shape))
     tables, words = encode_groups(groups)
