@@ -24,7 +24,6 @@ from collections import defaultdict
 
 import numpy as np
 
-from zarr_unicompress.bitstream import HEADER_SIZE
 from zarr_unicompress.data import load_em_volume
 from zarr_unicompress.default_model import default_student_blob
 from zarr_unicompress.runtime import chunk_codec, rate_control
@@ -34,8 +33,6 @@ from zarr_unicompress.runtime.wavelet_residual import levels_for
 
 #: share of the budget the estimate is asked to fill (the middle of the accepted window).
 AIM = 0.9925
-#: header, checksum and wavelet parameter bytes of a stream (chunk_codec._FIXED_BYTES).
-FIXED_BYTES = HEADER_SIZE + 4 + 9
 
 
 def em_blocks(volume: np.ndarray) -> dict[str, np.ndarray]:
@@ -54,7 +51,7 @@ def estimate_error(block: np.ndarray, ratio: float) -> float:
     flat = int(np.clip(np.rint(block.mean()), lo, hi))
     units = rate_control.BandUnits.of_signal(block, levels_for(block.shape), flat, True)
     estimator = rate_control.SizeEstimator(units)
-    step = estimator.step_for(8 * (AIM * block.nbytes / ratio - FIXED_BYTES), hi - lo)
+    step = estimator.step_for(8 * (AIM * block.nbytes / ratio - chunk_codec._FIXED_BYTES), hi - lo)
     tables, words = encode_groups(units.groups(step))
     return 8 * (len(tables) + len(words)) / estimator.bits(step)
 

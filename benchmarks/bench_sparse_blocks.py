@@ -41,7 +41,11 @@ def rules() -> dict[str, Rule]:
         return lambda c, q, step: (np.abs(q).max(axis=1) == 1) & (np.count_nonzero(q, axis=1) <= n)
 
     def rate_distortion(k: float) -> Rule:
-        return lambda c, q, step: at_most(1)(c, q, step) | rd_drop(c, q, step, k, ~at_most(1)(c, q, step))
+        def rule(c: np.ndarray, q: np.ndarray, step: float) -> np.ndarray:
+            sparse = at_most(1)(c, q, step)
+            return sparse | rd_drop(c, q, step, k, ~sparse)
+
+        return rule
 
     return {"none": None, "<= 1 of +-1": at_most(1), "<= 2 of +-1": at_most(2), "<= 3 of +-1": at_most(3),
             "only +-1": lambda c, q, step: np.abs(q).max(axis=1) == 1,

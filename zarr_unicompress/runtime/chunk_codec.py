@@ -39,9 +39,9 @@ from ..bitstream import (
 )
 from ..errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
 from .codeword_search import nearest_table_entries
-from .entropy import GroupDecoder, encode_groups, estimate_bits, symbol_counts
+from .entropy import GroupDecoder, encode_groups, symbol_counts
 from .model import RuntimeModel
-from .rate_control import MIN_STEP, BandUnits, SizeEstimator, next_step, table_bits
+from .rate_control import MIN_STEP, BandUnits, SizeEstimator, group_bits, next_step
 from .tokens import from_tokens, to_tokens, token_grid
 from .wavelet_residual import (
     ZERO_BLOCK,
@@ -253,7 +253,7 @@ def _inr_base_wins(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, flat_
     flat_bits = SizeEstimator(flat_units.slices(zs, vol.shape[0]), _BASE_CHOICE_SAMPLES, share).bits(step)
     sample = vol[zs]
     indices, pred = inr_prediction(model, sample, lo, hi, mode)
-    index_bits = estimate_bits(indices) + table_bits(symbol_counts(indices)[1]) * share
+    index_bits = group_bits(symbol_counts(indices)[1], table_weight=share)
     inr_units = BandUnits.of_signal(sample, levels, pred, flat_units.zero_blocks)
     inr_bits = SizeEstimator(inr_units, _BASE_CHOICE_SAMPLES, share).bits(step)
     return inr_bits + index_bits < flat_bits
@@ -261,7 +261,7 @@ def _inr_base_wins(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, flat_
 
 def _index_bits(indices: np.ndarray | None) -> float:
     """Estimated size (bits) of the coded indices and their table; 0 for the flat base."""
-    return 0.0 if indices is None else estimate_bits(indices) + table_bits(symbol_counts(indices)[1])
+    return 0.0 if indices is None else group_bits(symbol_counts(indices)[1])
 
 
 #: header, checksum and wavelet parameter bytes of a wavelet-residual stream.
