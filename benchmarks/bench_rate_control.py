@@ -8,7 +8,7 @@ On real EM blocks (the (30, 512, 512) ISBI block and its eight (16, 256, 256) co
 base, as the encoder chooses on this data) it prints, per ratio and over all blocks:
 
 * the size estimate's error: coded size / estimate at the step the encoder's first try uses
-  (``SizeEstimator`` aimed at the middle of the accepted [0.985, 1.0] x budget);
+  (``SizeEstimator`` aimed at ``chunk_codec._AIM`` x budget, inside the accepted window);
 * what the encoder did: streams packed per encode (1 where the first try lands in the window),
   size estimates per encode (all samples), and the reached ratio / target.
 
