@@ -10,7 +10,10 @@ base, as the encoder chooses on this data) it prints, per ratio and over all blo
 * the size estimate's error: coded size / estimate at the step the encoder's first try uses
   (``SizeEstimator`` aimed at ``chunk_codec._AIM`` x budget, inside the accepted window);
 * what the encoder did: streams packed per encode (1 where the first try lands in the window),
-  size estimates per encode (all samples), and the reached ratio / target.
+  size estimates per encode (all samples), and the reached ratio / target;
+* on the (30, 512, 512) block, the estimate's error over 15 budgets within +-1 % of each
+  ratio's (each search ends on its own sample), as shipped and, where the package focuses its
+  samples (``SizeEstimator.focus``), with the strided sample only.
 
 Runs with any version of the package that has ``BandUnits``, ``SizeEstimator`` and
 ``encode_groups`` (so that versions can be compared on the same blocks).
@@ -56,6 +59,24 @@ def estimate_error(block: np.ndarray, ratio: float) -> float:
     return 8 * (len(tables) + len(words)) / estimator.bits(step)
 
 
+def budget_sweep(block: np.ndarray, ratio: float, focused: bool, budgets: int = 15) -> np.ndarray:
+    """Coded size / estimate at the step found for ``budgets`` budgets within +-1 % of
+    ``nbytes / ratio``: how the estimate's error varies with the sample a search ends on
+    (``focused=False``: the strided sample only, where the package has ``SizeEstimator.focus``)."""
+    lo, hi = int(block.min()), int(block.max())
+    flat = int(np.clip(np.rint(block.mean()), lo, hi))
+    units = rate_control.BandUnits.of_signal(block, levels_for(block.shape), flat, True)
+    errors = []
+    for share in np.linspace(0.99, 1.01, budgets):
+        estimator = rate_control.SizeEstimator(units)
+        if not focused:
+            estimator.focus = lambda step: None
+        step = estimator.step_for(8 * (AIM * share * block.nbytes / ratio - chunk_codec._FIXED_BYTES), hi - lo)
+        tables, words = encode_groups(units.groups(step))
+        errors.append(8 * (len(tables) + len(words)) / estimator.bits(step))
+    return np.array(errors)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help=".npy volume (default: ISBI 2012 from the data search path)")
@@ -99,6 +120,16 @@ def main() -> None:
               f"| {counts['estimates'] / len(blocks):.1f} | {min(reached):.4f} .. {max(reached):.4f} | {1e3 * seconds:.0f} |")
     print(f"\nall {n} encodes: coded / estimate {min(all_errors):.4f} .. {max(all_errors):.4f} "
           f"(median {np.median(all_errors):.4f}); {all_packs} streams packed")
+
+    block = next(iter(blocks.values()))
+    samples = [("as shipped", True)] + ([("strided only", False)] if hasattr(rate_control.SizeEstimator, "focus") else [])
+    print(f"\nEstimate error over 15 budgets within +-1 % of nbytes / ratio, {block.shape} block:\n")
+    print("| ratio | sample | coded / estimate: mean | sd | min .. max |")
+    print("|---:|---|---:|---:|---|")
+    for ratio in args.ratios:
+        for label, focused in samples:
+            errors = budget_sweep(block, ratio, focused)
+            print(f"| {ratio:g} | {label} | {errors.mean():.4f} | {errors.std():.4f} | {errors.min():.4f} .. {errors.max():.4f} |")
 
 
 if __name__ == "__main__":
