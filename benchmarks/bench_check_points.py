@@ -68,30 +68,20 @@ def random_crops(data: str | None, n: int, seed: int) -> None:
     from zarr_unicompress.data import load_em_volume
     from zarr_unicompress.runtime.chunk_codec import QualitySettings, encode_chunk
     from zarr_unicompress.runtime.model import load_model
+    from zarr_unicompress.testing import random_crop
 
     volume = np.asarray(np.load(data, mmap_mode="r") if data else load_em_volume("isbi2012"))
     model = load_model(model_blob(None))
     rng = np.random.default_rng(seed)
     over, counted = [], 0
     for _ in range(n):
-        shape = (int(rng.integers(1, 31)), int(rng.integers(1, 300)), int(rng.integers(1, 300)))
-        corner = [int(rng.integers(0, s - k + 1)) for s, k in zip(volume.shape, shape)]
-        chunk = volume[tuple(slice(c, c + k) for c, k in zip(corner, shape))]
-        dtype = rng.choice(["uint8", "uint16", "int16", "int8"])
-        if dtype == "uint16":
-            chunk = chunk.astype(np.uint16) * 257
-        elif dtype == "int16":
-            chunk = chunk.astype(np.int16) * 100 - 12000
-        elif dtype == "int8":
-            chunk = (chunk.astype(np.int16) - 128).astype(np.int8)
-        chunk = np.ascontiguousarray(chunk)
-        ratio = float(np.exp(rng.uniform(np.log(1.5), np.log(100))))
+        chunk, ratio = random_crop(volume, rng)
         budget = chunk.nbytes / ratio
         stream = encode_chunk(model, chunk, QualitySettings(ratio=ratio))
         if budget > 100:
             counted += 1
             if len(stream) > budget:
-                over.append((shape, str(dtype), round(ratio, 2), len(stream), round(budget)))
+                over.append((chunk.shape, str(chunk.dtype), round(ratio, 2), len(stream), round(budget)))
     print(f"{n} crops (seed {seed}), {counted} with budgets over 100 bytes: {len(over)} over budget")
     for case in over:
         print("  over:", case)

@@ -297,21 +297,12 @@ def test_random_crops_fit_their_budget(default_model: RuntimeModel) -> None:
     """Random crops (1-30 slices, 1-299 rows and columns, four dtypes) at random ratios 1.5-100
     decode to their shape and dtype, and every stream whose budget is at least 256 bytes fits
     it (on the real volume 6500 such crops all fit)."""
+    from zarr_unicompress.testing import random_crop
+
     source = em_block((30, 300, 300))
     rng = np.random.default_rng(11)
     for _ in range(120):
-        shape = (int(rng.integers(1, 31)), int(rng.integers(1, 300)), int(rng.integers(1, 300)))
-        corner = [int(rng.integers(0, s - n + 1)) for s, n in zip(source.shape, shape)]
-        chunk = source[tuple(slice(c, c + n) for c, n in zip(corner, shape))]
-        dtype = rng.choice(["uint8", "uint16", "int16", "int8"])
-        if dtype == "uint16":
-            chunk = chunk.astype(np.uint16) * 257
-        elif dtype == "int16":
-            chunk = chunk.astype(np.int16) * 100 - 12000
-        elif dtype == "int8":
-            chunk = (chunk.astype(np.int16) - 128).astype(np.int8)
-        chunk = np.ascontiguousarray(chunk)
-        ratio = float(np.exp(rng.uniform(np.log(1.5), np.log(100))))
+        chunk, ratio = random_crop(source, rng)
         _, stream = check_round_trip(default_model, chunk, QualitySettings(ratio=ratio))
         if chunk.nbytes / ratio >= 256:
-            assert len(stream) <= chunk.nbytes / ratio, (shape, dtype, ratio, len(stream))
+            assert len(stream) <= chunk.nbytes / ratio, (chunk.shape, chunk.dtype, ratio, len(stream))
