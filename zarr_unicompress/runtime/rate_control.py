@@ -110,16 +110,21 @@ class BandUnits:
 
         Both come from the bands of ``signal`` itself: the transform (periodic extension, DC
         gain sqrt(2) per axis and level) maps a constant c to c * 2**levels in the approximation
-        band and to zeros elsewhere, so that band's mean over 2**levels is the signal's mean (on
-        odd lengths, where a level repeats the last sample, nearly so), and subtracting
-        flat * 2**levels from it gives the bands of ``signal - flat`` up to float32 rounding.
-        This saves a pass over the chunk for its mean and one for the difference.
+        band and to zeros elsewhere, so subtracting flat * 2**levels from that band gives the
+        bands of ``signal - flat`` up to float32 rounding, and where y and x are multiples of
+        2**levels that band's mean over 2**levels is the signal's mean. This saves a pass over
+        the chunk for its mean and one for the difference. Other shapes (edge chunks) take the
+        mean of ``signal``: a level on an odd length repeats the last sample, which weighs the
+        far edge more (by up to 27 intensity units in a 6000-unit range on a (5, 45, 70) chunk).
         """
         units = cls.of_signal(signal, levels, 0.0, zero_blocks)
         approx = units.units[0]
         shape = band_shapes(signal.shape, levels)[0]
         gain = float(2**levels)
-        mean = float(approx.sum(dtype=np.float64)) / (math.prod(shape) * gain)  # block padding is 0
+        if any(size % (1 << levels) for size in signal.shape[1:]):
+            mean = float(signal.mean())
+        else:
+            mean = float(approx.sum(dtype=np.float64)) / (math.prod(shape) * gain)  # block padding is 0
         flat = int(np.clip(np.rint(mean), lo, hi))
         offset = np.float32(flat * gain)
         if not zero_blocks:
