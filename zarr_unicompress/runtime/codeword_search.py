@@ -117,7 +117,10 @@ def _numpy_search(basis: np.ndarray, table_coords: np.ndarray, table_sq: np.ndar
     out = np.empty(len(tokens01), dtype=np.int64)
     for s in range(0, len(tokens01), _NUMPY_BATCH):
         coords = tokens01[s : s + _NUMPY_BATCH] @ basis
-        out[s : s + len(coords)] = (table_sq[None, :] - 2.0 * (coords @ table_coords.T)).argmin(axis=1)
+        distances = coords @ table_coords.T  # |c_k|^2 - 2 t.c_k in place: the same float32 values
+        distances *= -2.0                    # as table_sq - 2.0 * (...) (exact scaling and
+        distances += table_sq                # negation), without two temporaries
+        out[s : s + len(coords)] = distances.argmin(axis=1)
     return out
 
 
