@@ -126,8 +126,15 @@ def inr_prediction(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, mode:
     intensities span [lo, hi] (lo < hi), in the chunk's dtype (the prediction lies in [lo, hi]:
     a quarter of the memory traffic of int32 for uint8 chunks)."""
     _, indices = token_indices(model, vol, lo, hi, mode)
-    table = scaled_table(model, lo, hi).astype(vol.dtype)
-    return indices, from_tokens(table[indices], vol.shape, model.token_shape)
+    return indices, prediction(model, indices, vol.shape, lo, hi, vol.dtype)
+
+
+def prediction(model: RuntimeModel, indices: np.ndarray, shape: tuple[int, int, int], lo: int, hi: int,
+               dtype: np.dtype) -> np.ndarray:
+    """The INR prediction (z, y, x) in ``dtype`` of a chunk of ``shape`` whose intensities span
+    [lo, hi] and whose tokens have codebook ``indices``."""
+    table = scaled_table(model, lo, hi).astype(dtype)
+    return from_tokens(table[indices], shape, model.token_shape)
 
 
 def prediction_slices(model: RuntimeModel, indices: np.ndarray, shape: tuple[int, int, int], lo: int, hi: int,
@@ -298,7 +305,7 @@ def _inr_base_wins(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, flat_
                                          index_counts, len(first) / len(zs))
         if inr_bits >= _BASE_CHOICE_FIRST_SLICE_MARGIN * flat_bits:
             return False
-    pred = from_tokens(scaled_table(model, lo, hi).astype(vol.dtype)[indices], sample.shape, model.token_shape)
+    pred = prediction(model, indices, sample.shape, lo, hi, vol.dtype)
     inr_bits, flat_bits = _base_bits(sample, pred, zs, depth, flat_units, levels, step, index_counts, 1.0)
     return inr_bits < flat_bits
 

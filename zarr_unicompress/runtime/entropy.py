@@ -54,16 +54,6 @@ def symbol_counts(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return symbols.astype(np.int64), counts.astype(np.int64)
 
 
-def estimate_bits(values: np.ndarray) -> float:
-    """Zeroth-order entropy of integer ``values`` times their number, in bits (a size estimate)."""
-    flat = np.asarray(values).ravel()
-    if flat.size == 0:
-        return 0.0
-    _, counts = symbol_counts(flat)
-    p = counts / counts.sum()
-    return float(-(counts * np.log2(p)).sum())
-
-
 def encode_groups(groups: list[np.ndarray]) -> tuple[bytes, bytes]:
     """Entropy-code integer arrays; return (table section bytes, ANS word bytes).
 

@@ -140,6 +140,11 @@ class BandUnits:
         return BandUnits([u[::k] for u, k in zip(self.units, strides)],
                          [p[::k] for p, k in zip(self.peaks, strides)], self.zero_blocks)
 
+    def picked(self, indices: list[np.ndarray]) -> BandUnits:
+        """The units ``indices[k]`` (int array) of band k (copies, by ``np.take``)."""
+        return BandUnits([np.take(u, i, axis=0) for u, i in zip(self.units, indices)],
+                         [np.take(p, i) for p, i in zip(self.peaks, indices)], self.zero_blocks)
+
     def slices(self, zs: np.ndarray, depth: int) -> BandUnits:
         """The units of the z-slices ``zs`` (ascending int array) of bands ``depth`` slices
         deep: units are in z-major order in both layouts, so consecutive slices are views and
@@ -206,8 +211,9 @@ def _true_per_row(mask: np.ndarray) -> np.ndarray:
     return counts
 
 
-def sample_strides(band_sizes: list[int], samples: int) -> list[int]:
-    """Sampling stride (in units) of each band for about ``samples`` coefficients in all.
+def sample_strides(band_sizes: list[int], samples: int, whole_on_top: bool = False) -> list[int]:
+    """Sampling stride (in units) of each band for about ``samples`` coefficients in all, or
+    (``whole_on_top``) for ``samples`` besides the bands taken whole.
 
     Bands of at most ``samples // 4`` coefficients are taken whole: a stride through a small
     band's few blocks in block order takes the same columns of blocks in every slice (a band of
@@ -221,7 +227,7 @@ def sample_strides(band_sizes: list[int], samples: int) -> list[int]:
     if not rest:
         return [1] * len(band_sizes)
     kept = sum(size for size, w in zip(band_sizes, whole) if w)
-    stride = max(1, rest // max(samples - kept, samples // 4))
+    stride = max(1, rest // (samples if whole_on_top else max(samples - kept, samples // 4)))
     stride += 1 - stride % 2
     return [1 if w else stride for w in whole]
 
@@ -264,19 +270,19 @@ class SizeEstimator:
         self._table_weight = table_weight
         self._bands, self._samples = bands, samples
         self._totals = np.array([len(u) for u in bands.units], np.float64)
-        self._sample_strided()
+        stride = max(self._sample_strided())
         self._focus_tried = False
         total = sum(u.size for u in bands.units)
-        stride = max(sample_strides([u.size for u in bands.units], samples))
         coarse_samples = samples // COARSE_SHARE
         self._coarse = (SizeEstimator(bands, coarse_samples)
                         if coarse_samples >= COARSE_MIN_SAMPLES and total // coarse_samples > stride else None)
 
-    def _sample_strided(self) -> None:
-        """Sample every band with :func:`sample_strides`' strides."""
+    def _sample_strided(self) -> list[int]:
+        """Sample every band with :func:`sample_strides`' strides (returned)."""
         strides = sample_strides([u.size for u in self._bands.units], self._samples)
-        self._sample([slice(None, None, k) for k in strides], self._totals)
+        self._sample(self._bands.strided(strides), self._totals)
         self._lowest_step = 0.0
+        return strides
 
     def focus(self, step: float) -> None:
         """Sample, for estimates at steps >= FOCUS_LOWEST * ``step`` (intensity units), only the
@@ -296,25 +302,18 @@ class SizeEstimator:
         counts = np.array([len(c) for c in candidates], np.float64)
         if counts.sum() > FOCUS_MAX_SHARE * self._totals.sum():
             return  # most blocks can be coded: the strided sample serves as well
-        sizes = counts * ZERO_BLOCK**2
-        whole = sizes <= self._samples // 4
-        stride = max(1, int(sizes[~whole].sum()) // self._samples)
-        stride += 1 - stride % 2
-        self._sample([c if w else c[::stride] for c, w in zip(candidates, whole)], counts)
+        strides = sample_strides([len(c) * ZERO_BLOCK**2 for c in candidates], self._samples, whole_on_top=True)
+        self._sample(self._bands.picked([c[::k] for c, k in zip(candidates, strides)]), counts)
         self._lowest_step = lowest
 
-    def _sample(self, picks: list[slice | np.ndarray], pools: np.ndarray) -> None:
-        """Keep the units ``picks[k]`` of band k, which stand for the ``pools[k]`` units of the
-        band they are drawn from (all its units, or those that can be coded); forget the last
-        answer."""
-        units = [u[pick] if isinstance(pick, slice) else np.take(u, pick, axis=0)
-                 for u, pick in zip(self._bands.units, picks)]
-        lengths = np.array([len(u) for u in units])
-        self._zero_blocks = self._bands.zero_blocks
+    def _sample(self, sample: BandUnits, pools: np.ndarray) -> None:
+        """Keep ``sample``, whose band k stands for the ``pools[k]`` units of the band it is
+        drawn from (all its units, or those that can be coded); forget the last answer."""
+        lengths = np.array([len(u) for u in sample.units])
+        self._zero_blocks = sample.zero_blocks
         self._n_bands = len(lengths)
-        self._units = np.concatenate(units)
-        self._peaks = (np.concatenate([p[pick] for p, pick in zip(self._bands.peaks, picks)])
-                       if self._zero_blocks else None)
+        self._units = np.concatenate(sample.units)
+        self._peaks = np.concatenate(sample.peaks) if self._zero_blocks else None
         self._band = np.repeat(np.arange(self._n_bands), lengths)
         self._detail = self._band > 0
         self._scales = np.where(lengths > 0, pools / np.maximum(lengths, 1), 0.0)
