@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import itertools
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -46,7 +47,11 @@ def check_blocks(volume: np.ndarray) -> list[np.ndarray]:
 def run(data: str | None) -> None:
     from numcodecs_ext.unicompress import model_blob
     from zarr_unicompress.data import load_em_volume
-    from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
+    from zarr_unicompress.runtime.chunk_codec import (
+        QualitySettings,
+        decode_chunk,
+        encode_chunk,
+    )
     from zarr_unicompress.runtime.model import load_model
 
     volume = np.load(data, mmap_mode="r") if data else load_em_volume("isbi2012")
@@ -87,9 +92,13 @@ def random_crops(data: str | None, n: int, seed: int) -> None:
         print("  over:", case)
 
 
+def read_rows(path: str) -> list[list[str]]:
+    """The tab-separated fields of each line of an earlier output."""
+    return [line.split("\t") for line in Path(path).read_text().splitlines()]
+
+
 def compare(before_path: str, now_path: str) -> None:
-    before = [line.split("\t") for line in open(before_path).read().splitlines()]
-    now = [line.split("\t") for line in open(now_path).read().splitlines()]
+    before, now = read_rows(before_path), read_rows(now_path)
     if [r[:3] for r in before] != [r[:3] for r in now]:
         sys.exit("the two files hold different check points")
     gain = np.array([float(b[5]) - float(a[5]) for a, b in zip(before, now)])
