@@ -403,8 +403,52 @@ def decode_chunk(
     """Decode a stream to a 3D array; check it against the model and the expected shape/dtype.
 
     Raises :class:`ChunkCorrupt` for damaged streams and :class:`ModelMismatch` when the chunk
-    was written with another model.
+    was written with another model. Ratio-mode chunks are reconstructed in NumPy, or on the
+    torch device that :func:`.torch_decode.set_decode_device` names.
     """
+    opened = open_chunk(model, buf, expected_shape, expected_dtype)
+    if isinstance(opened, CodedWavelet):
+        from . import torch_decode  # imports torch only where a decode device is set
+
+        device = torch_decode.decode_device()
+        if device is not None:
+            return torch_decode.decode_chunks(model, [], device, opened=[opened])[0]
+        return reconstruct_wavelet(model, opened)
+    return opened
+
+
+@dataclass(frozen=True)
+class CodedWavelet:
+    """A ratio-mode chunk after entropy decoding, before its inverse transform.
+
+    Attributes:
+        header: the chunk's header (shape (z, y, x), dtype, intensity range [lo, hi]).
+        params: quantiser step (intensity units), levels and flat base value.
+        indices: codebook indices (n_tokens,) int64 of the INR base, or None for the flat base.
+        bands: per band in coding order, the quantised coefficients as
+            (block flags (n_blocks,) bool, values of the flagged blocks (n_flagged * ZERO_BLOCK**2,))
+            for streams with zero blocks, else (None, the whole band (z * y * x,) in C order);
+            values are integers of the narrowest signed dtype that holds the band's symbols.
+    """
+
+    header: ChunkHeader
+    params: WaveletParams
+    indices: np.ndarray | None
+    bands: list[tuple[np.ndarray | None, np.ndarray]]
+
+
+def open_chunk(
+    model: RuntimeModel,
+    buf: bytes | memoryview,
+    expected_shape: tuple[int, ...] | None = None,
+    expected_dtype: np.dtype | None = None,
+) -> np.ndarray | CodedWavelet:
+    """All of :func:`decode_chunk` except a ratio-mode chunk's inverse transform: the chunk
+    (z, y, x) in its dtype, or for ratio-mode streams its :class:`CodedWavelet` (whose
+    reconstruction :func:`reconstruct_wavelet` does in NumPy, and
+    :mod:`.torch_decode` on a torch device). Every check of the stream happens here, so both
+    reconstructions refuse the same damaged streams (except coefficients that overflow when
+    dequantised, which the reconstruction finds)."""
     header, sections = unpack_chunk(buf)
     if header.digest != bytes.fromhex(model.digest)[:16]:
         raise ModelMismatch(
@@ -426,12 +470,11 @@ def decode_chunk(
         return np.full(header.shape, header.lo, dtype=header.dtype)
     decoder = GroupDecoder(sections.tables, sections.words)
     if header.has_wavelet_residual:
-        out = _decode_wavelet_residual(model, header, sections, decoder)
+        out: np.ndarray | CodedWavelet = _read_wavelet_residual(model, header, sections, decoder)
     else:
         out = _decode_voxel_residual(model, header, sections, decoder)
     decoder.finish()
     return out
-
 
 def _decode_indices(model: RuntimeModel, header: ChunkHeader, decoder: GroupDecoder) -> np.ndarray:
     """Codebook indices (n_tokens,) int64 of the chunk, range-checked."""
@@ -471,35 +514,49 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
     return np.ascontiguousarray(from_tokens(pred_tokens, header.shape, model.token_shape), dtype=header.dtype)
 
 
-def _decode_wavelet_residual(model: RuntimeModel, header: ChunkHeader, sections: ChunkSections,
-                             decoder: GroupDecoder) -> np.ndarray:
-    """Ratio-mode streams: base (INR or flat) plus the inverse wavelet of the dequantised bands.
-
-    Returns the chunk (z, y, x) in its dtype: rounded, clipped to [lo, hi]. Base, rounding and
-    clipping are applied to each slab of the inverse transform while it is in cache.
-    """
+def _read_wavelet_residual(model: RuntimeModel, header: ChunkHeader, sections: ChunkSections,
+                           decoder: GroupDecoder) -> CodedWavelet:
+    """Ratio-mode streams: the base and the quantised bands, checked, not yet transformed."""
     params = WaveletParams.unpack(sections.classes)
     if params.levels != levels_for(header.shape):
         raise ChunkCorrupt(f"chunk declares {params.levels} wavelet levels where its shape needs "
                            f"{levels_for(header.shape)}; the chunk is damaged")
+    indices = None
     if header.has_flat_base:
         if not header.lo <= params.flat_value <= header.hi:
             raise ChunkCorrupt("chunk flat base lies outside its intensity range; the chunk is damaged")
-        base: np.float32 | np.ndarray = np.float32(params.flat_value)
     else:
         indices = _decode_indices(model, header, decoder)
-        base = from_tokens(scaled_table(model, header.lo, header.hi)[indices], header.shape, model.token_shape)
+    bands: list[tuple[np.ndarray | None, np.ndarray]] = []
+    for shape in band_shapes(header.shape, params.levels):
+        if header.has_zero_blocks:
+            nonzero = decoder.next(int(np.prod(block_grid(shape))), dtype=np.uint8, magnitude_limit=2)
+            nonzero = nonzero.view(np.bool_)
+            bands.append((nonzero, decoder.next_narrow(int(nonzero.sum()) * ZERO_BLOCK**2)))
+        else:  # streams written before zero blocks (v0.2.0-v0.2.4)
+            bands.append((None, decoder.next_narrow(int(np.prod(shape)))))
+    return CodedWavelet(header, params, indices, bands)
+
+
+def reconstruct_wavelet(model: RuntimeModel, coded: CodedWavelet) -> np.ndarray:
+    """NumPy reconstruction of a ratio-mode chunk: base (INR or flat) plus the inverse wavelet
+    of the dequantised bands.
+
+    Returns the chunk (z, y, x) in its dtype: rounded, clipped to [lo, hi]. Base, rounding and
+    clipping are applied to each slab of the inverse transform while it is in cache. Raises
+    :class:`ChunkCorrupt` where the dequantised coefficients overflow float32.
+    """
+    header, params = coded.header, coded.params
+    if coded.indices is None:
+        base: np.float32 | np.ndarray = np.float32(params.flat_value)
+    else:
+        base = from_tokens(scaled_table(model, header.lo, header.hi)[coded.indices], header.shape, model.token_shape)
     step = np.float32(params.step)
     bands = []
     with np.errstate(over="ignore", invalid="ignore"):  # a forged stream may overflow: checked below
-        for shape in band_shapes(header.shape, params.levels):
-            if header.has_zero_blocks:
-                nonzero = decoder.next(int(np.prod(block_grid(shape))), dtype=np.uint8, magnitude_limit=2)
-                nonzero = nonzero.view(np.bool_)
-                values = decoder.next(int(nonzero.sum()) * ZERO_BLOCK**2).astype(np.float32)
-                band = from_blocks(nonzero, values, shape)
-            else:  # streams written before zero blocks (v0.2.0-v0.2.4)
-                band = decoder.next(int(np.prod(shape))).reshape(shape).astype(np.float32)
+        for shape, (nonzero, values) in zip(band_shapes(header.shape, params.levels), coded.bands):
+            values = values.astype(np.float32)
+            band = values.reshape(shape) if nonzero is None else from_blocks(nonzero, values, shape)
             band *= step
             bands.append(band)
     out = np.empty(header.shape, header.dtype)

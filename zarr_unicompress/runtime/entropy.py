@@ -149,6 +149,18 @@ class GroupDecoder:
             return values
         return symbols[ranks]
 
+    def next_narrow(self, expected_total: int) -> np.ndarray:
+        """:meth:`next` in the narrowest signed integer dtype (int8 .. int64) that holds the
+        group's symbols (less memory to move for the quantised coefficients, which mostly fit
+        int8)."""
+        if self._next < len(self._tables) and len(symbols := self._tables[self._next].symbols):
+            lo, hi = int(symbols[0]), int(symbols[-1])
+            for dtype in (np.int8, np.int16, np.int32):
+                info = np.iinfo(dtype)
+                if info.min <= lo and hi <= info.max:
+                    return self.next(expected_total, dtype=dtype)
+        return self.next(expected_total)
+
     def finish(self) -> None:
         """Check that every group and every word was consumed."""
         if self._next != len(self._tables) or not self._coder.is_empty():

@@ -1,0 +1,178 @@
+"""Decode throughput with the reconstruction on a torch device (GPU), next to NumPy on one core.
+
+    python benchmarks/bench_gpu_decode.py [--data PATH.npy] [--chunk 30 512 512]
+        [--ratios 4 8 16 32 64] [--chunks 96] [--batch 8] [--processes 1 8 15]
+        [--device cuda] [--out-dir benchmarks/plots]
+
+The (30, 512, 512) ISBI block (real EM data) is encoded once per ratio with the default
+model; its stream is then decoded ``--chunks`` times. Columns (MB/s = 10**6 decoded bytes
+per second, uint8 voxels):
+
+* ``numpy 1 core``: :func:`decode_chunk` in this process (median of 3), the CPU reference.
+* ``entropy 1 core``: :func:`open_chunk` alone (ANS decode and checks, median of 3): the
+  stage that stays on the CPU.
+* ``device stage``: :func:`reconstruct_batch` of ``--batch`` entropy-decoded chunks on the
+  device, synchronised (median of 5), with and without the copy of the voxels to host memory.
+* ``end to end P``: ``--chunks`` streams through a :class:`ChunkOpener` of P processes
+  (entropy decoding) and :func:`decode_chunks` on the device in batches of ``--batch``, up
+  to host arrays; wall time from the first stream submitted to the last array on the host.
+* ``numpy P``: the same streams decoded wholly in NumPy by a pool of P = all but one core
+  processes (no device), up to host arrays: what the machine's CPUs give alone.
+* ``diff``: voxels whose device decode differs from NumPy's, and the largest difference.
+
+Prints a table, writes ``gpu_decode.png`` and a TSV (``--tsv``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+_worker_model = None
+
+
+def _load_worker_model(blob: bytes) -> None:
+    global _worker_model
+    from zarr_unicompress.runtime.model import load_model
+
+    _worker_model = load_model(blob)
+
+
+def _decode_in_worker(buf: bytes) -> np.ndarray:
+    from zarr_unicompress.runtime.chunk_codec import decode_chunk
+
+    return decode_chunk(_worker_model, buf)
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, sync: Callable[[], None] = lambda: None) -> float:
+    fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    import torch
+
+    from zarr_unicompress.data import load_em_volume
+    from zarr_unicompress.default_model import default_student_blob
+    from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk, open_chunk
+    from zarr_unicompress.runtime.model import load_model
+    from zarr_unicompress.runtime.parallel_open import ChunkOpener
+    from zarr_unicompress.runtime.torch_decode import decode_chunks, reconstruct_batch, to_host
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None, help="EM volume .npy (default: the ISBI 2012 volume)")
+    parser.add_argument("--chunk", type=int, nargs=3, default=(30, 512, 512))
+    parser.add_argument("--ratios", type=float, nargs="+", default=(4, 8, 16, 32, 64))
+    parser.add_argument("--chunks", type=int, default=96, help="chunks decoded per end-to-end run")
+    parser.add_argument("--batch", type=int, default=8, help="chunks per device reconstruction")
+    parser.add_argument("--processes", type=int, nargs="+", default=None,
+                        help="entropy-decoding processes of the end-to-end runs (default: 1, half and all but one core)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "plots")
+    parser.add_argument("--tsv", type=Path, default=None)
+    args = parser.parse_args()
+
+    cores = os.cpu_count() or 1
+    processes = args.processes or sorted({1, max(1, cores // 2), max(1, cores - 1)})
+    volume = np.load(args.data) if args.data else np.asarray(load_em_volume("isbi2012"))
+    block = np.ascontiguousarray(volume[tuple(slice(0, n) for n in args.chunk)])
+    model = load_model(default_student_blob())
+    mb = block.nbytes / 1e6
+    dev = torch.device(args.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "none"
+    print(f"# block {block.shape} {block.dtype} ({mb:.2f} MB); device {args.device} ({gpu}); "
+          f"{cores} CPU cores ({platform.processor() or platform.machine()}); torch {torch.__version__}; "
+          f"batch {args.batch}; {args.chunks} chunks per end-to-end run")
+
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    cpu_pool_size = max(processes)
+    cpu_pool = ProcessPoolExecutor(cpu_pool_size, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_load_worker_model, initargs=(model.blob,))
+    list(cpu_pool.map(_decode_in_worker, [encode_chunk(model, block[:2, :64, :64], QualitySettings(ratio=8))]
+                      * cpu_pool_size))
+    openers = {p: ChunkOpener(model, p) for p in processes}
+    for opener in openers.values():  # start the workers and load the model in each
+        list(opener.open([encode_chunk(model, block[:2, :64, :64], QualitySettings(ratio=8))] * opener.processes))
+    header = (["ratio", "numpy 1 core", "entropy 1 core", "device stage", "device+copy"]
+              + [f"end to end P={p}" for p in processes] + [f"numpy P={cpu_pool_size}", "diff voxels", "max diff"])
+    rows = []
+    print("\t".join(header), flush=True)
+    for ratio in args.ratios:
+        stream = encode_chunk(model, block, QualitySettings(ratio=ratio))
+        reference = decode_chunk(model, stream)
+        numpy_s = median_seconds(lambda: decode_chunk(model, stream), 3)
+        entropy_s = median_seconds(lambda: open_chunk(model, stream), 3)
+        coded = [open_chunk(model, stream) for _ in range(args.batch)]
+        stage_s = median_seconds(lambda: reconstruct_batch(model, coded, args.device), 5, sync)
+        copy_s = median_seconds(lambda: [to_host(t, block.dtype) for t in reconstruct_batch(model, coded, args.device)],
+                                5, sync)
+        decoded = decode_chunks(model, [stream], args.device)[0]
+        diff = np.abs(decoded.astype(np.int32) - reference.astype(np.int32))
+        row = [f"{ratio:g}", f"{mb / numpy_s:.1f}", f"{mb / entropy_s:.1f}", f"{args.batch * mb / stage_s:.0f}",
+               f"{args.batch * mb / copy_s:.0f}"]
+        for p in processes:
+            start = time.perf_counter()
+            opened = openers[p].open([stream] * args.chunks)
+            done = 0
+            while done < args.chunks:
+                group = [next(opened) for _ in range(min(args.batch, args.chunks - done))]
+                decode_chunks(model, [], args.device, opened=group)
+                done += len(group)
+            row.append(f"{args.chunks * mb / (time.perf_counter() - start):.0f}")
+        start = time.perf_counter()
+        list(cpu_pool.map(_decode_in_worker, [stream] * args.chunks))
+        row.append(f"{args.chunks * mb / (time.perf_counter() - start):.0f}")
+        row += [str(int((diff > 0).sum())), str(int(diff.max()))]
+        rows.append(row)
+        print("\t".join(row), flush=True)
+    for opener in openers.values():
+        opener.close()
+    cpu_pool.shutdown()
+    if args.tsv:
+        args.tsv.write_text("\n".join("\t".join(r) for r in [header, *rows]) + "\n")
+    _plot(args.out_dir / "gpu_decode.png", header, rows, f"{args.device} ({gpu})")
+
+
+def _plot(path: Path, header: list[str], rows: list[list[str]], device: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ratios = [float(r[0]) for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for col in range(1, len(header) - 2):
+        ax.plot(ratios, [float(r[col]) for r in rows], marker="o", label=header[col])
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("compression ratio")
+    ax.set_ylabel("decoded MB/s")
+    ax.set_title(f"UniCompress decode, ISBI (30, 512, 512), device {device}", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"# plot: {path}")
+
+
+if __name__ == "__main__":
+    main()
