@@ -126,3 +126,16 @@ def test_chunk_opener_decodes_in_processes(default_model: RuntimeModel) -> None:
 def test_chunk_opener_refuses_bad_process_counts(default_model: RuntimeModel) -> None:
     with pytest.raises(UnsupportedInput, match="processes"):
         ChunkOpener(default_model, 0)
+
+
+def test_decode_device_from_the_environment(default_model: RuntimeModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = encode_chunk(default_model, em_block((6, 128, 128)), QualitySettings(ratio=8))
+    want = decode_chunk(default_model, stream)
+    monkeypatch.setattr(torch_decode, "_env_read", False)
+    monkeypatch.setenv(torch_decode.DECODE_DEVICE_ENV, "cpu")
+    assert torch_decode.decode_device() == "cpu"
+    np.testing.assert_array_equal(decode_chunk(default_model, stream), want)
+    monkeypatch.setattr(torch_decode, "_env_read", False)
+    monkeypatch.setenv(torch_decode.DECODE_DEVICE_ENV, "no-such-device")
+    with pytest.raises(UnsupportedInput, match="UNICOMPRESS_DECODE_DEVICE"):
+        decode_chunk(default_model, stream)

@@ -20,6 +20,7 @@ Torch is imported by the functions that need it only: decoding never requires to
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -37,7 +38,12 @@ _INV_LOW_GAIN = float(np.float32(1.0 / cdf97._LOW_GAIN))
 _INV_HIGH_GAIN = float(np.float32(1.0 / cdf97._HIGH_GAIN))
 _STEPS = tuple(float(np.float32(c)) for c in (-cdf97._DELTA, -cdf97._GAMMA, -cdf97._BETA, -cdf97._ALPHA))
 
+#: environment variable that names the decode device of a process from its start (for worker
+#: processes of dask clusters, which do not run the client's set_decode_device).
+DECODE_DEVICE_ENV = "UNICOMPRESS_DECODE_DEVICE"
+
 _device: str | None = None
+_env_read = False
 #: the models' intensity tables (int64) on each device, by (model digest, device).
 _device_tables: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
@@ -47,16 +53,27 @@ def set_decode_device(device: str | None) -> None:
     """Reconstruct ratio-mode chunks that :func:`.chunk_codec.decode_chunk` decodes (so also
     the codec's ``decode``, which zarr and dask call) on the torch ``device`` ("cuda",
     "cuda:N", "cpu"), or in NumPy for None (the default). Process-wide, since zarr calls the
-    codec without extra arguments.
+    codec without extra arguments; worker processes take it from ``UNICOMPRESS_DECODE_DEVICE``.
 
     Raises :class:`UnsupportedInput` where torch is missing or does not know the device.
     """
-    global _device
+    global _device, _env_read
     _device = None if device is None else str(torch_device(device))
+    _env_read = True
 
 
 def decode_device() -> str | None:
-    """The device set by :func:`set_decode_device` (None: NumPy)."""
+    """The device set by :func:`set_decode_device`, else the one that the environment variable
+    ``UNICOMPRESS_DECODE_DEVICE`` names (read once per process; empty or unset: None, NumPy).
+
+    Raises :class:`UnsupportedInput` where that variable names a device that cannot be used."""
+    global _env_read
+    if not _env_read:
+        name = os.environ.get(DECODE_DEVICE_ENV, "").strip()
+        try:
+            set_decode_device(name or None)
+        except UnsupportedInput as exc:
+            raise UnsupportedInput(f"{DECODE_DEVICE_ENV}={name!r}: {exc}") from None
     return _device
 
 
