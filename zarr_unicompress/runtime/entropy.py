@@ -144,6 +144,8 @@ class GroupDecoder:
         except (ValueError, RuntimeError) as exc:
             raise ChunkCorrupt(f"chunk entropy-coded section does not decode: {exc}") from None
         if int(symbols[-1]) - int(symbols[0]) + 1 == len(symbols):  # contiguous: no gather needed
+            # a rank may exceed a narrow dtype (ranks 0..200 of symbols -100..100 in int8): the
+            # cast and the add wrap modulo 2**bits, and the sum, a symbol, fits the dtype
             values = ranks.astype(dtype, copy=False)
             values += symbols[0]
             return values
@@ -157,7 +159,7 @@ class GroupDecoder:
             lo, hi = int(symbols[0]), int(symbols[-1])
             for dtype in (np.int8, np.int16, np.int32):
                 info = np.iinfo(dtype)
-                if info.min <= lo and hi <= info.max:
+                if -info.max <= lo and hi <= info.max:  # :meth:`next` bounds magnitudes symmetrically
                     return self.next(expected_total, dtype=dtype)
         return self.next(expected_total)
 
