@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 _worker_model = None
 
 
@@ -69,10 +68,19 @@ def main() -> None:
 
     from zarr_unicompress.data import load_em_volume
     from zarr_unicompress.default_model import default_student_blob
-    from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk, open_chunk
+    from zarr_unicompress.runtime.chunk_codec import (
+        QualitySettings,
+        decode_chunk,
+        encode_chunk,
+        open_chunk,
+    )
     from zarr_unicompress.runtime.model import load_model
     from zarr_unicompress.runtime.parallel_open import ChunkOpener
-    from zarr_unicompress.runtime.torch_decode import decode_chunks, reconstruct_batch, to_host
+    from zarr_unicompress.runtime.torch_decode import (
+        decode_chunks,
+        reconstruct_batch,
+        to_host,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="EM volume .npy (default: the ISBI 2012 volume)")
@@ -118,11 +126,11 @@ def main() -> None:
     for ratio in args.ratios:
         stream = encode_chunk(model, block, QualitySettings(ratio=ratio))
         reference = decode_chunk(model, stream)
-        numpy_s = median_seconds(lambda: decode_chunk(model, stream), 3)
-        entropy_s = median_seconds(lambda: open_chunk(model, stream), 3)
+        numpy_s = median_seconds(lambda s=stream: decode_chunk(model, s), 3)
+        entropy_s = median_seconds(lambda s=stream: open_chunk(model, s), 3)
         coded = [open_chunk(model, stream) for _ in range(args.batch)]
-        stage_s = median_seconds(lambda: reconstruct_batch(model, coded, args.device), 5, sync)
-        copy_s = median_seconds(lambda: [to_host(t, block.dtype) for t in reconstruct_batch(model, coded, args.device)],
+        stage_s = median_seconds(lambda c=coded: reconstruct_batch(model, c, args.device), 5, sync)
+        copy_s = median_seconds(lambda c=coded: [to_host(t, block.dtype) for t in reconstruct_batch(model, c, args.device)],
                                 5, sync)
         decoded = decode_chunks(model, [stream], args.device)[0]
         diff = np.abs(decoded.astype(np.int32) - reference.astype(np.int32))

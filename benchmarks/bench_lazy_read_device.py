@@ -38,9 +38,9 @@ def main() -> None:
     import dask
     import torch
     import zarr
+    from bench_pipeline import tiled_volume
     from distributed import Client, LocalCluster
 
-    from bench_pipeline import tiled_volume
     from zarr_unicompress.data import load_em_volume
     from zarr_unicompress.runtime.torch_decode import DECODE_DEVICE_ENV
     from zarr_unicompress.zarr3 import UniCompressCodec

@@ -16,3 +16,8 @@ python benchmarks/bench_sparse_blocks.py "${data_args[@]}" | tee benchmarks/late
 python benchmarks/bench_rate_control.py "${data_args[@]}" | tee benchmarks/latest/rate_control.md
 python benchmarks/bench_base_choice.py "${data_args[@]}" | tee benchmarks/latest/base_choice.md
 python benchmarks/bench_check_points.py "${data_args[@]}" > benchmarks/latest/check_points.tsv
+# the GPU decode benchmarks run where torch sees a CUDA device (none in CI)
+if python -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
+  python benchmarks/bench_gpu_decode.py "${data_args[@]}" | tee benchmarks/latest/gpu_decode.md
+  python benchmarks/bench_lazy_read_device.py "${data_args[@]}" | tee benchmarks/latest/lazy_read_device.md
+fi

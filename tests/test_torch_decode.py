@@ -12,7 +12,13 @@ from tests.common import em_block
 from zarr_unicompress.bitstream import ChunkSections, pack_chunk, unpack_chunk
 from zarr_unicompress.errors import ChunkCorrupt, UnsupportedInput
 from zarr_unicompress.runtime import torch_decode
-from zarr_unicompress.runtime.chunk_codec import CodedWavelet, QualitySettings, decode_chunk, encode_chunk, open_chunk
+from zarr_unicompress.runtime.chunk_codec import (
+    CodedWavelet,
+    QualitySettings,
+    decode_chunk,
+    encode_chunk,
+    open_chunk,
+)
 from zarr_unicompress.runtime.model import RuntimeModel
 from zarr_unicompress.runtime.parallel_open import ChunkOpener
 from zarr_unicompress.runtime.wavelet_residual import WaveletParams

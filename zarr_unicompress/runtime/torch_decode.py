@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import ChunkCorrupt, UnsupportedInput
 from . import cdf97
-from .chunk_codec import CodedWavelet, open_chunk, scaled_table
+from .chunk_codec import CodedWavelet, open_chunk
 from .model import RuntimeModel
 from .wavelet_residual import ZERO_BLOCK, band_shapes, block_grid
 
@@ -67,7 +67,6 @@ def decode_device() -> str | None:
     ``UNICOMPRESS_DECODE_DEVICE`` names (read once per process; empty or unset: None, NumPy).
 
     Raises :class:`UnsupportedInput` where that variable names a device that cannot be used."""
-    global _env_read
     if not _env_read:
         name = os.environ.get(DECODE_DEVICE_ENV, "").strip()
         try:
