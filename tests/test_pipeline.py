@@ -127,6 +127,10 @@ def test_cli_info_and_decompress(tmp_path: Path, source: Path) -> None:
     assert info["quality_mode"] == "ratio" and info["complete"] and len(info["model_sha256"]) == 64
     subprocess.run(_cli("decompress", str(dest), str(out)), capture_output=True, text=True, check=True)
     np.testing.assert_array_equal(zarr.open_array(str(out))[:], zarr.open_array(str(dest))[:])
+    on_torch = tmp_path / "plain_torch.zarr"
+    subprocess.run(_cli("decompress", str(dest), str(on_torch), "--decode-device", "cpu"), capture_output=True,
+                   text=True, check=True)
+    np.testing.assert_array_equal(zarr.open_array(str(on_torch))[:], zarr.open_array(str(out))[:])
     bad = subprocess.run(_cli("compress", str(tmp_path / "missing.npy"), str(tmp_path / "x.zarr")),
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "does not exist" in bad.stderr

@@ -52,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     dec = sub.add_parser("decompress", help="write a plain (zstd) Zarr copy of a UniCompress array")
     dec.add_argument("dest")
     dec.add_argument("out")
+    dec.add_argument("--decode-device", choices=("cuda", "cpu"), default=None,
+                     help="reconstruct ratio-mode chunks with torch on this device (default: NumPy)")
 
     args = parser.parse_args(argv)
     try:
@@ -60,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "info":
             print(json.dumps(array_info(args.dest), indent=2))
             return 0
-        return _decompress(args.dest, args.out)
+        return _decompress(args.dest, args.out, args.decode_device)
     except UniCompressError as exc:
         print(f"unicompress: error: {exc}", file=sys.stderr)
         return 2
@@ -104,10 +106,13 @@ def array_info(dest: str) -> dict[str, object]:
     }
 
 
-def _decompress(dest: str, out: str) -> int:
+def _decompress(dest: str, out: str, decode_device: str | None = None) -> int:
     import dask.array as da
     import zarr
 
+    from .runtime.torch_decode import set_decode_device
+
+    set_decode_device(decode_device)  # dask's threads run in this process
     src = zarr.open_array(dest, mode="r")
     lazy = da.from_zarr(src)
     target = zarr.create_array(out, shape=src.shape, chunks=src.chunks, dtype=src.dtype)
