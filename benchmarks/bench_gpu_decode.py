@@ -4,7 +4,7 @@
         [--ratios 4 8 16 32 64] [--chunks 96] [--batch 8] [--processes 1 8 15]
         [--device cuda] [--out-dir benchmarks/plots]
 
-The (30, 512, 512) ISBI block (real EM data) is encoded once per ratio with the default
+The ISBI block (real EM data; ``--chunk``, default (30, 512, 512)) is encoded once per ratio with the default
 model; its stream is then decoded ``--chunks`` times. Columns (MB/s = 10**6 decoded bytes
 per second, uint8 voxels):
 
@@ -12,12 +12,13 @@ per second, uint8 voxels):
 * ``entropy 1 core``: :func:`open_chunk` alone (ANS decode and checks, median of 3): the
   stage that stays on the CPU.
 * ``device stage``: :func:`reconstruct_batch` of ``--batch`` entropy-decoded chunks on the
-  device, synchronised (median of 5), with and without the copy of the voxels to host memory.
+  device, synchronised (median of 5); ``+copy``: :func:`decode_chunks` of the same chunks,
+  i.e. also the one copy of the batch's voxels to host memory and the arrays in their dtype.
 * ``end to end P``: ``--chunks`` streams through a :class:`ChunkOpener` of P processes
   (entropy decoding) and :func:`decode_chunks` on the device in batches of ``--batch``, up
   to host arrays; wall time from the first stream submitted to the last array on the host.
-* ``numpy P``: the same streams decoded wholly in NumPy by a pool of P = all but one core
-  processes (no device), up to host arrays: what the machine's CPUs give alone.
+* ``numpy P``: the same streams decoded wholly in NumPy by a pool of P processes (the largest
+  ``--processes``; no device), up to host arrays: what the machine's CPUs give alone.
 * ``diff``: voxels whose device decode differs from NumPy's, and the largest difference.
 
 Prints a table, writes ``gpu_decode.png`` and a TSV (``--tsv``).
@@ -76,11 +77,7 @@ def main() -> None:
     )
     from zarr_unicompress.runtime.model import load_model
     from zarr_unicompress.runtime.parallel_open import ChunkOpener
-    from zarr_unicompress.runtime.torch_decode import (
-        decode_chunks,
-        reconstruct_batch,
-        to_host,
-    )
+    from zarr_unicompress.runtime.torch_decode import decode_chunks, reconstruct_batch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="EM volume .npy (default: the ISBI 2012 volume)")
@@ -89,7 +86,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=96, help="chunks decoded per end-to-end run")
     parser.add_argument("--batch", type=int, default=8, help="chunks per device reconstruction")
     parser.add_argument("--processes", type=int, nargs="+", default=None,
-                        help="entropy-decoding processes of the end-to-end runs (default: 1, half and all but one core)")
+                        help="entropy-decoding processes of the end-to-end runs (default: 1, half, all but one core)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "plots")
     parser.add_argument("--tsv", type=Path, default=None)
@@ -130,8 +127,7 @@ def main() -> None:
         entropy_s = median_seconds(lambda s=stream: open_chunk(model, s), 3)
         coded = [open_chunk(model, stream) for _ in range(args.batch)]
         stage_s = median_seconds(lambda c=coded: reconstruct_batch(model, c, args.device), 5, sync)
-        copy_s = median_seconds(lambda c=coded: [to_host(t, block.dtype) for t in reconstruct_batch(model, c, args.device)],
-                                5, sync)
+        copy_s = median_seconds(lambda c=coded: decode_chunks(model, None, args.device, opened=c), 5, sync)
         decoded = decode_chunks(model, [stream], args.device)[0]
         diff = np.abs(decoded.astype(np.int32) - reference.astype(np.int32))
         row = [f"{ratio:g}", f"{mb / numpy_s:.1f}", f"{mb / entropy_s:.1f}", f"{args.batch * mb / stage_s:.0f}",
@@ -142,7 +138,7 @@ def main() -> None:
             done = 0
             while done < args.chunks:
                 group = [next(opened) for _ in range(min(args.batch, args.chunks - done))]
-                decode_chunks(model, [], args.device, opened=group)
+                decode_chunks(model, None, args.device, opened=group)
                 done += len(group)
             row.append(f"{args.chunks * mb / (time.perf_counter() - start):.0f}")
         start = time.perf_counter()
@@ -156,10 +152,10 @@ def main() -> None:
     cpu_pool.shutdown()
     if args.tsv:
         args.tsv.write_text("\n".join("\t".join(r) for r in [header, *rows]) + "\n")
-    _plot(args.out_dir / "gpu_decode.png", header, rows, f"{args.device} ({gpu})")
+    _plot(args.out_dir / "gpu_decode.png", header, rows, f"{block.shape} {block.dtype}, {args.device} ({gpu})")
 
 
-def _plot(path: Path, header: list[str], rows: list[list[str]], device: str) -> None:
+def _plot(path: Path, header: list[str], rows: list[list[str]], what: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -173,7 +169,7 @@ def _plot(path: Path, header: list[str], rows: list[list[str]], device: str) -> 
     ax.set_yscale("log")
     ax.set_xlabel("compression ratio")
     ax.set_ylabel("decoded MB/s")
-    ax.set_title(f"UniCompress decode, ISBI (30, 512, 512), device {device}", fontsize=9)
+    ax.set_title(f"UniCompress decode, {what}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     path.parent.mkdir(parents=True, exist_ok=True)

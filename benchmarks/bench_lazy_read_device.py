@@ -42,7 +42,10 @@ def main() -> None:
     from distributed import Client, LocalCluster
 
     from zarr_unicompress.data import load_em_volume
-    from zarr_unicompress.runtime.torch_decode import DECODE_DEVICE_ENV
+    from zarr_unicompress.runtime.decode_device import (
+        DECODE_DEVICE_ENV,
+        set_decode_device,
+    )
     from zarr_unicompress.zarr3 import UniCompressCodec
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,22 +75,20 @@ def main() -> None:
                 os.environ[DECODE_DEVICE_ENV] = device
             else:
                 os.environ.pop(DECODE_DEVICE_ENV, None)
-            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-                    Client(cluster):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            with cluster, Client(cluster):
                 rate, decoded = timed_read(dest)
             reference = decoded if reference is None else reference
             print(f"LocalCluster (processes)\t{workers}\t{device or 'numpy'}\t{rate:.0f}\t"
                   f"{np.array_equal(decoded, reference)}", flush=True)
     os.environ.pop(DECODE_DEVICE_ENV, None)
-    from zarr_unicompress.runtime import torch_decode
-
     for device in (None, args.device):
-        torch_decode.set_decode_device(device)
+        set_decode_device(device)
         with dask.config.set(scheduler="threads", num_workers=max(args.workers)):
             rate, decoded = timed_read(dest)
         print(f"threads\t{max(args.workers)}\t{device or 'numpy'}\t{rate:.0f}\t{np.array_equal(decoded, reference)}",
               flush=True)
-    torch_decode.set_decode_device(None)
+    set_decode_device(None)
     shutil.rmtree(args.workdir, ignore_errors=True)
 
 

@@ -1,5 +1,6 @@
-"""The torch reconstruction of ratio-mode chunks (runtime/torch_decode.py) and the process pool
-that entropy-decodes streams (runtime/parallel_open.py): same voxels as the NumPy decoder."""
+"""The torch reconstruction of ratio-mode chunks (runtime/torch_decode.py), the decode-device
+setting (runtime/decode_device.py) and the process pool that entropy-decodes streams
+(runtime/parallel_open.py): the same voxels as the NumPy decoder, bit for bit."""
 
 from __future__ import annotations
 
@@ -7,11 +8,18 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.common import em_block
 from zarr_unicompress.bitstream import ChunkSections, pack_chunk, unpack_chunk
 from zarr_unicompress.errors import ChunkCorrupt, UnsupportedInput
-from zarr_unicompress.runtime import torch_decode
+from zarr_unicompress.runtime import (
+    chunk_codec,
+    decode_device,
+    parallel_open,
+    torch_decode,
+)
 from zarr_unicompress.runtime.chunk_codec import (
     CodedWavelet,
     QualitySettings,
@@ -32,25 +40,27 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.i
 @pytest.fixture(autouse=True)
 def numpy_decode_afterwards() -> Iterator[None]:
     yield
-    torch_decode.set_decode_device(None)
+    decode_device.set_decode_device(None)
+
+
+def _inr_based(model: RuntimeModel, block: np.ndarray, ratio: float) -> bytes:
+    """A ratio-mode stream with the INR base (the flat base wins on most EM chunks, so the
+    encoder's choice is forced)."""
+    chosen = chunk_codec._inr_base_wins
+    chunk_codec._inr_base_wins = lambda *args: True  # type: ignore[assignment]
+    try:
+        return encode_chunk(model, block, QualitySettings(ratio=ratio))
+    finally:
+        chunk_codec._inr_base_wins = chosen
 
 
 def _streams(model: RuntimeModel) -> list[bytes]:
     """Ratio-mode streams of real EM blocks: INR and flat bases, edge shapes (odd y and x),
-    chunks with and without zero blocks, four dtypes; plus the other stream kinds. (The flat
-    base wins on most EM chunks, so two streams are encoded with the INR base forced.)"""
-    from zarr_unicompress.runtime import chunk_codec
-
-    chosen = chunk_codec._inr_base_wins
-    chunk_codec._inr_base_wins = lambda *args: True  # type: ignore[assignment]
-    try:
-        inr_based = [encode_chunk(model, em_block(shape), QualitySettings(ratio=8))
-                     for shape in ((6, 128, 128), (5, 97, 131))]
-    finally:
-        chunk_codec._inr_base_wins = chosen
+    chunks with zero blocks (>= 2**17 voxels) and without, four dtypes; plus the other kinds."""
     blocks = [
+        (em_block((3, 256, 256)), QualitySettings(ratio=8)),
+        (em_block((2, 300, 302)), QualitySettings(ratio=24)),
         (em_block((6, 128, 128)), QualitySettings(ratio=4)),
-        (em_block((6, 128, 128)), QualitySettings(ratio=32)),
         (em_block((5, 97, 131)), QualitySettings(ratio=8)),
         (em_block((3, 40, 36)), QualitySettings(ratio=6)),
         (em_block((4, 64, 64), "uint16"), QualitySettings(ratio=10)),
@@ -60,39 +70,76 @@ def _streams(model: RuntimeModel) -> list[bytes]:
         (em_block((4, 64, 64)), QualitySettings()),
         (np.full((4, 16, 16), 7, np.uint8), QualitySettings(ratio=8)),
     ]
-    return inr_based + [encode_chunk(model, block, quality) for block, quality in blocks]
+    inr = [_inr_based(model, em_block(shape), 8) for shape in ((3, 256, 256), (6, 128, 128), (5, 97, 131))]
+    return inr + [encode_chunk(model, block, quality) for block, quality in blocks]
 
 
-@pytest.mark.parametrize("device", DEVICES)
-def test_device_decode_equals_numpy(default_model: RuntimeModel, device: str) -> None:
-    streams = _streams(default_model)
-    opened = [open_chunk(default_model, s) for s in streams]
-    assert sum(isinstance(o, CodedWavelet) for o in opened) == 9
-    assert any(isinstance(o, CodedWavelet) and o.indices is None for o in opened), "no flat-base chunk"
-    assert any(isinstance(o, CodedWavelet) and o.indices is not None for o in opened), "no INR-base chunk"
-    assert any(isinstance(o, CodedWavelet) and o.bands[0][0] is None for o in opened), "no chunk without zero blocks"
-    decoded = torch_decode.decode_chunks(default_model, streams, device)
-    for stream, got in zip(streams, decoded):
-        want = decode_chunk(default_model, stream)
+def _check_equal_to_numpy(model: RuntimeModel, streams: list[bytes], decoded: list[np.ndarray]) -> None:
+    for stream, got in zip(streams, decoded, strict=True):
+        want = decode_chunk(model, stream)
         assert got.dtype == want.dtype and got.shape == want.shape
         np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_batch_of_one_shape_equals_chunk_by_chunk(default_model: RuntimeModel, device: str) -> None:
+def test_device_decode_equals_numpy(default_model: RuntimeModel, device: str) -> None:
+    streams = _streams(default_model)
+    coded = [o for o in (open_chunk(default_model, s) for s in streams) if isinstance(o, CodedWavelet)]
+    assert len(coded) == 11
+    kinds = {(c.indices is None, c.header.has_zero_blocks) for c in coded}
+    assert kinds == {(True, True), (True, False), (False, True), (False, False)}, kinds
+    _check_equal_to_numpy(default_model, streams, torch_decode.decode_chunks(default_model, streams, device))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("max_batch", [1, 3, 8])
+def test_batches_equal_chunk_by_chunk(default_model: RuntimeModel, device: str, max_batch: int) -> None:
     block = em_block((6, 128, 128))
     streams = [encode_chunk(default_model, block[:, :, ::-1].copy() if k % 2 else block, QualitySettings(ratio=r))
-               for k, r in enumerate((4, 8, 16, 64))]
-    batch = torch_decode.decode_chunks(default_model, streams, device)
-    for stream, got in zip(streams, batch):
-        np.testing.assert_array_equal(got, torch_decode.decode_chunks(default_model, [stream], device)[0])
+               for k, r in enumerate((4, 8, 16, 64, 6))]
+    streams.insert(2, _inr_based(default_model, block, 12))
+    decoded = torch_decode.decode_chunks(default_model, streams, device, max_batch=max_batch)
+    _check_equal_to_numpy(default_model, streams, decoded)
+
+
+@settings(max_examples=15, deadline=None)
+@given(z=st.integers(1, 4), y=st.integers(1, 90), x=st.integers(1, 90), ratio=st.floats(2, 40),
+       dtype=st.sampled_from(["uint8", "uint16", "int16", "int8"]), inr=st.booleans())
+def test_property_random_shapes_and_dtypes(default_model: RuntimeModel, z: int, y: int, x: int, ratio: float,
+                                           dtype: str, inr: bool) -> None:
+    block = em_block((z, y, x), dtype)
+    stream = _inr_based(default_model, block, ratio) if inr else encode_chunk(default_model, block,
+                                                                               QualitySettings(ratio=ratio))
+    _check_equal_to_numpy(default_model, [stream], torch_decode.decode_chunks(default_model, [stream], "cpu"))
+
+
+def test_reconstruct_batch_returns_device_tensors(default_model: RuntimeModel) -> None:
+    streams = [encode_chunk(default_model, em_block((4, 64, 64), d), QualitySettings(ratio=8))
+               for d in ("uint8", "uint16", "int16")]
+    tensors = torch_decode.reconstruct_batch(default_model, [open_chunk(default_model, s) for s in streams], "cpu")
+    assert [t.dtype for t in tensors] == [torch.uint8, torch.int32, torch.int16]
+    for stream, tensor in zip(streams, tensors):
+        want = decode_chunk(default_model, stream)
+        host = torch_decode.to_host(tensor, want.dtype)
+        assert host.dtype == want.dtype
+        np.testing.assert_array_equal(host, want)
+
+
+def test_decode_chunks_takes_streams_or_opened_chunks(default_model: RuntimeModel) -> None:
+    stream = encode_chunk(default_model, em_block((4, 64, 64)), QualitySettings(ratio=8))
+    with pytest.raises(UnsupportedInput, match="either"):
+        torch_decode.decode_chunks(default_model, [stream], "cpu", opened=[open_chunk(default_model, stream)])
+    with pytest.raises(UnsupportedInput, match="either"):
+        torch_decode.decode_chunks(default_model, None, "cpu")
+    with pytest.raises(UnsupportedInput, match="max_batch"):
+        torch_decode.decode_chunks(default_model, [stream], "cpu", max_batch=0)
 
 
 def test_codec_decode_routes_through_the_decode_device(default_model: RuntimeModel) -> None:
     stream = encode_chunk(default_model, em_block((6, 128, 128)), QualitySettings(ratio=8))
     want = decode_chunk(default_model, stream)
-    torch_decode.set_decode_device("cpu")
-    assert torch_decode.decode_device() == "cpu"
+    decode_device.set_decode_device("cpu")
+    assert decode_device.decode_device() == "cpu"
     np.testing.assert_array_equal(decode_chunk(default_model, stream), want)
 
 
@@ -101,19 +148,32 @@ def test_unusable_decode_devices_are_refused(device: str) -> None:
     if device == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has a CUDA device")
     with pytest.raises(UnsupportedInput):
-        torch_decode.set_decode_device(device)
-    assert torch_decode.decode_device() is None
+        decode_device.set_decode_device(device)
+    assert decode_device.decode_device() is None
 
 
-def test_overflowing_coefficients_are_refused_on_the_device(default_model: RuntimeModel) -> None:
+def test_decode_device_from_the_environment(default_model: RuntimeModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = encode_chunk(default_model, em_block((6, 128, 128)), QualitySettings(ratio=8))
+    want = decode_chunk(default_model, stream)
+    monkeypatch.setattr(decode_device, "_env_read", False)
+    monkeypatch.setenv(decode_device.DECODE_DEVICE_ENV, "cpu")
+    assert decode_device.decode_device() == "cpu"
+    np.testing.assert_array_equal(decode_chunk(default_model, stream), want)
+    monkeypatch.setattr(decode_device, "_env_read", False)
+    monkeypatch.setenv(decode_device.DECODE_DEVICE_ENV, "no-such-device")
+    with pytest.raises(UnsupportedInput, match="UNICOMPRESS_DECODE_DEVICE"):
+        decode_chunk(default_model, stream)
+
+
+def test_overflowing_coefficients_are_refused_naming_the_chunk(default_model: RuntimeModel) -> None:
     stream = encode_chunk(default_model, em_block((2, 64, 64)), QualitySettings(ratio=4.0))
     header, sections = unpack_chunk(stream)
     params = WaveletParams.unpack(sections.classes)
     forged = pack_chunk(header, ChunkSections(sections.tables, WaveletParams(3.0e38, params.levels,
                                                                              params.flat_value).pack(), sections.words))
     good = encode_chunk(default_model, em_block((2, 64, 64)), QualitySettings(ratio=8.0))
-    with pytest.raises(ChunkCorrupt, match="overflow"):
-        torch_decode.decode_chunks(default_model, [good, forged], "cpu")
+    with pytest.raises(ChunkCorrupt, match="chunk 2 .*overflow"):
+        torch_decode.decode_chunks(default_model, [good, good, forged], "cpu")
 
 
 def test_chunk_opener_decodes_in_processes(default_model: RuntimeModel) -> None:
@@ -122,26 +182,28 @@ def test_chunk_opener_decodes_in_processes(default_model: RuntimeModel) -> None:
     damaged[len(damaged) // 2] ^= 0xFF
     with ChunkOpener(default_model, 2) as opener:
         opened = list(opener.open(streams))
-        decoded = torch_decode.decode_chunks(default_model, [], "cpu", opened=opened)
-        for stream, got in zip(streams, decoded):
-            np.testing.assert_array_equal(got, decode_chunk(default_model, stream))
+        decoded = torch_decode.decode_chunks(default_model, None, "cpu", opened=opened)
+        _check_equal_to_numpy(default_model, streams, decoded)
         with pytest.raises(ChunkCorrupt):
             list(opener.open([streams[1], bytes(damaged)]))
+
+
+def test_chunk_opener_reads_its_streams_lazily(default_model: RuntimeModel) -> None:
+    stream = encode_chunk(default_model, em_block((2, 64, 64)), QualitySettings(ratio=8.0))
+    pulled = []
+
+    def streams() -> Iterator[bytes]:
+        for k in range(40):
+            pulled.append(k)
+            yield stream
+
+    with ChunkOpener(default_model, 2) as opener:
+        results = opener.open(streams())
+        next(results)
+        assert len(pulled) == parallel_open.IN_FLIGHT_PER_PROCESS * 2
+        assert sum(1 for _ in results) == 39
 
 
 def test_chunk_opener_refuses_bad_process_counts(default_model: RuntimeModel) -> None:
     with pytest.raises(UnsupportedInput, match="processes"):
         ChunkOpener(default_model, 0)
-
-
-def test_decode_device_from_the_environment(default_model: RuntimeModel, monkeypatch: pytest.MonkeyPatch) -> None:
-    stream = encode_chunk(default_model, em_block((6, 128, 128)), QualitySettings(ratio=8))
-    want = decode_chunk(default_model, stream)
-    monkeypatch.setattr(torch_decode, "_env_read", False)
-    monkeypatch.setenv(torch_decode.DECODE_DEVICE_ENV, "cpu")
-    assert torch_decode.decode_device() == "cpu"
-    np.testing.assert_array_equal(decode_chunk(default_model, stream), want)
-    monkeypatch.setattr(torch_decode, "_env_read", False)
-    monkeypatch.setenv(torch_decode.DECODE_DEVICE_ENV, "no-such-device")
-    with pytest.raises(UnsupportedInput, match="UNICOMPRESS_DECODE_DEVICE"):
-        decode_chunk(default_model, stream)

@@ -404,15 +404,17 @@ def decode_chunk(
 
     Raises :class:`ChunkCorrupt` for damaged streams and :class:`ModelMismatch` when the chunk
     was written with another model. Ratio-mode chunks are reconstructed in NumPy, or on the
-    torch device that :func:`.torch_decode.set_decode_device` names.
+    torch device that :func:`.decode_device.set_decode_device` names.
     """
     opened = open_chunk(model, buf, expected_shape, expected_dtype)
     if isinstance(opened, CodedWavelet):
-        from . import torch_decode  # imports torch only where a decode device is set
+        from .decode_device import decode_device
 
-        device = torch_decode.decode_device()
+        device = decode_device()
         if device is not None:
-            return torch_decode.decode_chunks(model, [], device, opened=[opened])[0]
+            from .torch_decode import decode_chunks  # imports torch
+
+            return decode_chunks(model, None, device, opened=[opened])[0]
         return reconstruct_wavelet(model, opened)
     return opened
 
@@ -475,6 +477,7 @@ def open_chunk(
         out = _decode_voxel_residual(model, header, sections, decoder)
     decoder.finish()
     return out
+
 
 def _decode_indices(model: RuntimeModel, header: ChunkHeader, decoder: GroupDecoder) -> np.ndarray:
     """Codebook indices (n_tokens,) int64 of the chunk, range-checked."""

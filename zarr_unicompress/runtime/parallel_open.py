@@ -4,9 +4,9 @@ The ANS decoder (constriction) holds the GIL while it decodes, so threads do not
 parallel (measured: 2 threads decode a ratio-8 chunk no faster than 1). A
 :class:`ChunkOpener` runs :func:`.chunk_codec.open_chunk` in a pool of processes instead, each
 holding the model once; what comes back per chunk is the decoded array (indices-only,
-max_error and constant streams) or the compact :class:`.chunk_codec.CodedWavelet` (block flags
-and int8/int16 coefficients, a few bytes per 16 voxels plus the flagged blocks' values) whose
-reconstruction :mod:`.torch_decode` does on a GPU.
+max_error and constant streams) or the compact :class:`.chunk_codec.CodedWavelet` (a flag byte
+per block of 16 coefficients, the flagged blocks' values in the narrowest integer dtype, mostly
+int8) whose reconstruction :mod:`.torch_decode` does on a GPU.
 
 Worker processes are started with "spawn" (no fork of a process that may hold a CUDA
 context); scripts that use a ChunkOpener need an ``if __name__ == "__main__":`` guard.
@@ -15,8 +15,9 @@ context); scripts that use a ChunkOpener need an ``if __name__ == "__main__":`` 
 from __future__ import annotations
 
 import multiprocessing
+from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
 
@@ -26,14 +27,22 @@ from .model import RuntimeModel, load_model
 
 _worker_model: RuntimeModel | None = None
 
+#: streams in flight per worker process at most (submitted, or decoded and not yet taken):
+#: enough to keep every worker busy while the caller uses earlier results, and a bound on
+#: the memory that results waiting for the caller hold.
+IN_FLIGHT_PER_PROCESS = 3
+
 
 def _load_worker_model(blob: bytes) -> None:
+    """Worker initialiser: build the model once per worker process."""
     global _worker_model
     _worker_model = load_model(blob)
 
 
 def _open_in_worker(buf: bytes) -> np.ndarray | CodedWavelet:
-    assert _worker_model is not None, "worker started without its model"
+    """Worker task: :func:`.chunk_codec.open_chunk` of one stream with the worker's model."""
+    if _worker_model is None:
+        raise RuntimeError("ChunkOpener worker started without its model")
     return open_chunk(_worker_model, buf)
 
 
@@ -50,16 +59,32 @@ class ChunkOpener:
         self._pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_load_worker_model, initargs=(model.blob,))
 
-    def open(self, buffers: Iterable[bytes]) -> Iterator[np.ndarray | CodedWavelet]:
+    def open(self, buffers: Iterable[bytes | memoryview]) -> Iterator[np.ndarray | CodedWavelet]:
         """Entropy-decoded chunks (see :func:`.chunk_codec.open_chunk`), in the order of
-        ``buffers``, yielded as they are ready (later ones decode meanwhile). Errors of a
-        stream (ChunkCorrupt, ModelMismatch) are raised when its result is reached."""
-        return self._pool.map(_open_in_worker, (bytes(b) for b in buffers))
+        ``buffers``, yielded as they are ready. At most IN_FLIGHT_PER_PROCESS x processes
+        streams are submitted ahead of the one yielded (``buffers`` is read lazily), so
+        memory stays bounded however many streams there are. Errors of a stream
+        (ChunkCorrupt, ModelMismatch) are raised when its result is reached; the streams
+        submitted after it are then cancelled or left to finish."""
+        window: deque[Future] = deque()
+        streams = iter(buffers)
+        limit = IN_FLIGHT_PER_PROCESS * self.processes
+        try:
+            while True:
+                while len(window) < limit and (buf := next(streams, None)) is not None:
+                    window.append(self._pool.submit(_open_in_worker, bytes(buf)))
+                if not window:
+                    return
+                yield window.popleft().result()
+        finally:
+            for future in window:
+                future.cancel()
 
     def close(self) -> None:
-        self._pool.shutdown()
+        """Stop the worker processes (after the streams already submitted; others are cancelled)."""
+        self._pool.shutdown(cancel_futures=True)
 
-    def __enter__(self) -> ChunkOpener:
+    def __enter__(self) -> ChunkOpener:  # noqa: PYI034 (Self needs Python 3.11)
         return self
 
     def __exit__(self, *exc: object) -> None:

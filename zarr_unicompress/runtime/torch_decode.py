@@ -3,17 +3,17 @@
 Decoding a ratio-mode chunk has two stages: entropy decoding of the quantised coefficients
 (:func:`.chunk_codec.open_chunk`: sequential ANS, NumPy and constriction on a CPU core; run it
 in processes with :class:`.parallel_open.ChunkOpener`), then the reconstruction: zero-block
-scatter, dequantisation, inverse 2D CDF 9/7 per slice, the base (INR table lookup or flat),
-rounding and clipping. This module does the second stage on a torch device, for a batch of
-chunks at once: the transform works per z-slice, so chunks of one shape are stacked along z
-and every lifting step is one kernel over the whole batch.
+placement, dequantisation, inverse 2D CDF 9/7 per slice (:mod:`.cdf97_torch`), the base (INR
+table lookup or flat), rounding and clipping. This module does the second stage on a torch
+device for a batch of chunks: chunks of one shape and dtype are stacked along z and every
+lifting step is one kernel over the batch. The batch's coefficients travel to the device in
+one copy (page-locked for CUDA), its voxels back in one.
 
-Same values as NumPy: every lifting step is the NumPy code's sequence of separate IEEE float32
-adds and multiplies (one operation per kernel, so no fused multiply-add can change a rounding),
-the base is the same integer table, and ``torch.round`` rounds half to even as ``np.rint``
-does. Decoded voxels therefore equal :func:`.chunk_codec.decode_chunk`'s on the CPU and on a
-GPU; the tests check equality on the CPU, the GPU benchmark counts differing voxels. The
-documented guarantee stays 1 intensity unit (see the README's determinism section).
+Same values as NumPy: the transform is NumPy's float32 operations one by one, the base is the
+same integer table, and ``torch.round`` rounds half to even as ``np.rint`` does, so decoded
+voxels equal :func:`.chunk_codec.decode_chunk`'s bit for bit (the tests check this on the CPU,
+and on a GPU where there is one; RESULTS.md counts differing voxels on an H200: none). The
+documented guarantee stays 1 intensity unit (README, determinism).
 
 Torch is imported by the functions that need it only: decoding never requires torch.
 """
@@ -23,171 +23,140 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ChunkCorrupt, UnsupportedInput
-from . import cdf97
+from . import cdf97_torch, decode_device
 from .chunk_codec import CodedWavelet, open_chunk
 from .model import RuntimeModel
 from .wavelet_residual import ZERO_BLOCK, band_shapes, block_grid
 
-#: float32 constants exactly as the NumPy transform uses them (python floats holding float32 values).
-_INV_LOW_GAIN = float(np.float32(1.0 / cdf97._LOW_GAIN))
-_INV_HIGH_GAIN = float(np.float32(1.0 / cdf97._HIGH_GAIN))
-_STEPS = tuple(float(np.float32(c)) for c in (-cdf97._DELTA, -cdf97._GAMMA, -cdf97._BETA, -cdf97._ALPHA))
+if TYPE_CHECKING:
+    import torch
 
-#: environment variable that names the decode device of a process from its start (for worker
-#: processes of dask clusters, which do not run the client's set_decode_device).
-DECODE_DEVICE_ENV = "UNICOMPRESS_DECODE_DEVICE"
+#: chunks reconstructed together at most (more take more device memory, about 20 bytes per
+#: voxel of the batch, and gained little on an H200: 8 vs 16 chunks of (30, 512, 512) ran at
+#: 2.3-4.1 vs 3.0-3.9 GB/s).
+DEFAULT_MAX_BATCH = 8
 
-_device: str | None = None
-_env_read = False
 #: the models' intensity tables (int64) on each device, by (model digest, device).
-_device_tables: dict[tuple[str, str], Any] = {}
-_lock = threading.Lock()
+_device_tables: dict[tuple[str, str], torch.Tensor] = {}
+_tables_lock = threading.Lock()
 
 
-def set_decode_device(device: str | None) -> None:
-    """Reconstruct ratio-mode chunks that :func:`.chunk_codec.decode_chunk` decodes (so also
-    the codec's ``decode``, which zarr and dask call) on the torch ``device`` ("cuda",
-    "cuda:N", "cpu"), or in NumPy for None (the default). Process-wide, since zarr calls the
-    codec without extra arguments; worker processes take it from ``UNICOMPRESS_DECODE_DEVICE``.
+def _forget_device_tables() -> None:
+    with _tables_lock:
+        _device_tables.clear()
 
-    Raises :class:`UnsupportedInput` where torch is missing or does not know the device.
+
+decode_device._on_change.append(_forget_device_tables)
+os.register_at_fork(after_in_child=_device_tables.clear)  # a forked child cannot use the parent's CUDA tensors
+
+
+def decode_chunks(model: RuntimeModel, buffers: Sequence[bytes | memoryview] | None, device: str,
+                  opened: Sequence[np.ndarray | CodedWavelet] | None = None,
+                  max_batch: int = DEFAULT_MAX_BATCH) -> list[np.ndarray]:
+    """Decode chunk streams to host arrays (z, y, x) in their dtypes, the ratio-mode ones
+    reconstructed on the torch ``device`` in batches of up to ``max_batch`` chunks of one
+    shape and dtype.
+
+    Give either ``buffers`` (streams, opened here in this process) or ``opened`` (streams
+    already entropy-decoded by :func:`.chunk_codec.open_chunk`, e.g. by a
+    :class:`.parallel_open.ChunkOpener`). Raises :class:`UnsupportedInput` for both or
+    neither, :class:`ChunkCorrupt` / :class:`ModelMismatch` for damaged or foreign streams.
     """
-    global _device, _env_read
-    _device = None if device is None else str(torch_device(device))
-    _env_read = True
-
-
-def decode_device() -> str | None:
-    """The device set by :func:`set_decode_device`, else the one that the environment variable
-    ``UNICOMPRESS_DECODE_DEVICE`` names (read once per process; empty or unset: None, NumPy).
-
-    Raises :class:`UnsupportedInput` where that variable names a device that cannot be used."""
-    if not _env_read:
-        name = os.environ.get(DECODE_DEVICE_ENV, "").strip()
-        try:
-            set_decode_device(name or None)
-        except UnsupportedInput as exc:
-            raise UnsupportedInput(f"{DECODE_DEVICE_ENV}={name!r}: {exc}") from None
-    return _device
-
-
-def torch_device(device: str) -> Any:
-    """``torch.device(device)``, checked: torch installed, and CUDA present where asked for."""
-    try:
-        import torch
-    except ImportError:
-        raise UnsupportedInput(f"decode device {device!r} needs torch; install it or decode in NumPy "
-                               "(device None)") from None
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise UnsupportedInput(f"unknown torch device {device!r}: {exc}") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise UnsupportedInput(f"decode device {device!r} asked for, but torch sees no CUDA device; "
-                               "use 'cpu' or None")
-    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
-        raise UnsupportedInput(f"decode device {device!r} asked for, but torch sees "
-                               f"{torch.cuda.device_count()} CUDA device(s)")
-    return parsed
-
-
-def decode_chunks(model: RuntimeModel, buffers: Sequence[bytes | memoryview], device: str,
-                  opened: Sequence[np.ndarray | CodedWavelet] | None = None) -> list[np.ndarray]:
-    """Decode chunk streams to host arrays (z, y, x) in their dtypes, reconstructing the
-    ratio-mode ones on the torch ``device`` in one batch per chunk shape.
-
-    ``opened`` are the streams already entropy-decoded (:func:`.chunk_codec.open_chunk`, e.g.
-    by a :class:`.parallel_open.ChunkOpener`); else they are opened here, in this process.
-    """
+    if (buffers is None) == (opened is None):
+        raise UnsupportedInput("decode_chunks takes either buffers (streams) or opened (entropy-decoded chunks)")
     if opened is None:
         opened = [open_chunk(model, buf) for buf in buffers]
-    coded = [(i, c) for i, c in enumerate(opened) if isinstance(c, CodedWavelet)]
-    out: list[Any] = list(opened)
-    for members, group in _reconstruct_groups(model, [c for _, c in coded], device):
-        host = _to_pinned_host(group)
-        dtype = coded[members[0]][1].header.dtype
+    out: list[np.ndarray | CodedWavelet] = list(opened)
+    positions = [i for i, c in enumerate(opened) if isinstance(c, CodedWavelet)]
+    coded = [opened[i] for i in positions]
+    for members, group in _reconstruct_groups(model, coded, device, max_batch):
+        host = _to_host_view(group)
         depth = group.shape[0] // len(members)
         for k, m in enumerate(members):
-            out[coded[m][0]] = host[k * depth : (k + 1) * depth].astype(dtype)
-    return out
+            out[positions[m]] = host[k * depth : (k + 1) * depth].astype(coded[m].header.dtype)
+    return out  # type: ignore[return-value]
 
 
-def reconstruct_batch(model: RuntimeModel, coded: Sequence[CodedWavelet], device: str) -> list[Any]:
-    """Reconstruct entropy-decoded ratio-mode chunks on a torch device.
+def reconstruct_batch(model: RuntimeModel, coded: Sequence[CodedWavelet], device: str,
+                      max_batch: int = DEFAULT_MAX_BATCH) -> list[torch.Tensor]:
+    """Reconstruct entropy-decoded ratio-mode chunks on a torch device, in batches of up to
+    ``max_batch`` chunks of one shape and dtype.
 
     Returns one tensor (z, y, x) per chunk, in order, on ``device``: uint8, int8 and int16
     chunks in their own dtype, uint16 chunks as int32 (torch's uint16 has few kernels).
-    Chunks of one shape, dtype and stream version are reconstructed together. Raises
-    :class:`ChunkCorrupt` where a chunk's dequantised coefficients overflow float32.
+    Raises :class:`ChunkCorrupt` where a chunk's dequantised coefficients overflow float32.
     """
-    out: list[Any] = [None] * len(coded)
-    for members, group in _reconstruct_groups(model, coded, device):
+    out: list[torch.Tensor | None] = [None] * len(coded)
+    for members, group in _reconstruct_groups(model, coded, device, max_batch):
         depth = group.shape[0] // len(members)
         for k, m in enumerate(members):
             out[m] = group[k * depth : (k + 1) * depth]
-    return out
+    return out  # type: ignore[return-value]
 
 
-def _reconstruct_groups(model: RuntimeModel, coded: Sequence[CodedWavelet], device: str) -> Iterator[tuple[list[int], Any]]:
-    """Per group of chunks of one shape, dtype and stream version: their positions in
-    ``coded`` and their voxels stacked along z, on the device, in :func:`reconstruct_batch`'s dtype."""
-    dev = torch_device(device)
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for i, c in enumerate(coded):
-        key = (c.header.shape, c.params.levels, c.header.has_zero_blocks, np.dtype(c.header.dtype))
-        groups.setdefault(key, []).append(i)
-    for (shape, levels, _, dtype), members in groups.items():
-        values = _reconstruct_group(model, [coded[i] for i in members], shape, levels, dev)
-        yield members, values.to(_torch_dtype(dtype))
-
-
-def to_host(tensor: Any, dtype: np.dtype) -> np.ndarray:
+def to_host(tensor: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     """A tensor of :func:`reconstruct_batch` as a new host array in the chunk's ``dtype``."""
-    return _to_pinned_host(tensor).astype(dtype)
+    return _to_host_view(tensor).astype(dtype)
 
 
-def _to_pinned_host(tensor: Any) -> np.ndarray:
-    """A device tensor as a new host array, through one copy into page-locked memory (a CUDA
-    copy to pageable memory is staged and several times slower)."""
+def _reconstruct_groups(model: RuntimeModel, coded: Sequence[CodedWavelet], device: str,
+                        max_batch: int) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """Per batch of chunks of one shape, dtype and stream version: their positions in ``coded``
+    and their voxels stacked along z on the device, in :func:`reconstruct_batch`'s dtype."""
+    if not isinstance(max_batch, int) or max_batch < 1:
+        raise UnsupportedInput(f"max_batch must be an integer >= 1, got {max_batch!r}")
+    dev = decode_device.torch_device(device)
+    groups: dict[tuple[tuple[int, int, int], bool, np.dtype], list[int]] = {}
+    for i, c in enumerate(coded):
+        groups.setdefault((c.header.shape, c.header.has_zero_blocks, np.dtype(c.header.dtype)), []).append(i)
+    for (shape, _, dtype), members in groups.items():
+        for start in range(0, len(members), max_batch):
+            batch = members[start : start + max_batch]
+            values = _reconstruct(model, [coded[i] for i in batch], batch, shape, dev)
+            yield batch, values.to(_output_dtype(dtype))
+
+
+def _output_dtype(dtype: np.dtype) -> torch.dtype:
+    """The torch dtype of reconstructed chunks of ``dtype``: uint8, int8 and int16 as
+    themselves, uint16 as int32."""
+    name = np.dtype(dtype).name
+    return _torch_dtype(name if name in ("uint8", "int8", "int16") else "int32")
+
+
+def _torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype of a NumPy dtype name (bool, integers, float32)."""
+    import torch
+
+    return getattr(torch, name)
+
+
+def _to_host_view(tensor: torch.Tensor) -> np.ndarray:
+    """A NumPy view of ``tensor``'s values in host memory: for a CUDA tensor through one copy
+    into page-locked memory (a copy to pageable memory is staged, and slower); callers copy out."""
     import torch
 
     if tensor.device.type == "cpu":
         return tensor.numpy()
     host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
     host.copy_(tensor)
-    return host.numpy().copy()
-
-
-def _torch_dtype(dtype: np.dtype) -> Any:
-    import torch
-
-    return {np.dtype(np.uint8): torch.uint8, np.dtype(np.int8): torch.int8,
-            np.dtype(np.int16): torch.int16}.get(np.dtype(dtype), torch.int32)
-
-
-def _torch_dtypes() -> dict[np.dtype, Any]:
-    import torch
-
-    return {np.dtype(np.bool_): torch.bool, np.dtype(np.uint8): torch.uint8, np.dtype(np.int8): torch.int8,
-            np.dtype(np.int16): torch.int16, np.dtype(np.int32): torch.int32, np.dtype(np.int64): torch.int64,
-            np.dtype(np.float32): torch.float32}
+    return host.numpy()
 
 
 class _Staging:
-    """Host arrays packed into one buffer (page-locked for CUDA) and moved to the device in one
-    copy; :meth:`get` gives each back as a device tensor."""
+    """Host arrays packed into one buffer (page-locked for CUDA) and moved to the device in
+    one copy; :meth:`get` gives each back as a 1D device tensor of its dtype."""
 
-    _ALIGN = 8
+    _ALIGN = 8  # bytes: every array starts at a multiple of its item size
 
-    def __init__(self, arrays: list[np.ndarray], dev: Any) -> None:
+    def __init__(self, arrays: list[np.ndarray], dev: torch.device) -> None:
         import torch
 
-        self._layout = []
+        self._layout: list[tuple[int, np.dtype, int]] = []
         offset = 0
         for a in arrays:
             self._layout.append((offset, a.dtype, a.size))
@@ -198,15 +167,15 @@ class _Staging:
             view[start : start + a.nbytes] = np.ascontiguousarray(a).reshape(-1).view(np.uint8)
         self._device = host.to(dev, non_blocking=True)
 
-    def get(self, k: int) -> Any:
-        """Array ``k`` as a 1D device tensor of its dtype (bool stays bool)."""
+    def get(self, k: int) -> torch.Tensor:
         start, dtype, size = self._layout[k]
-        return self._device[start : start + size * dtype.itemsize].view(_torch_dtypes()[np.dtype(dtype)])
+        return self._device[start : start + size * dtype.itemsize].view(_torch_dtype(np.dtype(dtype).name))
 
 
-def _reconstruct_group(model: RuntimeModel, coded: list[CodedWavelet], shape: tuple[int, int, int], levels: int,
-                       dev: Any) -> Any:
-    """The chunks of one shape stacked along z: float32 (n * z, y, x), rounded and clipped."""
+def _reconstruct(model: RuntimeModel, coded: list[CodedWavelet], numbers: list[int], shape: tuple[int, int, int],
+                 dev: torch.device) -> torch.Tensor:
+    """Chunks of one ``shape`` (``numbers``: their positions, for errors) stacked along z:
+    float32 (n * z, y, x) on ``dev``, rounded and clipped to each chunk's [lo, hi]."""
     import torch
 
     depth = shape[0]
@@ -215,53 +184,52 @@ def _reconstruct_group(model: RuntimeModel, coded: list[CodedWavelet], shape: tu
     arrays = [per_slice] + [a for c in coded for band in c.bands for a in band if a is not None]
     arrays += [c.indices for c in coded if c.indices is not None]
     staged = _Staging(arrays, dev)
-    per_slice = staged.get(0).reshape(-1, 3)[:, :, None, None]
-    step, lo, hi = per_slice[:, 0], per_slice[:, 1], per_slice[:, 2]
+    per_slice_dev = staged.get(0).reshape(-1, 3)[:, :, None, None]
+    step, lo, hi = per_slice_dev[:, 0], per_slice_dev[:, 1], per_slice_dev[:, 2]
     position = iter(range(1, len(arrays)))
     parts = [[[staged.get(next(position)) for a in band if a is not None] for band in c.bands] for c in coded]
     bands = []
-    for b, band_shape in enumerate(band_shapes(shape, levels)):
+    for b, band_shape in enumerate(band_shapes(shape, coded[0].params.levels)):
         band = _band([p[b] for p in parts], band_shape, len(coded), dev)
         band *= step
         bands.append(band)
-    values = _synthesize(bands, levels, shape)
+    values = cdf97_torch.synthesize(bands, coded[0].params.levels, shape)
     indices = [staged.get(next(position)) if c.indices is not None else None for c in coded]
     values += _base(model, coded, indices, shape, dev)
     finite = torch.isfinite(values).reshape(len(coded), -1).all(dim=1).cpu().numpy()
     if not finite.all():
-        raise ChunkCorrupt(f"chunk {int(np.flatnonzero(~finite)[0])} of the batch: wavelet coefficients "
-                           "overflow when dequantised; the chunk is damaged")
+        raise ChunkCorrupt(f"chunk {numbers[int(np.flatnonzero(~finite)[0])]} (counting the ratio-mode chunks "
+                           "given): wavelet coefficients overflow when dequantised; the chunk is damaged")
     torch.round(values, out=values)
     return torch.clamp(values, lo, hi, out=values)
 
 
-def _band(parts: list[list[Any]], shape: tuple[int, int, int], n: int, dev: Any) -> Any:
+def _band(parts: list[list[torch.Tensor]], shape: tuple[int, int, int], n: int, dev: torch.device) -> torch.Tensor:
     """One band (of ``shape`` per chunk) of ``n`` chunks stacked along z, float32 on ``dev``,
     from each chunk's device tensors [block flags (bool), flagged blocks' values] or [whole band].
 
     The flagged blocks are placed by a gather (block k takes value block cumsum(flags)[k] - 1)
-    rather than a scatter to host-computed positions: no positions to move, no sync."""
+    rather than a scatter to positions computed on the host: nothing more to move, no sync."""
     import torch
 
     z, y, x = shape
     values = torch.cat([p[-1].to(torch.float32) for p in parts])
     if len(parts[0]) == 1:  # streams written before zero blocks: whole bands
         return values.reshape(n * z, y, x)
-    flags = torch.cat([p[0] for p in parts])
-    _, by, bx = block_grid(shape)
-    area = ZERO_BLOCK * ZERO_BLOCK
     if values.numel() == 0:
         return torch.zeros((n * z, y, x), dtype=torch.float32, device=dev)
+    flags = torch.cat([p[0] for p in parts])
+    _, by, bx = block_grid(shape)
     source = torch.cumsum(flags, 0) - 1
     source.clamp_(min=0)
-    blocks = torch.where(flags[:, None], values.reshape(-1, area)[source], 0.0)
+    blocks = torch.where(flags[:, None], values.reshape(-1, ZERO_BLOCK * ZERO_BLOCK)[source], 0.0)
     band = blocks.reshape(n * z, by, bx, ZERO_BLOCK, ZERO_BLOCK).permute(0, 1, 3, 2, 4)
     band = band.reshape(n * z, by * ZERO_BLOCK, bx * ZERO_BLOCK)
     return band[:, :y, :x].contiguous()
 
 
-def _base(model: RuntimeModel, coded: list[CodedWavelet], indices: list[Any], shape: tuple[int, int, int],
-          dev: Any) -> Any:
+def _base(model: RuntimeModel, coded: list[CodedWavelet], indices: list[torch.Tensor | None],
+          shape: tuple[int, int, int], dev: torch.device) -> torch.Tensor:
     """The bases (INR prediction or flat value) of the chunks stacked along z, float32 on
     ``dev``; ``indices`` are the chunks' codebook indices on the device (None: flat base)."""
     import torch
@@ -278,72 +246,24 @@ def _base(model: RuntimeModel, coded: list[CodedWavelet], indices: list[Any], sh
     return base
 
 
-def _scaled_table(model: RuntimeModel, lo: int, hi: int, dev: Any) -> Any:
-    """:func:`.chunk_codec.scaled_table` as float32 (exact: |entries| < 2**24) on ``dev``."""
+def _scaled_table(model: RuntimeModel, lo: int, hi: int, dev: torch.device) -> torch.Tensor:
+    """:func:`.chunk_codec.scaled_table` as float32 (exact: |entries| < 2**24) on ``dev``:
+    (codebook_size, voxels_per_token)."""
     import torch
 
     key = (model.digest, str(dev))
     table = _device_tables.get(key)
     if table is None:
-        with _lock:
-            table = _device_tables.setdefault(key, torch.from_numpy(model.table.astype(np.int64)).to(dev))
+        with _tables_lock:
+            table = _device_tables.get(key)
+            if table is None:
+                table = _device_tables[key] = torch.from_numpy(model.table.astype(np.int64)).to(dev)
     return (lo + (table * (hi - lo) + 32767) // 65535).to(torch.float32)
 
 
-def _from_tokens(tokens: Any, shape: tuple[int, int, int], token_shape: tuple[int, int, int]) -> Any:
-    """:func:`.tokens.from_tokens` for a tensor (n_tokens, prod(token_shape))."""
+def _from_tokens(tokens: torch.Tensor, shape: tuple[int, int, int], token_shape: tuple[int, int, int]) -> torch.Tensor:
+    """:func:`.tokens.from_tokens` for a tensor (n_tokens, prod(token_shape)): (z, y, x)."""
     gz, gy, gx = (-(-s // t) for s, t in zip(shape, token_shape))
     tz, ty, tx = token_shape
     full = tokens.reshape(gz, gy, gx, tz, ty, tx).permute(0, 3, 1, 4, 2, 5).reshape(gz * tz, gy * ty, gx * tx)
     return full[: shape[0], : shape[1], : shape[2]]
-
-
-def _synthesize(bands: list[Any], levels: int, shape: tuple[int, int, int]) -> Any:
-    """:func:`.cdf97.synthesize` on tensors (bands stacked along z): (Z, y, x) float32."""
-    approx = bands[0]
-    for level in range(levels):
-        horizontal, vertical, diagonal = bands[1 + 3 * level : 4 + 3 * level]
-        approx = approx[:, : horizontal.shape[1], : horizontal.shape[2]]
-        low_y = _inverse_axis(approx, vertical, 2)
-        high_y = _inverse_axis(horizontal, diagonal, 2)
-        approx = _inverse_axis(low_y, high_y, 1)
-    return approx[:, : shape[1], : shape[2]].contiguous()
-
-
-def _inverse_axis(low_band: Any, high_band: Any, axis: int) -> Any:
-    """:func:`.cdf97._inverse_axis` on tensors: the interleaved signal along ``axis`` (1 or 2)."""
-    import torch
-
-    low = low_band * _INV_LOW_GAIN
-    high = high_band * _INV_HIGH_GAIN
-    delta, gamma, beta, alpha = _STEPS
-    _update(low, high, delta, axis)
-    _predict(high, low, gamma, axis)
-    _update(low, high, beta, axis)
-    _predict(high, low, alpha, axis)
-    shape = list(low.shape)
-    shape[axis] *= 2
-    return torch.stack((low, high), dim=axis + 1).reshape(shape)
-
-
-def _predict(high: Any, low: Any, coef: float, axis: int) -> None:
-    """high[n] += coef * (low[n] + low[n + 1]) along ``axis``, periodic; in place (as NumPy)."""
-    m = low.shape[axis]
-    term = low.narrow(axis, 0, m - 1) + low.narrow(axis, 1, m - 1)
-    term *= coef
-    high.narrow(axis, 0, m - 1).add_(term)
-    term = low.narrow(axis, m - 1, 1) + low.narrow(axis, 0, 1)
-    term *= coef
-    high.narrow(axis, m - 1, 1).add_(term)
-
-
-def _update(low: Any, high: Any, coef: float, axis: int) -> None:
-    """low[n] += coef * (high[n - 1] + high[n]) along ``axis``, periodic; in place (as NumPy)."""
-    m = high.shape[axis]
-    term = high.narrow(axis, 0, m - 1) + high.narrow(axis, 1, m - 1)
-    term *= coef
-    low.narrow(axis, 1, m - 1).add_(term)
-    term = high.narrow(axis, m - 1, 1) + high.narrow(axis, 0, 1)
-    term *= coef
-    low.narrow(axis, 0, 1).add_(term)
-
