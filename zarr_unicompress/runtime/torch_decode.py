@@ -66,6 +66,8 @@ def decode_chunks(model: RuntimeModel, buffers: Sequence[bytes | memoryview] | N
     already entropy-decoded by :func:`.chunk_codec.open_chunk`, e.g. by a
     :class:`.parallel_open.ChunkOpener`). Raises :class:`UnsupportedInput` for both or
     neither, :class:`ChunkCorrupt` / :class:`ModelMismatch` for damaged or foreign streams.
+    Unlike :func:`.chunk_codec.decode_chunk`, streams are not checked against an array's chunk
+    shape and dtype: callers that know them compare the arrays' ``shape`` and ``dtype``.
     """
     if (buffers is None) == (opened is None):
         raise UnsupportedInput("decode_chunks takes either buffers (streams) or opened (entropy-decoded chunks)")
