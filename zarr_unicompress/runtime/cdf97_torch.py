@@ -55,21 +55,22 @@ def _inverse_axis(low_band: torch.Tensor, high_band: torch.Tensor, axis: int) ->
 
 def _predict(high: torch.Tensor, low: torch.Tensor, coef: float, axis: int) -> None:
     """high[n] += coef * (low[n] + low[n + 1]) along ``axis``, periodic; in place."""
-    m = low.shape[axis]
-    term = low.narrow(axis, 0, m - 1) + low.narrow(axis, 1, m - 1)
-    term *= coef
-    high.narrow(axis, 0, m - 1).add_(term)
-    term = low.narrow(axis, m - 1, 1) + low.narrow(axis, 0, 1)
-    term *= coef
-    high.narrow(axis, m - 1, 1).add_(term)
+    _add_neighbour_sums(high, low, coef, axis, to_next=False)
 
 
 def _update(low: torch.Tensor, high: torch.Tensor, coef: float, axis: int) -> None:
     """low[n] += coef * (high[n - 1] + high[n]) along ``axis``, periodic; in place."""
-    m = high.shape[axis]
-    term = high.narrow(axis, 0, m - 1) + high.narrow(axis, 1, m - 1)
+    _add_neighbour_sums(low, high, coef, axis, to_next=True)
+
+
+def _add_neighbour_sums(target: torch.Tensor, source: torch.Tensor, coef: float, axis: int, to_next: bool) -> None:
+    """Sum k = coef * (source[k] + source[k + 1]) (k < m - 1; sum m - 1 wraps to source[0]) is
+    added to target[k], or with ``to_next`` to target[k + 1] (the last one to target[0]); in
+    place, in NumPy's order: the m - 1 body sums, then the wrapped one."""
+    m = source.shape[axis]
+    term = source.narrow(axis, 0, m - 1) + source.narrow(axis, 1, m - 1)
     term *= coef
-    low.narrow(axis, 1, m - 1).add_(term)
-    term = high.narrow(axis, m - 1, 1) + high.narrow(axis, 0, 1)
+    target.narrow(axis, 1 if to_next else 0, m - 1).add_(term)
+    term = source.narrow(axis, m - 1, 1) + source.narrow(axis, 0, 1)
     term *= coef
-    low.narrow(axis, 0, 1).add_(term)
+    target.narrow(axis, 0 if to_next else m - 1, 1).add_(term)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UnsupportedInput
+from .torch_devices import checked_torch_device
 
 #: tokens per NumPy product: (4096 x 256) float32 distances are 4 MiB; per (30, 512, 512)
 #: chunk 4096 tokens per product took 32 ms, 16384 took 46 ms.
@@ -47,24 +48,7 @@ def set_search_device(device: str | None) -> None:
     where torch sees none, or any device where torch is not installed.
     """
     global _device
-    if device is None:
-        _device = None
-        return
-    try:
-        import torch
-    except ImportError:
-        raise UnsupportedInput(f"search device {device!r} needs torch; install it or use the NumPy search "
-                               "(device None)") from None
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise UnsupportedInput(f"unknown search device {device!r}: {exc}") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise UnsupportedInput(f"search device {device!r} asked for, but torch sees no CUDA device; "
-                               "use 'cpu' or leave the device unset")
-    if parsed.type not in ("cpu", "cuda"):
-        raise UnsupportedInput(f"search device {device!r} is neither 'cpu' nor a CUDA device")
-    _device = str(parsed)
+    _device = None if device is None else str(checked_torch_device(device, "search device"))
 
 
 def search_device() -> str | None:

@@ -13,6 +13,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from ..errors import UnsupportedInput
+from .torch_devices import checked_torch_device
 
 if TYPE_CHECKING:
     import torch
@@ -61,22 +62,5 @@ def decode_device() -> str | None:
 
 
 def torch_device(device: str) -> torch.device:
-    """``torch.device(device)``, checked: torch installed, and the CUDA device present where asked for.
-
-    Raises :class:`UnsupportedInput` otherwise."""
-    try:
-        import torch
-    except ImportError:
-        raise UnsupportedInput(f"decode device {device!r} needs torch; install it or decode in NumPy "
-                               "(device None)") from None
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise UnsupportedInput(f"unknown torch device {device!r}: {exc}") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise UnsupportedInput(f"decode device {device!r} asked for, but torch sees no CUDA device; "
-                               "use 'cpu' or None")
-    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
-        raise UnsupportedInput(f"decode device {device!r} asked for, but torch sees "
-                               f"{torch.cuda.device_count()} CUDA device(s)")
-    return parsed
+    """The checked torch device of a decode device name (:func:`.torch_devices.checked_torch_device`)."""
+    return checked_torch_device(device, "decode device")
