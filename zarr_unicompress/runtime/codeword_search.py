@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UnsupportedInput
 from .torch_devices import checked_torch_device
 
 #: tokens per NumPy product: (4096 x 256) float32 distances are 4 MiB; per (30, 512, 512)
