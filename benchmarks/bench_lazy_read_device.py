@@ -9,7 +9,10 @@ reads it back with ``da.from_zarr(DEST).sum().compute()`` on a LocalCluster of W
 worker processes, with ``UNICOMPRESS_DECODE_DEVICE`` unset (NumPy) or set to ``--device``
 (each worker reconstructs its chunks there; the ANS stage stays on its CPU core), and on the
 threaded scheduler of this process. MB/s of decoded voxels, second of two reads (start-up and
-model loading not counted). ``same`` says whether the decoded array equals the NumPy one.
+model loading not counted). Last, :func:`zarr_unicompress.bulk_read.read_array` of the whole
+array with a running ChunkOpener of max(W) processes, reconstructing on the device or (numpy)
+wholly in the worker processes (second of two reads). ``same`` says whether the decoded array
+equals the first NumPy one.
 """
 
 from __future__ import annotations
@@ -41,11 +44,13 @@ def main() -> None:
     from bench_pipeline import tiled_volume
     from distributed import Client, LocalCluster
 
+    from zarr_unicompress.bulk_read import read_array
     from zarr_unicompress.data import load_em_volume
     from zarr_unicompress.runtime.decode_device import (
         DECODE_DEVICE_ENV,
         set_decode_device,
     )
+    from zarr_unicompress.runtime.parallel_open import ChunkOpener
     from zarr_unicompress.zarr3 import UniCompressCodec
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -89,6 +94,15 @@ def main() -> None:
         print(f"threads\t{max(args.workers)}\t{device or 'numpy'}\t{rate:.0f}\t{np.array_equal(decoded, reference)}",
               flush=True)
     set_decode_device(None)
+    model = zarr.open_array(str(dest)).metadata.codecs[0].inner.runtime
+    for device in (None, args.device):
+        with ChunkOpener(model, max(args.workers), reconstruct=device is None) as opener:
+            read_array(dest, device=device, opener=opener)  # workers started, model loaded
+            start = time.perf_counter()
+            decoded = read_array(dest, device=device, opener=opener)
+            rate = volume.nbytes / 1e6 / (time.perf_counter() - start)
+        print(f"read_array\t{max(args.workers)}\t{device or 'numpy'}\t{rate:.0f}\t"
+              f"{np.array_equal(decoded, reference)}", flush=True)
     shutil.rmtree(args.workdir, ignore_errors=True)
 
 

@@ -22,7 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 import numpy as np
 
 from ..errors import UnsupportedInput
-from .chunk_codec import CodedWavelet, open_chunk
+from .chunk_codec import CodedWavelet, decode_chunk, open_chunk
 from .model import RuntimeModel, load_model
 
 _worker_model: RuntimeModel | None = None
@@ -46,21 +46,32 @@ def _open_in_worker(buf: bytes) -> np.ndarray | CodedWavelet:
     return open_chunk(_worker_model, buf)
 
 
+def _decode_in_worker(buf: bytes) -> np.ndarray:
+    """Worker task: :func:`.chunk_codec.decode_chunk` of one stream with the worker's model (NumPy)."""
+    if _worker_model is None:
+        raise RuntimeError("ChunkOpener worker started without its model")
+    return decode_chunk(_worker_model, buf)
+
+
 class ChunkOpener:
-    """A pool of ``processes`` worker processes that entropy-decode streams of one model.
+    """A pool of ``processes`` worker processes that entropy-decode streams of one model (with
+    ``reconstruct``, that decode them wholly, in NumPy: :func:`.chunk_codec.decode_chunk`).
 
     Use as a context manager (or call :meth:`close`); :meth:`open` keeps the streams' order.
     """
 
-    def __init__(self, model: RuntimeModel, processes: int) -> None:
+    def __init__(self, model: RuntimeModel, processes: int, reconstruct: bool = False) -> None:
         if not isinstance(processes, int) or processes < 1:
             raise UnsupportedInput(f"processes must be an integer >= 1, got {processes!r}")
         self.processes = processes
+        self.reconstruct = reconstruct
+        self._task = _decode_in_worker if reconstruct else _open_in_worker
         self._pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_load_worker_model, initargs=(model.blob,))
 
     def open(self, buffers: Iterable[bytes | memoryview]) -> Iterator[np.ndarray | CodedWavelet]:
-        """Entropy-decoded chunks (see :func:`.chunk_codec.open_chunk`), in the order of
+        """Entropy-decoded chunks (see :func:`.chunk_codec.open_chunk`; decoded arrays with
+        ``reconstruct``), in the order of
         ``buffers``, yielded as they are ready. At most IN_FLIGHT_PER_PROCESS x processes
         streams are submitted ahead of the one yielded (``buffers`` is read lazily), so
         memory stays bounded however many streams there are. Errors of a stream
@@ -72,7 +83,7 @@ class ChunkOpener:
         try:
             while True:
                 while len(window) < limit and (buf := next(streams, None)) is not None:
-                    window.append(self._pool.submit(_open_in_worker, bytes(buf)))
+                    window.append(self._pool.submit(self._task, bytes(buf)))
                 if not window:
                     return
                 yield window.popleft().result()
