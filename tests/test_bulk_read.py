@@ -62,6 +62,8 @@ def test_bulk_read_refuses_other_layouts(tmp_path: Path) -> None:
     array = _v3(tmp_path / "a.zarr", volume, (4, 32, 32), ratio=8)
     with pytest.raises(UnsupportedInput, match="step"):
         read_array(array, (slice(None, None, 2),), device="cpu", processes=1)
+    with pytest.raises(UnsupportedInput, match="max_batch"):
+        read_array(array, device=None, processes=1, max_batch=0)
 
 
 def test_bulk_read_with_a_running_opener(tmp_path: Path) -> None:

@@ -42,11 +42,13 @@ def read_array(array: Any, region: tuple[slice, ...] | None = None, device: str 
     one (for repeated reads; ``reconstruct=True`` where ``device`` is None).
 
     Raises :class:`UnsupportedInput` for arrays whose chunks are not plain UniCompress streams
-    (sharded, other codecs) or a region with steps, :class:`ChunkCorrupt` /
+    (sharded, other codecs), a region with steps or a max_batch below 1, :class:`ChunkCorrupt` /
     :class:`ModelMismatch` for damaged chunks.
     """
     import zarr
 
+    if not isinstance(max_batch, int) or max_batch < 1:
+        raise UnsupportedInput(f"max_batch must be an integer >= 1, got {max_batch!r}")
     if not hasattr(array, "metadata"):
         array = zarr.open_array(str(array), mode="r")
     model = _chunk_model(array)
