@@ -36,9 +36,10 @@ from .wavelet_residual import ZERO_BLOCK, band_shapes, block_grid
 if TYPE_CHECKING:
     import torch
 
-#: chunks reconstructed together at most (more take more device memory, about 20 bytes per
-#: voxel of the batch, and gained little on an H200: 8 vs 16 chunks of (30, 512, 512) ran at
-#: 2.3-4.1 vs 3.0-3.9 GB/s).
+#: chunks reconstructed together at most. More take more device memory (several float32
+#: arrays of the batch's size at once); on an H200, 16 instead of 8 chunks of (30, 512, 512)
+#: ran the device stage 1.3-1.6x faster at ratios 4-16, but end to end, where the CPU's
+#: entropy stage decides, not faster (RESULTS.md v0.3.0, run B).
 DEFAULT_MAX_BATCH = 8
 
 #: the models' intensity tables (int64) on each device, by (model digest, device).
