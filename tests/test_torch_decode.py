@@ -207,3 +207,14 @@ def test_chunk_opener_reads_its_streams_lazily(default_model: RuntimeModel) -> N
 def test_chunk_opener_refuses_bad_process_counts(default_model: RuntimeModel) -> None:
     with pytest.raises(UnsupportedInput, match="processes"):
         ChunkOpener(default_model, 0)
+
+
+def test_device_out_of_memory_names_max_batch(default_model: RuntimeModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = encode_chunk(default_model, em_block((4, 64, 64)), QualitySettings(ratio=8))
+
+    def out_of_memory(*args: object) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(torch_decode, "_reconstruct", out_of_memory)
+    with pytest.raises(UnsupportedInput, match="max_batch"):
+        torch_decode.decode_chunks(default_model, [stream], "cpu")

@@ -92,7 +92,8 @@ def reconstruct_batch(model: RuntimeModel, coded: Sequence[CodedWavelet], device
 
     Returns one tensor (z, y, x) per chunk, in order, on ``device``: uint8, int8 and int16
     chunks in their own dtype, uint16 chunks as int32 (torch's uint16 has few kernels).
-    Raises :class:`ChunkCorrupt` where a chunk's dequantised coefficients overflow float32.
+    Raises :class:`ChunkCorrupt` where a chunk's dequantised coefficients overflow float32,
+    :class:`UnsupportedInput` where the device runs out of memory (naming max_batch).
     """
     out: list[torch.Tensor | None] = [None] * len(coded)
     for members, group in _reconstruct_groups(model, coded, device, max_batch):
@@ -117,10 +118,16 @@ def _reconstruct_groups(model: RuntimeModel, coded: Sequence[CodedWavelet], devi
     groups: dict[tuple[tuple[int, int, int], bool, np.dtype], list[int]] = {}
     for i, c in enumerate(coded):
         groups.setdefault((c.header.shape, c.header.has_zero_blocks, np.dtype(c.header.dtype)), []).append(i)
+    import torch
+
     for (shape, _, dtype), members in groups.items():
         for start in range(0, len(members), max_batch):
             batch = members[start : start + max_batch]
-            values = _reconstruct(model, [coded[i] for i in batch], batch, shape, dev)
+            try:
+                values = _reconstruct(model, [coded[i] for i in batch], batch, shape, dev)
+            except torch.cuda.OutOfMemoryError:
+                raise UnsupportedInput(f"{dev} ran out of memory reconstructing {len(batch)} chunks of {shape}; "
+                                       "pass a smaller max_batch") from None
             yield batch, values.to(_output_dtype(dtype))
 
 
