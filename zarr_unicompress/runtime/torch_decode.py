@@ -66,7 +66,8 @@ def decode_chunks(model: RuntimeModel, buffers: Sequence[bytes | memoryview] | N
     Give either ``buffers`` (streams, opened here in this process) or ``opened`` (streams
     already entropy-decoded by :func:`.chunk_codec.open_chunk`, e.g. by a
     :class:`.parallel_open.ChunkOpener`). Raises :class:`UnsupportedInput` for both or
-    neither, :class:`ChunkCorrupt` / :class:`ModelMismatch` for damaged or foreign streams.
+    neither and where the device runs out of memory (naming max_batch), :class:`ChunkCorrupt` /
+    :class:`ModelMismatch` for damaged or foreign streams.
     Unlike :func:`.chunk_codec.decode_chunk`, streams are not checked against an array's chunk
     shape and dtype: callers that know them compare the arrays' ``shape`` and ``dtype``.
     """
