@@ -553,7 +553,7 @@ def reconstruct_wavelet(model: RuntimeModel, coded: CodedWavelet) -> np.ndarray:
     if coded.indices is None:
         base: np.float32 | np.ndarray = np.float32(params.flat_value)
     else:
-        base = from_tokens(scaled_table(model, header.lo, header.hi)[coded.indices], header.shape, model.token_shape)
+        base = prediction(model, coded.indices, header.shape, header.lo, header.hi, header.dtype)
     step = np.float32(params.step)
     bands = []
     with np.errstate(over="ignore", invalid="ignore"):  # a forged stream may overflow: checked below

@@ -24,7 +24,6 @@ DECODE_DEVICE_ENV = "UNICOMPRESS_DECODE_DEVICE"
 _device: str | None = None
 _env_read = False
 _lock = threading.Lock()
-_on_change: list = []  # callbacks run when the device changes (the device-side caches)
 
 
 def set_decode_device(device: str | None) -> None:
@@ -39,8 +38,6 @@ def set_decode_device(device: str | None) -> None:
     parsed = None if device is None else str(torch_device(device))
     with _lock:
         _device, _env_read = parsed, True
-        for callback in _on_change:
-            callback()
 
 
 def decode_device() -> str | None:

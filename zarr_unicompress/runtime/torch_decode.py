@@ -20,8 +20,6 @@ Torch is imported by the functions that need it only: decoding never requires to
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -29,7 +27,7 @@ import numpy as np
 
 from ..errors import ChunkCorrupt, UnsupportedInput
 from . import cdf97_torch, decode_device
-from .chunk_codec import CodedWavelet, open_chunk
+from .chunk_codec import CodedWavelet, open_chunk, scaled_table
 from .model import RuntimeModel
 from .wavelet_residual import ZERO_BLOCK, band_shapes, block_grid
 
@@ -41,19 +39,6 @@ if TYPE_CHECKING:
 #: ran the device stage 1.3-1.6x faster at ratios 4-16, but end to end, where the CPU's
 #: entropy stage decides, not faster (RESULTS.md v0.3.0, run B).
 DEFAULT_MAX_BATCH = 8
-
-#: the models' intensity tables (int64) on each device, by (model digest, device).
-_device_tables: dict[tuple[str, str], torch.Tensor] = {}
-_tables_lock = threading.Lock()
-
-
-def _forget_device_tables() -> None:
-    with _tables_lock:
-        _device_tables.clear()
-
-
-decode_device._on_change.append(_forget_device_tables)
-os.register_at_fork(after_in_child=_device_tables.clear)  # a forked child cannot use the parent's CUDA tensors
 
 
 def decode_chunks(model: RuntimeModel, buffers: Sequence[bytes | memoryview] | None, device: str,
@@ -193,7 +178,9 @@ def _reconstruct(model: RuntimeModel, coded: list[CodedWavelet], numbers: list[i
     per_slice = np.repeat(np.array([[np.float32(c.params.step), c.header.lo, c.header.hi] for c in coded],
                                    np.float32), depth, axis=0)
     arrays = [per_slice] + [a for c in coded for band in c.bands for a in band if a is not None]
-    arrays += [c.indices for c in coded if c.indices is not None]
+    # an INR base: the chunk's indices and its scaled table (codebook_size, voxels_per_token) int32
+    arrays += [a for c in coded if c.indices is not None
+               for a in (c.indices, scaled_table(model, c.header.lo, c.header.hi))]
     staged = _Staging(arrays, dev)
     per_slice_dev = staged.get(0).reshape(-1, 3)[:, :, None, None]
     step, lo, hi = per_slice_dev[:, 0], per_slice_dev[:, 1], per_slice_dev[:, 2]
@@ -205,8 +192,9 @@ def _reconstruct(model: RuntimeModel, coded: list[CodedWavelet], numbers: list[i
         band *= step
         bands.append(band)
     values = cdf97_torch.synthesize(bands, coded[0].params.levels, shape)
-    indices = [staged.get(next(position)) if c.indices is not None else None for c in coded]
-    values += _base(model, coded, indices, shape, dev)
+    tables = [(staged.get(next(position)), staged.get(next(position))) if c.indices is not None else None
+              for c in coded]
+    values += _base(model, coded, tables, shape, dev)
     finite = torch.isfinite(values).reshape(len(coded), -1).all(dim=1).cpu().numpy()
     if not finite.all():
         raise ChunkCorrupt(f"chunk {numbers[int(np.flatnonzero(~finite)[0])]} (counting the ratio-mode chunks "
@@ -239,37 +227,24 @@ def _band(parts: list[list[torch.Tensor]], shape: tuple[int, int, int], n: int, 
     return band[:, :y, :x].contiguous()
 
 
-def _base(model: RuntimeModel, coded: list[CodedWavelet], indices: list[torch.Tensor | None],
+def _base(model: RuntimeModel, coded: list[CodedWavelet], tables: list[tuple[torch.Tensor, torch.Tensor] | None],
           shape: tuple[int, int, int], dev: torch.device) -> torch.Tensor:
     """The bases (INR prediction or flat value) of the chunks stacked along z, float32 on
-    ``dev``; ``indices`` are the chunks' codebook indices on the device (None: flat base)."""
+    ``dev``; ``tables`` hold per INR-based chunk its codebook indices and its
+    :func:`.chunk_codec.scaled_table` (flattened) on the device (None: flat base)."""
     import torch
 
     depth = shape[0]
     base = torch.empty((len(coded) * depth, *shape[1:]), dtype=torch.float32, device=dev)
-    for k, (c, chunk_indices) in enumerate(zip(coded, indices)):
+    for k, (c, table) in enumerate(zip(coded, tables)):
         part = base[k * depth : (k + 1) * depth]
-        if chunk_indices is None:
+        if table is None:
             part.fill_(float(np.float32(c.params.flat_value)))
         else:
-            table = _scaled_table(model, c.header.lo, c.header.hi, dev)
-            part.copy_(_from_tokens(table[chunk_indices], shape, model.token_shape))
+            indices, scaled = table
+            tokens = scaled.reshape(model.codebook_size, -1)[indices].to(torch.float32)  # exact: |entries| < 2**24
+            part.copy_(_from_tokens(tokens, shape, model.token_shape))
     return base
-
-
-def _scaled_table(model: RuntimeModel, lo: int, hi: int, dev: torch.device) -> torch.Tensor:
-    """:func:`.chunk_codec.scaled_table` as float32 (exact: |entries| < 2**24) on ``dev``:
-    (codebook_size, voxels_per_token)."""
-    import torch
-
-    key = (model.digest, str(dev))
-    table = _device_tables.get(key)
-    if table is None:
-        with _tables_lock:
-            table = _device_tables.get(key)
-            if table is None:
-                table = _device_tables[key] = torch.from_numpy(model.table.astype(np.int64)).to(dev)
-    return (lo + (table * (hi - lo) + 32767) // 65535).to(torch.float32)
 
 
 def _from_tokens(tokens: torch.Tensor, shape: tuple[int, int, int], token_shape: tuple[int, int, int]) -> torch.Tensor:
