@@ -36,21 +36,6 @@ from pathlib import Path
 
 import numpy as np
 
-_worker_model = None
-
-
-def _load_worker_model(blob: bytes) -> None:
-    global _worker_model
-    from zarr_unicompress.runtime.model import load_model
-
-    _worker_model = load_model(blob)
-
-
-def _decode_in_worker(buf: bytes) -> np.ndarray:
-    from zarr_unicompress.runtime.chunk_codec import decode_chunk
-
-    return decode_chunk(_worker_model, buf)
-
 
 def median_seconds(fn: Callable[[], object], repeats: int, sync: Callable[[], None] = lambda: None) -> float:
     fn()
@@ -105,16 +90,10 @@ def main() -> None:
           f"{cores} CPU cores ({platform.processor() or platform.machine()}); torch {torch.__version__}; "
           f"batch {args.batch}; {args.chunks} chunks per end-to-end run")
 
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     cpu_pool_size = max(processes)
-    cpu_pool = ProcessPoolExecutor(cpu_pool_size, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_load_worker_model, initargs=(model.blob,))
-    list(cpu_pool.map(_decode_in_worker, [encode_chunk(model, block[:2, :64, :64], QualitySettings(ratio=8))]
-                      * cpu_pool_size))
+    cpu_pool = ChunkOpener(model, cpu_pool_size, reconstruct=True)  # the whole NumPy decode in its workers
     openers = {p: ChunkOpener(model, p) for p in processes}
-    for opener in openers.values():  # start the workers and load the model in each
+    for opener in [*openers.values(), cpu_pool]:  # start the workers and load the model in each
         list(opener.open([encode_chunk(model, block[:2, :64, :64], QualitySettings(ratio=8))] * opener.processes))
     header = (["ratio", "numpy 1 core", "entropy 1 core", "device stage", "device+copy"]
               + [f"end to end P={p}" for p in processes] + [f"numpy P={cpu_pool_size}", "diff voxels", "max diff"])
@@ -142,14 +121,14 @@ def main() -> None:
                 done += len(group)
             row.append(f"{args.chunks * mb / (time.perf_counter() - start):.0f}")
         start = time.perf_counter()
-        list(cpu_pool.map(_decode_in_worker, [stream] * args.chunks))
+        list(cpu_pool.open([stream] * args.chunks))
         row.append(f"{args.chunks * mb / (time.perf_counter() - start):.0f}")
         row += [str(int((diff > 0).sum())), str(int(diff.max()))]
         rows.append(row)
         print("\t".join(row), flush=True)
     for opener in openers.values():
         opener.close()
-    cpu_pool.shutdown()
+    cpu_pool.close()
     if args.tsv:
         args.tsv.write_text("\n".join("\t".join(r) for r in [header, *rows]) + "\n")
     _plot(args.out_dir / "gpu_decode.png", header, rows, f"{block.shape} {block.dtype}, {args.device} ({gpu})")
