@@ -17,7 +17,8 @@ no other codec. Sharded arrays are refused (read them with zarr or Dask). Script
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from itertools import islice, product
 from typing import Any
 
@@ -55,8 +56,8 @@ def read_array(array: Any, region: tuple[slice, ...] | None = None, device: str 
     box = _box(region, array.shape)
     out = np.full(tuple(s.stop - s.start for s in box), array.fill_value or 0, dtype=array.dtype)
     chunks = tuple(array.chunks)
-    coords = list(product(*(range(s.start // c, -(-s.stop // c)) for s, c in zip(box, chunks))))
-    present = [(c, data) for c, data in _streams(array, coords) if data is not None]
+    coords = product(*(range(s.start // c, -(-s.stop // c)) for s, c in zip(box, chunks)))
+    present = ((c, data) for c, data in _streams(array, coords) if data is not None)  # read as decoded
     if opener is not None:
         if opener.reconstruct != (device is None):
             raise UnsupportedInput("the opener must reconstruct (reconstruct=True) exactly where device is None")
@@ -68,15 +69,23 @@ def read_array(array: Any, region: tuple[slice, ...] | None = None, device: str 
 
 
 def _decode_into(out: np.ndarray, box: tuple[slice, ...], chunks: tuple[int, ...],
-                 present: list[tuple[tuple[int, ...], bytes]], model: RuntimeModel, device: str | None,
+                 present: Iterator[tuple[tuple[int, ...], bytes]], model: RuntimeModel, device: str | None,
                  max_batch: int, opener: ChunkOpener) -> None:
-    """Decode the ``present`` chunks (coordinates, stream) and copy their parts in ``box`` into ``out``."""
-    opened = opener.open(data for _, data in present)
-    position = iter(c for c, _ in present)
+    """Decode the ``present`` chunks (coordinates, stream) and copy their parts in ``box`` into
+    ``out``. The streams are read from ``present`` only as the opener takes them, so at most
+    its window of them is in memory."""
+    submitted: deque[tuple[int, ...]] = deque()  # coordinates of the streams taken, in order
+
+    def streams() -> Iterator[bytes]:
+        for chunk_coords, data in present:
+            submitted.append(chunk_coords)
+            yield data
+
+    opened = opener.open(streams())
     while batch := list(islice(opened, max_batch)):
         decoded = batch if device is None else decode_chunks(model, None, device, opened=batch)
-        for chunk_coords, voxels in zip(islice(position, len(batch)), decoded):
-            _place(out, box, chunks, chunk_coords, _as_chunk(voxels, chunks, out.dtype))
+        for voxels in decoded:
+            _place(out, box, chunks, submitted.popleft(), _as_chunk(voxels, chunks, out.dtype))
 
 
 def _chunk_model(array: Any) -> RuntimeModel:
@@ -113,7 +122,7 @@ def _box(region: tuple[slice, ...] | None, shape: tuple[int, ...]) -> tuple[slic
     return tuple(box)
 
 
-def _streams(array: Any, coords: list[tuple[int, ...]]) -> Iterator[tuple[tuple[int, ...], bytes | None]]:
+def _streams(array: Any, coords: Iterable[tuple[int, ...]]) -> Iterator[tuple[tuple[int, ...], bytes | None]]:
     """(chunk coordinates, the chunk's stored bytes or None where it was never written)."""
     from zarr.core.buffer import default_buffer_prototype
     from zarr.core.sync import sync

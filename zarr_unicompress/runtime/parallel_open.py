@@ -39,18 +39,20 @@ def _load_worker_model(blob: bytes) -> None:
     _worker_model = load_model(blob)
 
 
-def _open_in_worker(buf: bytes) -> np.ndarray | CodedWavelet:
-    """Worker task: :func:`.chunk_codec.open_chunk` of one stream with the worker's model."""
+def _model_in_worker() -> RuntimeModel:
     if _worker_model is None:
         raise RuntimeError("ChunkOpener worker started without its model")
-    return open_chunk(_worker_model, buf)
+    return _worker_model
+
+
+def _open_in_worker(buf: bytes) -> np.ndarray | CodedWavelet:
+    """Worker task: :func:`.chunk_codec.open_chunk` of one stream with the worker's model."""
+    return open_chunk(_model_in_worker(), buf)
 
 
 def _decode_in_worker(buf: bytes) -> np.ndarray:
     """Worker task: :func:`.chunk_codec.decode_chunk` of one stream with the worker's model (NumPy)."""
-    if _worker_model is None:
-        raise RuntimeError("ChunkOpener worker started without its model")
-    return decode_chunk(_worker_model, buf)
+    return decode_chunk(_model_in_worker(), buf)
 
 
 class ChunkOpener:
