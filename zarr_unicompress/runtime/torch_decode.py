@@ -98,14 +98,14 @@ def _reconstruct_groups(model: RuntimeModel, coded: Sequence[CodedWavelet], devi
                         max_batch: int) -> Iterator[tuple[list[int], torch.Tensor]]:
     """Per batch of chunks of one shape, dtype and stream version: their positions in ``coded``
     and their voxels stacked along z on the device, in :func:`reconstruct_batch`'s dtype."""
+    import torch
+
     if not isinstance(max_batch, int) or max_batch < 1:
         raise UnsupportedInput(f"max_batch must be an integer >= 1, got {max_batch!r}")
     dev = decode_device.torch_device(device)
     groups: dict[tuple[tuple[int, int, int], bool, np.dtype], list[int]] = {}
     for i, c in enumerate(coded):
         groups.setdefault((c.header.shape, c.header.has_zero_blocks, np.dtype(c.header.dtype)), []).append(i)
-    import torch
-
     for (shape, _, dtype), members in groups.items():
         for start in range(0, len(members), max_batch):
             batch = members[start : start + max_batch]
