@@ -18,8 +18,11 @@ add and multiply, no fused multiply-add), run on slabs of a few slices that stay
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
+
+from . import numba_support
 
 # lifting coefficients of the CDF 9/7 wavelet (Daubechies & Sweldens 1998, JPEG 2000 Part 1)
 _ALPHA = -1.586134342059924
@@ -30,6 +33,12 @@ _KAPPA = 1.230174104914001
 #: factors that give PyWavelets' ``bior4.4`` bands from the lifted low and high halves.
 _LOW_GAIN = np.float32(np.sqrt(2.0) / _KAPPA)
 _HIGH_GAIN = np.float32(-_KAPPA / np.sqrt(2.0))
+#: the float32 constants of the forward steps (alpha, beta, gamma, delta, low gain, high
+#: gain) and of the inverse ones (-delta, -gamma, -beta, -alpha, 1 / low gain, 1 / high
+#: gain), as the NumPy steps below use them, for the compiled loops.
+_FORWARD_STEPS = np.array([_ALPHA, _BETA, _GAMMA, _DELTA, _LOW_GAIN, _HIGH_GAIN], np.float32)
+_INVERSE_STEPS = np.array([-_DELTA, -_GAMMA, -_BETA, -_ALPHA, np.float32(1.0 / _LOW_GAIN),
+                           np.float32(1.0 / _HIGH_GAIN)], np.float32)
 #: voxels transformed together (whole slices, at least one), so that a slab and its halves
 #: stay in cache: 4 slices of 512 x 512 were fastest for (30, 512, 512) chunks (5 levels: 1
 #: slice 58 ms, 2: 53, 4: 51, all 30 at once: 80). Slabs this large also keep the Python
@@ -74,8 +83,10 @@ def analyze(volume: np.ndarray, levels: int, base: float | np.ndarray = 0.0,
     for z0 in range(0, z, step):
         slab = slice(z0, z0 + step)
         slab_bands: Bands = [np.empty(0, np.float32)] * (1 + 3 * levels)
-        # the first level splits the rows of the input itself (no float32 copy of the slab)
-        approx, details = _forward_2d_halves(*_difference_halves(volume, base, slab))
+        if _loops() is not None:
+            approx, details = _forward_2d(difference(volume, base, slab))
+        else:  # the first level splits the rows of the input itself (no float32 copy of the slab)
+            approx, details = _forward_2d_halves(*_difference_halves(volume, base, slab))
         for level in range(levels):
             if level:
                 approx, details = _forward_2d(approx)
@@ -88,6 +99,45 @@ def analyze(volume: np.ndarray, levels: int, base: float | np.ndarray = 0.0,
             for band, slab_band in zip(bands, slab_bands):
                 band[slab] = slab_band
     return bands
+
+
+def analyze_into_blocks(volume: np.ndarray, levels: int, base: float | np.ndarray, units: list[np.ndarray],
+                        peaks: list[np.ndarray], block: int) -> bool:
+    """:func:`analyze` with each band written straight into its zero blocks: ``units[k]``
+    (z * by * bx, block**2) float32 and ``peaks[k]`` (z * by * bx,) float32 of band k in coding
+    order, laid out as :func:`.wavelet_residual.to_blocks` and
+    :func:`.wavelet_residual.block_peaks` give them (the same values). Only with the compiled
+    loops (:mod:`.numba_support`): returns False, writing nothing, without them."""
+    compiled = _loops()
+    if compiled is None or levels < 1:
+        return False
+    nothing = np.empty((0, 0, 0), np.float32)
+    step = slab_slices(volume.shape)
+    base_is_array = isinstance(base, np.ndarray)
+    base_value = np.float32(0.0 if base_is_array else base)
+    for z0 in range(0, volume.shape[0], step):
+        slab = slice(z0, z0 + step)
+        signal = volume[slab]
+        for level in range(levels):
+            if level:
+                low_y, high_y = _compiled_forward(compiled.forward_y, signal, 1)
+            else:  # the difference with the base goes into the split of the first level
+                shape = list(signal.shape)
+                shape[1] = -(-shape[1] // 2)
+                low_y, high_y = np.empty(shape, np.float32), np.empty(shape, np.float32)
+                compiled.forward_y_difference(signal, base[slab] if base_is_array else signal[:0], base_value,
+                                              base_is_array, low_y, high_y, _FORWARD_STEPS)
+            last = level == levels - 1
+            shape = list(low_y.shape)
+            shape[2] = -(-shape[2] // 2)
+            approx = nothing if last else np.empty(shape, np.float32)
+            first = 1 + 3 * (levels - 1 - level)  # horizontal, vertical, diagonal
+            compiled.forward_x_blocks(low_y, z0, approx, units[0], peaks[0], units[first + 1], peaks[first + 1],
+                                      last, _FORWARD_STEPS, block)
+            compiled.forward_x_blocks(high_y, z0, nothing, units[first], peaks[first], units[first + 2],
+                                      peaks[first + 2], True, _FORWARD_STEPS, block)
+            signal = approx
+    return True
 
 
 def band_shapes(shape: tuple[int, int, int], levels: int) -> list[tuple[int, int, int]]:
@@ -147,8 +197,38 @@ def _difference_halves(volume: np.ndarray, base: float | np.ndarray, slab: slice
 
 
 def _forward_2d(a: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """One level on (z, y, x): approximation and (horizontal, vertical, diagonal) details."""
+    """One level on (z, y, x) float32: approximation and (horizontal, vertical, diagonal)
+    details."""
+    if (compiled := _loops()) is not None:
+        low_y, high_y = _compiled_forward(compiled.forward_y, a, 1)
+        approx, vertical = _compiled_forward(compiled.forward_x, low_y, 2)
+        horizontal, diagonal = _compiled_forward(compiled.forward_x, high_y, 2)
+        return approx, (horizontal, vertical, diagonal)
     return _forward_2d_halves(*_split(a, 1))
+
+
+def _loops() -> ModuleType | None:
+    """:mod:`.lifting_loops` where numba runs (:mod:`.numba_support`), else None."""
+    return numba_support.loops("lifting_loops")
+
+
+def _compiled_forward(kernel: Callable, a: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Low and high halves (new float32 arrays) of float32 ``a`` along ``axis`` by a compiled
+    loop of :mod:`.lifting_loops` (the values of :func:`_forward_axis`)."""
+    shape = list(a.shape)
+    shape[axis] = -(-shape[axis] // 2)
+    low, high = np.empty(shape, np.float32), np.empty(shape, np.float32)
+    kernel(a, low, high, _FORWARD_STEPS)
+    return low, high
+
+
+def _compiled_inverse(kernel: Callable, low: np.ndarray, high: np.ndarray, axis: int) -> np.ndarray:
+    """:func:`_inverse_axis` by a compiled loop of :mod:`.lifting_loops` (same values)."""
+    shape = list(low.shape)
+    shape[axis] *= 2
+    out = np.empty(shape, np.float32)
+    kernel(low, high, out, _INVERSE_STEPS)
+    return out
 
 
 def _forward_2d_halves(even_y: np.ndarray, odd_y: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -205,6 +285,9 @@ def _lift(low: np.ndarray, high: np.ndarray, axis: int) -> tuple[np.ndarray, np.
 
 def _inverse_axis(low_band: np.ndarray, high_band: np.ndarray, axis: int) -> np.ndarray:
     """Interleaved signal (float32, twice the halves' length along ``axis``) of two halves."""
+    compiled = _loops()
+    if compiled is not None and low_band.dtype == high_band.dtype == np.float32:
+        return _compiled_inverse(compiled.inverse_y if axis == 1 else compiled.inverse_x, low_band, high_band, axis)
     low = low_band * np.float32(1.0 / _LOW_GAIN)
     high = high_band * np.float32(1.0 / _HIGH_GAIN)
     scratch = np.empty_like(low)

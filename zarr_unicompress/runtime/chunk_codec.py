@@ -42,7 +42,7 @@ from .codeword_search import nearest_table_entries
 from .entropy import GroupDecoder, encode_groups, symbol_counts
 from .model import RuntimeModel
 from .rate_control import MIN_STEP, BandUnits, SizeEstimator, group_bits, next_step
-from .tokens import from_tokens, to_tokens, token_grid
+from .tokens import from_tokens, normalized_tokens, to_tokens, token_grid
 from .wavelet_residual import (
     ZERO_BLOCK,
     WaveletParams,
@@ -114,18 +114,20 @@ def select_indices(model: RuntimeModel, tokens01: np.ndarray, mode: str) -> np.n
 def token_indices(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
     """Tokens (n_tokens, voxels_per_token) in the chunk's dtype, edge-padded, and their codebook
     indices (n_tokens,) int64, for a 3D chunk whose intensities span [lo, hi] (lo < hi)."""
-    tokens = to_tokens(vol, model.token_shape)
-    tokens01 = tokens.astype(np.float32)
-    tokens01 -= np.float32(lo)
-    tokens01 /= np.float32(hi - lo)
-    return tokens, select_indices(model, tokens01, mode)
+    return to_tokens(vol, model.token_shape), codebook_indices(model, vol, lo, hi, mode)
+
+
+def codebook_indices(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, mode: str) -> np.ndarray:
+    """The codebook index (n_tokens,) int64 of each token of a 3D chunk whose intensities span
+    [lo, hi] (lo < hi), as :func:`token_indices` gives them."""
+    return select_indices(model, normalized_tokens(vol, model.token_shape, lo, hi), mode)
 
 
 def inr_prediction(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
     """Codebook indices (n_tokens,) int64 and the INR prediction (z, y, x) of a 3D chunk whose
     intensities span [lo, hi] (lo < hi), in the chunk's dtype (the prediction lies in [lo, hi]:
     a quarter of the memory traffic of int32 for uint8 chunks)."""
-    _, indices = token_indices(model, vol, lo, hi, mode)
+    indices = codebook_indices(model, vol, lo, hi, mode)
     return indices, prediction(model, indices, vol.shape, lo, hi, vol.dtype)
 
 
@@ -292,7 +294,7 @@ def _inr_base_wins(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, flat_
     picked = range(rows) if n >= rows or rows < 3 else np.unique(np.linspace(0, rows - 1, n).round().astype(np.intp))
     zs = np.concatenate([np.arange(r * tz, min((r + 1) * tz, depth)) for r in picked])
     sample = vol[zs]
-    _, indices = token_indices(model, sample, lo, hi, mode)
+    indices = codebook_indices(model, sample, lo, hi, mode)
     index_counts = symbol_counts(indices)[1]
     # position in zs of the slice at offset _BASE_CHOICE_FIRST_SLICE in each row (its last
     # slice where the row is shorter)

@@ -14,11 +14,13 @@ varints.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 
 import constriction
 import numpy as np
 
 from ..errors import ChunkCorrupt
+from . import numba_support
 
 _MAX_GROUPS = 64
 
@@ -76,6 +78,9 @@ def _table_and_ranks(flat: np.ndarray) -> tuple[FrequencyTable, np.ndarray]:
     from one pass of offsets (value - min) where the values span less than _BINCOUNT_SPAN."""
     if flat.size == 0:
         return FrequencyTable(np.empty(0, np.int64), np.empty(0, np.int64)), np.empty(0, np.int32)
+    compiled = numba_support.loops("table_loops")
+    if compiled is not None and flat.dtype.kind in "iu" and flat.dtype.itemsize <= 8:
+        return _compiled_table_and_ranks(compiled, flat)
     lo, hi = int(flat.min()), int(flat.max())
     if hi - lo >= _BINCOUNT_SPAN:
         table = FrequencyTable(*symbol_counts(flat))
@@ -89,6 +94,20 @@ def _table_and_ranks(flat: np.ndarray) -> tuple[FrequencyTable, np.ndarray]:
     lookup = np.zeros(hi - lo + 1, np.int32)
     lookup[present] = np.arange(len(present), dtype=np.int32)
     return table, lookup[offsets]
+
+
+def _compiled_table_and_ranks(compiled: ModuleType, flat: np.ndarray) -> tuple[FrequencyTable, np.ndarray]:
+    """:func:`_table_and_ranks` by the loops of :mod:`.table_loops` (the same table and ranks)."""
+    lo, hi = (int(v) for v in compiled.value_range(flat))
+    if hi - lo >= _BINCOUNT_SPAN:
+        table = FrequencyTable(*symbol_counts(flat))
+        return table, np.searchsorted(table.symbols, flat).astype(np.int32)
+    counts = compiled.histogram(flat, lo, hi - lo + 1)
+    present = np.flatnonzero(counts)
+    table = FrequencyTable((present + lo).astype(np.int64), counts[present].astype(np.int64))
+    rank_of_offset = np.zeros(hi - lo + 1, np.int32)
+    rank_of_offset[present] = np.arange(len(present), dtype=np.int32)
+    return table, compiled.ranks(flat, lo, rank_of_offset)
 
 
 class GroupDecoder:

@@ -12,21 +12,26 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
+from . import cdf97, numba_support
 from .entropy import symbol_counts
 from .wavelet_residual import (
+    DEADZONE_ROUNDING,
     ZERO_BLOCK,
     analyze,
     band_shapes,
     block_grid,
-    block_peaks,
+    cut_into_blocks,
     magnitude_threshold,
     quantize,
     to_blocks,
 )
 
+#: the quantiser's rounding offset as the compiled loops take it.
+_ROUNDING = np.float32(DEADZONE_ROUNDING)
 #: the finest quantiser step (intensity units) the encoder uses; it keeps |q| well inside int32
 #: (see :func:`~.wavelet_residual.quantize`).
 MIN_STEP = 0.05
@@ -79,7 +84,13 @@ class BandUnits:
         """Coding units of ``bands`` (float32, coding order)."""
         if not zero_blocks:
             return cls([band.reshape(-1, 1) for band in bands], [], False)
-        return cls([to_blocks(band) for band in bands], [block_peaks(band) for band in bands], True)
+        units, peaks = [], []
+        for band in bands:
+            z, by, bx = block_grid(band.shape)
+            units.append(np.empty((z * by * bx, ZERO_BLOCK**2), band.dtype))
+            peaks.append(np.empty(z * by * bx, band.dtype))
+            cut_into_blocks(np.ascontiguousarray(band), units[-1], peaks[-1])
+        return cls(units, peaks, True)
 
     @classmethod
     def of_signal(cls, signal: np.ndarray, levels: int, base: float | np.ndarray, zero_blocks: bool) -> BandUnits:
@@ -94,11 +105,13 @@ class BandUnits:
         units = [np.empty((depth * n, ZERO_BLOCK**2), np.float32) for n in per_slice]
         peaks = [np.empty(depth * n, np.float32) for n in per_slice]
 
+        if cdf97.analyze_into_blocks(signal, levels, base, units, peaks, ZERO_BLOCK):
+            return cls(units, peaks, True)
+
         def cut(slab: slice, slab_bands: list[np.ndarray]) -> None:
             for k, band in enumerate(slab_bands):
                 rows = slice(slab.start * per_slice[k], (slab.start + band.shape[0]) * per_slice[k])
-                to_blocks(band, out=units[k][rows])
-                peaks[k][rows] = block_peaks(band)
+                cut_into_blocks(band, units[k][rows], peaks[k][rows])
 
         analyze(signal, levels, base, cut)
         return cls(units, peaks, True)
@@ -163,6 +176,13 @@ class BandUnits:
         units = self.units[band]
         if not self.zero_blocks:
             return [quantize(units, step).ravel()]
+        compiled = numba_support.loops("quantize_loops")
+        if compiled is not None and units.dtype == np.float32:
+            flags = np.empty(len(units), np.int8)
+            values = compiled.coded_values(units, self.peaks[band], band > 0, np.float32(step), _ROUNDING,
+                                           magnitude_threshold(step, 1), magnitude_threshold(step, 2),
+                                           SPARSE_BLOCK_NONZERO, flags)
+            return [flags, values]
         coded = coded_blocks(units, self.peaks[band], step, detail=band > 0)
         return [coded.view(np.int8), quantize(coded_units(units, coded), step).ravel()]
 
@@ -317,6 +337,9 @@ class SizeEstimator:
         self._band = np.repeat(np.arange(self._n_bands), lengths)
         self._detail = self._band > 0
         self._scales = np.where(lengths > 0, pools / np.maximum(lengths, 1), 0.0)
+        #: (1,) float32: the largest |coefficient| in the sample (its quantised magnitude bounds all)
+        largest = self._peaks if self._zero_blocks else np.abs(self._units)
+        self._largest = np.array([largest.max() if largest.size else 0.0], np.float32)
         self._last: tuple[float, float] | None = None
 
     def bits(self, step: float) -> float:
@@ -329,6 +352,11 @@ class SizeEstimator:
         return self._last[1]
 
     def _bits(self, step: float) -> float:
+        compiled = numba_support.loops("quantize_loops")
+        if compiled is not None and self._units.dtype == np.float32:
+            half_span = abs(int(quantize(self._largest, step)[0]))  # no |q| in the sample is larger
+            if self._n_bands * (2 * half_span + 1) <= _JOINT_HISTOGRAM_BINS:
+                return self._compiled_bits(compiled, step, half_span)
         if not self._zero_blocks:
             return float(_grouped_bits(quantize(self._units, step), self._band, self._n_bands, self._scales,
                                        self._table_weight).sum())
@@ -342,6 +370,23 @@ class SizeEstimator:
                        + _TABLE_HEADER_BITS)
         values = _grouped_bits(quantize(np.take(self._units, picked, axis=0), step), bands, self._n_bands, self._scales,
                                self._table_weight)
+        return float(flags.sum() + self._table_weight * flag_tables.sum() + values.sum())
+
+    def _compiled_bits(self, compiled: ModuleType, step: float, half_span: int) -> float:
+        """:meth:`_bits` from the histogram of :func:`.quantize_loops.sample_counts` (the same
+        counts, so the same float64 sums in the same order: the same estimate)."""
+        coded, counts = compiled.sample_counts(
+            self._units, self._peaks if self._zero_blocks else self._units[:0, 0], self._band, self._n_bands,
+            self._zero_blocks, np.float32(step), _ROUNDING, magnitude_threshold(step, 1),
+            magnitude_threshold(step, 2), SPARSE_BLOCK_NONZERO, half_span)
+        values = _bits_of_joint_counts(counts, self._n_bands, self._scales, self._table_weight)
+        if not self._zero_blocks:
+            return float(values.sum())
+        ones = coded * self._scales
+        zeros = self._totals - ones
+        flags = _entropy_bits(ones, self._totals) + _entropy_bits(zeros, self._totals)
+        flag_tables = (_table_entry_bits(ones) * (ones > 0) + _table_entry_bits(zeros) * (zeros > 0)
+                       + _TABLE_HEADER_BITS)
         return float(flags.sum() + self._table_weight * flag_tables.sum() + values.sum())
 
     def step_for(self, budget_bits: float, span: int, tolerance: float = 2e-3, guess: float | None = None) -> float:
@@ -459,6 +504,12 @@ def _grouped_bits(q: np.ndarray, band_of_row: np.ndarray, n_bands: int, scales: 
     key = (q - lo).astype(np.intp)
     key += (band_of_row * span)[:, None]
     counts = np.bincount(key.ravel(), minlength=n_bands * span).reshape(n_bands, span)
+    return _bits_of_joint_counts(counts, n_bands, scales, table_weight)
+
+
+def _bits_of_joint_counts(counts: np.ndarray, n_bands: int, scales: np.ndarray, table_weight: float) -> np.ndarray:
+    """:func:`_grouped_bits` from the histogram ``counts`` (n_bands, span) int64 of the bands'
+    quantised values (columns ascending by symbol, any offset)."""
     band, symbol = np.nonzero(counts)  # row-major: bands ascending, symbols ascending per band
     c = counts[band, symbol].astype(np.float64)
     sizes = np.bincount(band, weights=c, minlength=n_bands)

@@ -31,6 +31,16 @@ def to_tokens(chunk: np.ndarray, token_shape: tuple[int, int, int], pad_mode: st
     return blocks.reshape(gz * gy * gx, tz * ty * tx)
 
 
+def normalized_tokens(chunk: np.ndarray, token_shape: tuple[int, int, int], lo: int, hi: int) -> np.ndarray:
+    """Tokens of ``chunk`` (:func:`to_tokens`, edge-padded) as float32 (n_tokens, voxels per
+    token) mapped to [0, 1]: (v - lo) / (hi - lo) in float32 (the conversion, then one float32
+    subtraction and one division), for intensities spanning [``lo``, ``hi``], lo < hi."""
+    tokens01 = to_tokens(chunk, token_shape).astype(np.float32)
+    tokens01 -= np.float32(lo)
+    tokens01 /= np.float32(hi - lo)
+    return tokens01
+
+
 def from_tokens(tokens: np.ndarray, shape: tuple[int, int, int], token_shape: tuple[int, int, int]) -> np.ndarray:
     """Inverse of :func:`to_tokens`: (n_tokens, prod(token_shape)) -> (D, H, W), cropped to ``shape``."""
     gz, gy, gx = token_grid(shape, token_shape)

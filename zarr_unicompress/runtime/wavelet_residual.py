@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ChunkCorrupt
-from . import cdf97
+from . import cdf97, numba_support
 from .cdf97 import band_shapes  # noqa: F401  (shapes of the bands in coding order)
 
 WAVELET = "bior4.4"
@@ -205,6 +205,18 @@ def block_peaks(band: np.ndarray) -> np.ndarray:
     for k in range(1, b):
         peak = np.maximum(peak, cols[..., k])
     return peak.ravel()
+
+
+def cut_into_blocks(band: np.ndarray, units: np.ndarray, peaks: np.ndarray) -> None:
+    """:func:`to_blocks` of ``band`` (z, y, x) into ``units`` (n_blocks, ZERO_BLOCK**2) and its
+    :func:`block_peaks` into ``peaks`` (n_blocks,): both arrays C-contiguous, the band's
+    dtype; in one compiled pass for float32 bands where numba is installed (same values)."""
+    compiled = numba_support.loops("block_loops")
+    if compiled is not None and band.dtype == units.dtype == peaks.dtype == np.float32:
+        compiled.cut(band, units, peaks, ZERO_BLOCK)
+        return
+    to_blocks(band, out=units)
+    peaks[:] = block_peaks(band)
 
 
 def from_blocks(nonzero: np.ndarray, values: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:

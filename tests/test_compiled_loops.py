@@ -1,0 +1,130 @@
+"""The compiled (numba) loops of runtime/lifting_loops.py and runtime/block_loops.py give
+the NumPy code's values bit for bit, so streams and decoded voxels do not depend on whether
+numba is installed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.common import em_block, run_fresh_python
+from zarr_unicompress.runtime import cdf97, numba_support
+from zarr_unicompress.runtime.chunk_codec import (
+    QualitySettings,
+    decode_chunk,
+    encode_chunk,
+)
+from zarr_unicompress.runtime.model import RuntimeModel
+from zarr_unicompress.runtime.wavelet_residual import (
+    block_grid,
+    block_peaks,
+    cut_into_blocks,
+    to_blocks,
+)
+
+pytest.importorskip("numba", reason="numba is not installed: only the NumPy path runs")
+
+
+@pytest.fixture
+def numpy_only(monkeypatch: pytest.MonkeyPatch):
+    """A context in which the runtime runs its NumPy code instead of the compiled loops."""
+
+    class Switch:
+        def __enter__(self) -> None:
+            monkeypatch.setattr(numba_support, "loops", lambda name: None)
+
+        def __exit__(self, *exc: object) -> None:
+            monkeypatch.undo()
+
+    return Switch()
+
+
+def test_the_compiled_loops_are_used_by_default() -> None:
+    assert numba_support.enabled()
+    assert numba_support.loops("lifting_loops") is not None and numba_support.loops("block_loops") is not None
+
+
+def random_volume(shape: tuple[int, int, int], seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, 100.0, shape).astype(np.float32)
+
+
+SHAPES_LEVELS = [((3, 64, 64), 3), ((2, 63, 65), 2), ((5, 125, 17), 1), ((1, 9, 9), 1), ((2, 8, 1), 1),
+                 ((2, 1, 7), 1), ((1, 2, 2), 1), ((3, 500, 333), 5), ((7, 17, 16), 1), ((6, 45, 70), 3)]
+
+
+@pytest.mark.parametrize(("shape", "levels"), SHAPES_LEVELS)
+@pytest.mark.parametrize("base", ["zero", "number", "array"])
+def test_transform_equals_the_numpy_steps(shape: tuple[int, int, int], levels: int, base: str, numpy_only) -> None:
+    volume = np.clip(random_volume(shape, sum(shape)) + 128, 0, 255).astype(np.uint8)
+    offset = {"zero": 0.0, "number": 117.0, "array": random_volume(shape, 1) / 7}[base]
+    bands = cdf97.analyze(volume, levels, offset)
+    decoded = cdf97.synthesize([b * np.float32(1.37) for b in bands], levels, shape)
+    with numpy_only:
+        want_bands = cdf97.analyze(volume, levels, offset)
+        want_decoded = cdf97.synthesize([b * np.float32(1.37) for b in want_bands], levels, shape)
+    for got, want in zip(bands, want_bands, strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(decoded, want_decoded)
+
+
+@settings(max_examples=40, deadline=None)
+@given(z=st.integers(1, 3), y=st.integers(1, 70), x=st.integers(1, 70), levels=st.integers(1, 4),
+       seed=st.integers(0, 2**16))
+def test_transform_equals_the_numpy_steps_on_any_shape(z: int, y: int, x: int, levels: int, seed: int) -> None:
+    volume = random_volume((z, y, x), seed)
+    bands = cdf97.analyze(volume, levels)
+    decoded = cdf97.synthesize(bands, levels, volume.shape)
+    loops = numba_support.loops
+    try:
+        numba_support.loops = lambda name: None
+        want_bands = cdf97.analyze(volume, levels)
+        want_decoded = cdf97.synthesize(want_bands, levels, volume.shape)
+    finally:
+        numba_support.loops = loops
+    for got, want in zip(bands, want_bands, strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(decoded, want_decoded)
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 16), (3, 17, 30), (1, 1, 1), (2, 5, 4), (4, 128, 97)])
+def test_cut_into_blocks_equals_to_blocks_and_block_peaks(shape: tuple[int, int, int]) -> None:
+    band = random_volume(shape, 3)
+    band[0, 0, 0] = -0.0
+    z, by, bx = block_grid(shape)
+    units, peaks = np.full((z * by * bx, 16), np.nan, np.float32), np.full(z * by * bx, np.nan, np.float32)
+    cut_into_blocks(band, units, peaks)
+    np.testing.assert_array_equal(units, to_blocks(band))
+    np.testing.assert_array_equal(peaks, block_peaks(band))
+
+
+@pytest.mark.parametrize(("shape", "dtype"), [((16, 256, 256), "uint8"), ((9, 45, 30), "uint8"),
+                                             ((5, 130, 70), "uint16"), ((8, 64, 100), "int8"),
+                                             ((6, 100, 64), "int16")])
+def test_streams_and_voxels_do_not_depend_on_numba(default_model: RuntimeModel, shape: tuple[int, int, int],
+                                                   dtype: str, numpy_only) -> None:
+    chunk = em_block(shape, dtype)
+    chunks = [chunk, chunk[:, ::-1, ::2]]  # a strided, reversed view as well
+    modes = [QualitySettings(ratio=6.0), QualitySettings(ratio=40.0), QualitySettings(max_error=2)]
+    streams = [encode_chunk(default_model, c, mode) for c in chunks for mode in modes]
+    voxels = [decode_chunk(default_model, stream) for stream in streams]
+    with numpy_only:
+        assert [encode_chunk(default_model, c, mode) for c in chunks for mode in modes] == streams
+        for stream, want in zip(streams, voxels, strict=True):
+            np.testing.assert_array_equal(decode_chunk(default_model, stream), want)
+
+
+def test_a_module_that_does_not_import_falls_back_to_numpy_with_a_warning() -> None:
+    with pytest.warns(RuntimeWarning, match="NumPy code instead"):
+        assert numba_support.loops("no_such_loops") is None
+
+
+def test_environment_variable_turns_the_loops_off() -> None:
+    out = run_fresh_python(f"""
+        import os
+        os.environ[{numba_support.ENV_SWITCH!r}] = "0"
+        from zarr_unicompress.runtime import numba_support
+        print(numba_support.enabled(), numba_support.loops("lifting_loops"))
+    """)
+    assert out.split() == ["False", "None"]

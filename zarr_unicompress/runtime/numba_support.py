@@ -1,0 +1,50 @@
+"""Whether the runtime's compiled loops (:mod:`.lifting_loops`, :mod:`.block_loops`) run.
+
+numba is a dependency, but the runtime also works without it: where numba is installed the
+wavelet transform and the cut into zero blocks run as compiled loops with the same float32
+results as their NumPy code; without it (or with the environment variable
+``UNICOMPRESS_NUMBA=0``, read once per process) the NumPy code runs. Nothing else changes:
+the same streams, the same decoded voxels, only the time.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import warnings
+from types import ModuleType
+
+#: environment variable that turns the compiled loops off when set to "0".
+ENV_SWITCH = "UNICOMPRESS_NUMBA"
+
+
+@functools.lru_cache(maxsize=1)
+def enabled() -> bool:
+    """Whether numba is installed and not turned off by ``UNICOMPRESS_NUMBA=0``."""
+    return os.environ.get(ENV_SWITCH, "1").strip() != "0" and importlib.util.find_spec("numba") is not None
+
+
+def loops(name: str) -> ModuleType | None:
+    """The runtime module of compiled loops ``name`` (e.g. ``"lifting_loops"``), imported on
+    first use, or None where the loops are not :func:`enabled` or the module does not import
+    (numba refuses ``cache=True`` where it finds no writable cache directory: set
+    ``NUMBA_CACHE_DIR``; a warning says so once and the NumPy code runs).
+
+    numba compiles each loop on its first call in a process that finds no cached copy (about 5
+    s for all of them) and keeps it in its on-disk cache (next to the module, else in the
+    user's cache directory): later processes load them in about 0.5 s."""
+    if not enabled():
+        return None
+    try:
+        return importlib.import_module(f"{__package__}.{name}")
+    except Exception as exc:  # noqa: BLE001 - any failure to set numba up means: run the NumPy code
+        _warn_once(name, exc)
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_once(name: str, exc: Exception) -> None:
+    warnings.warn(f"zarr_unicompress runs its NumPy code instead of the compiled loops {name!r}: {exc!r} "
+                  f"(set NUMBA_CACHE_DIR to a writable directory, or {ENV_SWITCH}=0 to silence this)",
+                  RuntimeWarning, stacklevel=3)

@@ -1,0 +1,86 @@
+"""Compiled (numba) quantisation of zero blocks for the encoder: which blocks are coded and
+their quantised values (:meth:`.rate_control.BandUnits.band_groups`), and the joint (band,
+symbol) histogram of a size estimate (:meth:`.rate_control.SizeEstimator.bits`).
+
+Why: in NumPy each of these is a dozen whole-array passes (peak comparisons, a gather of the
+coded blocks, four passes of the quantiser, keys, a histogram); here one loop reads each
+block once. The values are those of the NumPy code bit for bit: the quantiser is the same
+float32 division and float32 add of +-DEADZONE_ROUNDING, then truncation (for c = -0.0 the
+NumPy code adds -0.35 and this loop +0.35; both truncate to 0). Imported only where
+:func:`.numba_support.enabled`.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_jit = numba.njit(cache=True, nogil=True, fastmath=False)
+
+
+@_jit
+def quantize_one(value, step, rounding):
+    """:func:`.wavelet_residual.quantize` of one float32 ``value`` (``step`` and ``rounding``
+    float32): trunc(value / step +- rounding) as int32."""
+    scaled = value / step
+    if scaled >= 0:
+        scaled += rounding
+    else:
+        scaled -= rounding
+    return np.int32(scaled)
+
+
+@_jit
+def is_coded(units, peaks, row, detail, one, two, sparse_max):
+    """:func:`.rate_control.coded_blocks` for block ``row``: its peak reaches ``one`` (the
+    magnitude that quantises to 1), unless it is a detail block whose peak stays below ``two``
+    and which holds at most ``sparse_max`` values that reach ``one``."""
+    peak = peaks[row]
+    if peak < one:
+        return False
+    if detail and peak < two:
+        reaching = 0
+        for j in range(units.shape[1]):
+            if abs(units[row, j]) >= one:
+                reaching += 1
+        return reaching > sparse_max
+    return True
+
+
+@_jit
+def coded_values(units, peaks, detail, step, rounding, one, two, sparse_max, flags):
+    """Flags (written to ``flags``, (n,) int8: 1 where block n is coded) and the quantised
+    values of the coded blocks of ``units`` (n, k) float32 in block order, (n_coded * k,) int32."""
+    n, k = units.shape
+    coded = 0
+    for row in range(n):
+        flag = is_coded(units, peaks, row, detail, one, two, sparse_max)
+        flags[row] = flag
+        coded += flag
+    values = np.empty(coded * k, np.int32)
+    at = 0
+    for row in range(n):
+        if flags[row]:
+            for j in range(k):
+                values[at] = quantize_one(units[row, j], step, rounding)
+                at += 1
+    return values
+
+
+@_jit
+def sample_counts(units, peaks, band_of_row, n_bands, zero_blocks, step, rounding, one, two, sparse_max,
+                  half_span):
+    """Coded blocks per band ((n_bands,) int64; all rows without ``zero_blocks``) and the
+    histogram of the quantised values of those rows per band ((n_bands, 2 * half_span + 1)
+    int64, column q + half_span; every |q| must be <= ``half_span``)."""
+    n, k = units.shape
+    coded = np.zeros(n_bands, np.int64)
+    counts = np.zeros((n_bands, 2 * half_span + 1), np.int64)
+    for row in range(n):
+        band = band_of_row[row]
+        if zero_blocks and not is_coded(units, peaks, row, band > 0, one, two, sparse_max):
+            continue
+        coded[band] += 1
+        for j in range(k):
+            counts[band, quantize_one(units[row, j], step, rounding) + half_span] += 1
+    return coded, counts
