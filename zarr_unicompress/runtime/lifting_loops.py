@@ -128,23 +128,67 @@ def forward_x_blocks(a, z0, low, low_units, low_peaks, high_units, high_peaks, l
     the high half (and, where ``low_in_blocks``, the low half) written straight into its zero
     blocks: ``*_units`` (Z * by * bx, block**2) and their peaks ``*_peaks`` (Z * by * bx,) as
     :func:`.block_loops.cut` lays them out (by = ceil(y / block), bx = ceil(m / block)); else
-    the low half goes to ``low`` (z, y, m). Saves writing the half and reading it back."""
+    the low half goes to ``low`` (z, y, m). The rows of one block row are lifted into buffers,
+    then each block is written whole (one cache line of 16 float32) with its peak."""
     z, y, n = a.shape
     m = (n + 1) // 2
     by = (y + block - 1) // block
     bx = (m + block - 1) // block
-    lo = np.empty(m, np.float32)
-    hi = np.empty(m, np.float32)
+    lo = np.zeros((block, bx * block), np.float32)  # zero past m: the blocks' padding
+    hi = np.zeros((block, bx * block), np.float32)
     for k in range(z):
-        for r in range(y):
-            row_low = lo if low_in_blocks else low[k, r]
-            lift_x_row(a[k, r], row_low, hi, steps)
+        for br in range(by):
+            rows = min(block, y - br * block)
+            for i in range(rows):
+                r = br * block + i
+                row_low = lo[i, :m] if low_in_blocks else low[k, r]
+                lift_x_row(a[k, r], row_low, hi[i, :m], steps)
+            for i in range(rows, block):  # past the band's last row: the blocks' padding
+                lo[i, :] = 0.0
+                hi[i, :] = 0.0
             if low_in_blocks:
-                put_row_in_blocks(lo, low_units, low_peaks, z0 + k, r, by, bx, block)
-            put_row_in_blocks(hi, high_units, high_peaks, z0 + k, r, by, bx, block)
-        if low_in_blocks:
-            zero_padding_rows(low_units, z0 + k, y, by, bx, block)
-        zero_padding_rows(high_units, z0 + k, y, by, bx, block)
+                put_block_row(lo, low_units, low_peaks, (z0 + k) * by + br, bx, block)
+            put_block_row(hi, high_units, high_peaks, (z0 + k) * by + br, bx, block)
+
+
+@_jit
+def put_block_row(rows, units, peaks, block_row, bx, block):
+    """One block row (``rows`` (block, bx * block) float32) into its blocks ``units[block_row
+    * bx + c]`` (row-major inside a block) and their largest |value| into ``peaks``. Blocks of
+    4 x 4 take their peak as a tree of maxima (a chain of 16 would wait on each maximum)."""
+    first = block_row * bx
+    if block != 4:
+        zero = np.float32(0.0)
+        for c in range(bx):
+            target = units[first + c]
+            peak = zero
+            for i in range(block):
+                for j in range(block):
+                    v = rows[i, c * block + j]
+                    target[i * block + j] = v
+                    peak = max(peak, abs(v))
+            peaks[first + c] = peak
+        return
+    r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
+    for c in range(bx):
+        target = units[first + c]
+        x = 4 * c
+        peak0 = _row_of_four(r0, x, target, 0)
+        peak1 = _row_of_four(r1, x, target, 4)
+        peak2 = _row_of_four(r2, x, target, 8)
+        peak3 = _row_of_four(r3, x, target, 12)
+        peaks[first + c] = max(max(peak0, peak1), max(peak2, peak3))
+
+
+@_jit
+def _row_of_four(row, x, target, at):
+    """Copy ``row[x:x + 4]`` to ``target[at:at + 4]``; return its largest |value|."""
+    a, b, c, d = row[x], row[x + 1], row[x + 2], row[x + 3]
+    target[at] = a
+    target[at + 1] = b
+    target[at + 2] = c
+    target[at + 3] = d
+    return max(max(abs(a), abs(b)), max(abs(c), abs(d)))
 
 
 @_jit
@@ -175,47 +219,6 @@ def lift_x_row(row, lo, hi, steps):
     for j in range(m):
         lo[j] *= low_gain
         hi[j] *= high_gain
-
-
-@_jit
-def put_row_in_blocks(values, units, peaks, k, r, by, bx, block):
-    """Row ``r`` of slice ``k`` of a band (``values`` (m,) float32) into its place in the zero
-    blocks ``units`` (zero-padded past m) and into their peaks (reset by the block row's first
-    row). Whole blocks of 4 go without per-value checks (the common case)."""
-    m = values.shape[0]
-    first = (k * by + r // block) * bx
-    i = r % block
-    zero = np.float32(0.0)
-    whole = m // block if block == 4 else 0
-    at = i * block
-    for c in range(whole):
-        n = first + c
-        v0, v1, v2, v3 = values[4 * c], values[4 * c + 1], values[4 * c + 2], values[4 * c + 3]
-        units[n, at] = v0
-        units[n, at + 1] = v1
-        units[n, at + 2] = v2
-        units[n, at + 3] = v3
-        peak = max(max(abs(v0), abs(v1)), max(abs(v2), abs(v3)))
-        peaks[n] = peak if i == 0 else max(peaks[n], peak)
-    for c in range(whole, bx):
-        n = first + c
-        peak = zero if i == 0 else peaks[n]
-        for j in range(block):
-            x = c * block + j
-            v = values[x] if x < m else zero
-            units[n, at + j] = v
-            peak = max(peak, abs(v))
-        peaks[n] = peak
-
-
-@_jit
-def zero_padding_rows(units, k, y, by, bx, block):
-    """Zero the rows of slice ``k``'s last block row that lie past the band's ``y`` rows."""
-    first = (k * by + by - 1) * bx
-    for i in range(y - (by - 1) * block, block):
-        for c in range(bx):
-            for j in range(block):
-                units[first + c, i * block + j] = 0.0
 
 
 @_jit
