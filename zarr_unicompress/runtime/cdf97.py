@@ -13,6 +13,8 @@ into a buffer and costs three times the contiguous axis, and a 5-level transform
 (30, 512, 512) chunk took 0.14 s, half of a ratio-mode encode or decode. Here each step is a
 whole-slab NumPy add or multiply (so the work is the same on every machine: IEEE float32
 add and multiply, no fused multiply-add), run on slabs of a few slices that stay in cache.
+Where numba runs (:mod:`.numba_support`), the same operations run as compiled loops
+(:mod:`.lifting_loops`), 3-4x faster, with the same values bit for bit.
 """
 
 from __future__ import annotations

@@ -3,14 +3,18 @@ NumPy steps of :mod:`.cdf97`.
 
 Why: :mod:`.cdf97` runs each lifting step as three whole-array NumPy operations (an add into
 a scratch array, a multiply, an add in place), eight memory passes per step; a loop does one,
-and the split into (or merge from) even and odd samples goes into the same loop. On one core
-a 5-level transform of a (30, 512, 512) chunk took 48 ms in NumPy and 14 ms with these loops.
+and the split into (or merge from) even and odd samples goes into the same loop. The encoder's
+first level also takes the difference with the base in that split
+(:func:`forward_y_difference`), and its last step along x writes each band straight into its
+zero blocks with their peaks (:func:`forward_x_blocks`), instead of a float32 copy of the slab
+and a cut of every band afterwards. On one core a 5-level transform of a (30, 512, 512) chunk
+took 48 ms in NumPy and 14 ms here (benchmarks/RESULTS.md, v0.3.1).
 
 Same values, bit for bit: every sample gets the same IEEE float32 operations in the same
 order as in NumPy (``(a + b)`` rounded, times the float32 constant, rounded, added, rounded).
 numba compiles without fast-math, so LLVM neither reassociates nor fuses a multiply and an
 add (it may run several samples at once in SIMD registers, which rounds each the same way).
-The tests compare both paths on every shape class; the torch decoder
+The tests compare both paths on every shape class and dtype; the torch decoder
 (:mod:`.cdf97_torch`) follows the same sequence, so CPU and GPU decodes stay identical.
 
 This module imports numba; :mod:`.cdf97` imports it only where :func:`.numba_support.enabled`
