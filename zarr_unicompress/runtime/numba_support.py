@@ -25,6 +25,7 @@ def enabled() -> bool:
     return os.environ.get(ENV_SWITCH, "1").strip() != "0" and importlib.util.find_spec("numba") is not None
 
 
+@functools.lru_cache(maxsize=None)
 def loops(name: str) -> ModuleType | None:
     """The runtime module of compiled loops ``name`` (e.g. ``"lifting_loops"``), imported on
     first use, or None where the loops are not :func:`enabled` or the module does not import
@@ -33,18 +34,18 @@ def loops(name: str) -> ModuleType | None:
 
     numba compiles each loop on its first call in a process that finds no cached copy (about 5
     s for all of them) and keeps it in its on-disk cache (next to the module, else in the
-    user's cache directory): later processes load them in about 0.5 s."""
+    user's cache directory): later processes load them in about 0.5 s. The answer is kept per
+    process (a module that failed is not imported again)."""
     if not enabled():
         return None
     try:
         return importlib.import_module(f"{__package__}.{name}")
     except Exception as exc:  # noqa: BLE001 - any failure to set numba up means: run the NumPy code
-        _warn_once(name, exc)
+        _warn(name, exc)
         return None
 
 
-@functools.lru_cache(maxsize=None)
-def _warn_once(name: str, exc: Exception) -> None:
+def _warn(name: str, exc: Exception) -> None:
     warnings.warn(f"zarr_unicompress runs its NumPy code instead of the compiled loops {name!r}: {exc!r} "
                   f"(set NUMBA_CACHE_DIR to a writable directory, or {ENV_SWITCH}=0 to silence this)",
-                  RuntimeWarning, stacklevel=3)
+                  RuntimeWarning, stacklevel=4)
