@@ -25,7 +25,7 @@ def enabled() -> bool:
     return os.environ.get(ENV_SWITCH, "1").strip() != "0" and importlib.util.find_spec("numba") is not None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def loops(name: str) -> ModuleType | None:
     """The runtime module of compiled loops ``name`` (e.g. ``"lifting_loops"``), imported on
     first use, or None where the loops are not :func:`enabled` or the module does not import
