@@ -115,6 +115,18 @@ def test_streams_and_voxels_do_not_depend_on_numba(default_model: RuntimeModel, 
             np.testing.assert_array_equal(decode_chunk(default_model, stream), want)
 
 
+def test_analyze_into_blocks_refuses_arrays_its_loops_would_overrun() -> None:
+    volume = np.zeros((2, 16, 16), np.uint8)
+    shapes = cdf97.band_shapes(volume.shape, 2)
+    units = [np.empty((z * -(-y // 4) * -(-x // 4), 16), np.float32) for z, y, x in shapes]
+    peaks = [np.empty(len(u), np.float32) for u in units]
+    assert cdf97.analyze_into_blocks(volume, 2, 0.0, units, peaks, 4)
+    with pytest.raises(ValueError, match="C-contiguous float32"):
+        cdf97.analyze_into_blocks(volume, 2, 0.0, units[:-1] + [units[-1][1:]], peaks, 4)
+    with pytest.raises(ValueError, match="base of shape"):
+        cdf97.analyze_into_blocks(volume, 2, np.zeros((2, 16, 15)), units, peaks, 4)
+
+
 def test_a_module_that_does_not_import_falls_back_to_numpy_with_a_warning() -> None:
     with pytest.warns(RuntimeWarning, match="NumPy code instead"):
         assert numba_support.loops("no_such_loops") is None

@@ -113,6 +113,7 @@ def analyze_into_blocks(volume: np.ndarray, levels: int, base: float | np.ndarra
     compiled = _loops()
     if compiled is None or levels < 1:
         return False
+    _check_block_layout(volume, levels, base, units, peaks, block)
     nothing = np.empty((0, 0, 0), np.float32)
     step = slab_slices(volume.shape)
     base_is_array = isinstance(base, np.ndarray)
@@ -140,6 +141,25 @@ def analyze_into_blocks(volume: np.ndarray, levels: int, base: float | np.ndarra
                                       peaks[first + 2], True, _FORWARD_STEPS, block)
             signal = approx
     return True
+
+
+def _check_block_layout(volume: np.ndarray, levels: int, base: float | np.ndarray, units: list[np.ndarray],
+                        peaks: list[np.ndarray], block: int) -> None:
+    """Refuse (ValueError) arrays that :func:`analyze_into_blocks`' loops, which check no
+    index, would write past: one C-contiguous float32 ``units`` (n, block**2) and ``peaks`` (n,)
+    per band, n = z * ceil(y / block) * ceil(x / block) of the band, and a base of the volume's
+    shape."""
+    shapes = band_shapes(volume.shape, levels)
+    if volume.ndim != 3 or len(units) != len(shapes) or len(peaks) != len(shapes) or block < 1:
+        raise ValueError(f"analyze_into_blocks needs a 3D volume and {len(shapes)} unit and peak arrays")
+    if isinstance(base, np.ndarray) and base.shape != volume.shape:
+        raise ValueError(f"base of shape {base.shape} for a volume of shape {volume.shape}")
+    for (z, y, x), u, p in zip(shapes, units, peaks):
+        n = z * -(-y // block) * -(-x // block)
+        for array, want in ((u, (n, block * block)), (p, (n,))):
+            if array.shape != want or array.dtype != np.float32 or not array.flags.c_contiguous:
+                raise ValueError(f"analyze_into_blocks needs C-contiguous float32 arrays of shape {want} "
+                                 f"for a band of shape {(z, y, x)}; got {array.dtype} {array.shape}")
 
 
 def band_shapes(shape: tuple[int, int, int], levels: int) -> list[tuple[int, int, int]]:
@@ -288,7 +308,8 @@ def _lift(low: np.ndarray, high: np.ndarray, axis: int) -> tuple[np.ndarray, np.
 def _inverse_axis(low_band: np.ndarray, high_band: np.ndarray, axis: int) -> np.ndarray:
     """Interleaved signal (float32, twice the halves' length along ``axis``) of two halves."""
     compiled = _loops()
-    if compiled is not None and low_band.dtype == high_band.dtype == np.float32:
+    if (compiled is not None and low_band.dtype == high_band.dtype == np.float32 and low_band.ndim == 3
+            and low_band.shape == high_band.shape):  # the loops check no index: same shapes only
         return _compiled_inverse(compiled.inverse_y if axis == 1 else compiled.inverse_x, low_band, high_band, axis)
     low = low_band * np.float32(1.0 / _LOW_GAIN)
     high = high_band * np.float32(1.0 / _HIGH_GAIN)

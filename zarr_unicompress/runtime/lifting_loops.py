@@ -208,21 +208,31 @@ def lift_x_row(row, lo, hi, steps):
     if n % 2:
         lo[m - 1] = row[n - 1]
         hi[m - 1] = row[n - 1]
-    for j in range(m - 1):
-        hi[j] += alpha * (lo[j] + lo[j + 1])
-    hi[m - 1] += alpha * (lo[m - 1] + lo[0])
-    lo[0] += beta * (hi[m - 1] + hi[0])
-    for j in range(1, m):
-        lo[j] += beta * (hi[j - 1] + hi[j])
-    for j in range(m - 1):
-        hi[j] += gamma * (lo[j] + lo[j + 1])
-    hi[m - 1] += gamma * (lo[m - 1] + lo[0])
-    lo[0] += delta * (hi[m - 1] + hi[0])
-    for j in range(1, m):
-        lo[j] += delta * (hi[j - 1] + hi[j])
+    predict_periodic(hi, lo, alpha)
+    update_periodic(lo, hi, beta)
+    predict_periodic(hi, lo, gamma)
+    update_periodic(lo, hi, delta)
     for j in range(m):
         lo[j] *= low_gain
         hi[j] *= high_gain
+
+
+@_jit
+def predict_periodic(high, low, c):
+    """high[j] += c * (low[j] + low[j + 1]) along one row (m,), periodic: the predict step."""
+    m = low.shape[0]
+    for j in range(m - 1):
+        high[j] += c * (low[j] + low[j + 1])
+    high[m - 1] += c * (low[m - 1] + low[0])
+
+
+@_jit
+def update_periodic(low, high, c):
+    """low[j] += c * (high[j - 1] + high[j]) along one row (m,), periodic: the update step."""
+    m = high.shape[0]
+    low[0] += c * (high[m - 1] + high[0])
+    for j in range(1, m):
+        low[j] += c * (high[j - 1] + high[j])
 
 
 @_jit
@@ -267,18 +277,10 @@ def inverse_x(low, high, out, steps):
             for j in range(m):
                 lo[j] = low[k, r, j] * inv_low
                 hi[j] = high[k, r, j] * inv_high
-            lo[0] += delta * (hi[m - 1] + hi[0])
-            for j in range(1, m):
-                lo[j] += delta * (hi[j - 1] + hi[j])
-            for j in range(m - 1):
-                hi[j] += gamma * (lo[j] + lo[j + 1])
-            hi[m - 1] += gamma * (lo[m - 1] + lo[0])
-            lo[0] += beta * (hi[m - 1] + hi[0])
-            for j in range(1, m):
-                lo[j] += beta * (hi[j - 1] + hi[j])
-            for j in range(m - 1):
-                hi[j] += alpha * (lo[j] + lo[j + 1])
-            hi[m - 1] += alpha * (lo[m - 1] + lo[0])
+            update_periodic(lo, hi, delta)
+            predict_periodic(hi, lo, gamma)
+            update_periodic(lo, hi, beta)
+            predict_periodic(hi, lo, alpha)
             row = out[k, r]
             for j in range(m):
                 row[2 * j] = lo[j]
