@@ -77,7 +77,7 @@ def analyze(volume: np.ndarray, levels: int, base: float | np.ndarray = 0.0,
     With ``consume``, the bands of each slab (a slice along z and its bands in coding order)
     go to ``consume`` while they are still in cache, and nothing is returned.
     """
-    z, y, x = volume.shape
+    z = volume.shape[0]
     bands = None
     if consume is None:
         bands = [np.empty(shape, np.float32) for shape in band_shapes(volume.shape, levels)]
