@@ -1,6 +1,6 @@
-"""The compiled (numba) loops of runtime/lifting_loops.py and runtime/block_loops.py give
-the NumPy code's values bit for bit, so streams and decoded voxels do not depend on whether
-numba is installed."""
+"""The compiled (numba) loops of runtime/lifting_loops.py, block_loops.py, quantize_loops.py
+and table_loops.py give the NumPy code's values bit for bit, so streams and decoded voxels do
+not depend on whether numba is installed."""
 
 from __future__ import annotations
 
@@ -113,6 +113,60 @@ def test_streams_and_voxels_do_not_depend_on_numba(default_model: RuntimeModel, 
         assert [encode_chunk(default_model, c, mode) for c in chunks for mode in modes] == streams
         for stream, want in zip(streams, voxels, strict=True):
             np.testing.assert_array_equal(decode_chunk(default_model, stream), want)
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 0), (1, 0, 4), (2, 0, 0)])
+def test_empty_axes_give_empty_bands_as_in_numpy(shape: tuple[int, int, int], numpy_only) -> None:
+    volume = np.zeros(shape, np.float32)
+    bands = cdf97.analyze(volume, 1)
+    with numpy_only:
+        want = cdf97.analyze(volume, 1)
+    assert [b.shape for b in bands] == [b.shape for b in want]
+    assert cdf97.synthesize(bands, 1, shape).shape == shape
+
+
+def test_big_endian_chunks_encode_as_their_native_twins(default_model: RuntimeModel) -> None:
+    chunk = em_block((16, 128, 128), "uint16")
+    for mode in (QualitySettings(ratio=8.0), QualitySettings(max_error=2)):
+        assert encode_chunk(default_model, chunk.astype(">u2"), mode) == encode_chunk(default_model, chunk, mode)
+
+
+@pytest.mark.parametrize("shape", [(16, 256, 256), (6, 40, 52)])
+def test_coded_values_and_estimates_equal_numpy_at_every_step(shape: tuple[int, int, int], numpy_only) -> None:
+    from zarr_unicompress.runtime.rate_control import BandUnits, SizeEstimator
+
+    chunk = em_block(shape)
+    units = BandUnits.of_signal(chunk, 3, float(chunk.mean()), zero_blocks=True)
+    steps = [0.05, 0.3, 1.0, 2.5, 7.0, 30.0, 400.0]
+    groups = [[g.copy() for g in units.groups(step)] for step in steps]
+    bits = [SizeEstimator(units).bits(step) for step in steps]
+    with numpy_only:
+        for step, got in zip(steps, groups, strict=True):
+            want = units.groups(step)
+            assert len(got) == len(want)
+            for a, b in zip(got, want, strict=True):
+                np.testing.assert_array_equal(a, b)
+                assert a.dtype == b.dtype
+        assert [SizeEstimator(units).bits(step) for step in steps] == bits
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"])
+def test_frequency_tables_and_ranks_equal_numpy(dtype: str, numpy_only) -> None:
+    from zarr_unicompress.runtime.entropy import _table_and_ranks
+
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(7)
+    cases = [rng.integers(max(info.min, -60), min(info.max, 60), 5000, endpoint=True).astype(dtype),
+             np.array([info.min, 0, info.max, 0, 1], dtype) if info.bits <= 16 else
+             np.array([0, 1 << 21, 5, 5], dtype),  # a span of 2**20 and more: the sorted path
+             np.full(7, 3, dtype)]
+    got = [_table_and_ranks(flat) for flat in cases]
+    with numpy_only:
+        for flat, (table, ranks) in zip(cases, got, strict=True):
+            want_table, want_ranks = _table_and_ranks(flat.astype(np.int64) if info.bits <= 16 else flat)
+            np.testing.assert_array_equal(table.symbols, want_table.symbols)
+            np.testing.assert_array_equal(table.counts, want_table.counts)
+            np.testing.assert_array_equal(ranks, want_ranks)
 
 
 def test_analyze_into_blocks_refuses_arrays_its_loops_would_overrun() -> None:

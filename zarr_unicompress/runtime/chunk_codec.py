@@ -90,6 +90,8 @@ def as_3d(chunk: np.ndarray) -> np.ndarray:
     """View a 1D/2D/3D chunk as 3D by prepending axes of length 1; refuse other ranks and dtypes."""
     arr = np.asarray(chunk)
     dtype_code(arr.dtype)
+    if not arr.dtype.isnative:  # e.g. '>u2' from a big-endian Zarr array: the same values, native order
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.ndim == 0 or arr.ndim > 3:
         raise UnsupportedInput(f"UniCompress encodes 1D to 3D chunks; got a {arr.ndim}D chunk of shape {arr.shape}")
     if arr.size == 0:

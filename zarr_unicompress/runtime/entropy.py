@@ -79,7 +79,7 @@ def _table_and_ranks(flat: np.ndarray) -> tuple[FrequencyTable, np.ndarray]:
     if flat.size == 0:
         return FrequencyTable(np.empty(0, np.int64), np.empty(0, np.int64)), np.empty(0, np.int32)
     compiled = numba_support.loops("table_loops")
-    if compiled is not None and flat.dtype.kind in "iu" and flat.dtype.itemsize <= 8:
+    if compiled is not None and (flat.dtype.kind == "i" or (flat.dtype.kind == "u" and flat.dtype.itemsize < 8)):
         return _compiled_table_and_ranks(compiled, flat)
     lo, hi = int(flat.min()), int(flat.max())
     if hi - lo >= _BINCOUNT_SPAN:

@@ -221,6 +221,8 @@ def lift_x_row(row, lo, hi, steps):
 def predict_periodic(high, low, c):
     """high[j] += c * (low[j] + low[j + 1]) along one row (m,), periodic: the predict step."""
     m = low.shape[0]
+    if m == 0:  # an empty axis: nothing to lift (and no [m - 1] to touch)
+        return
     for j in range(m - 1):
         high[j] += c * (low[j] + low[j + 1])
     high[m - 1] += c * (low[m - 1] + low[0])
@@ -230,6 +232,8 @@ def predict_periodic(high, low, c):
 def update_periodic(low, high, c):
     """low[j] += c * (high[j - 1] + high[j]) along one row (m,), periodic: the update step."""
     m = high.shape[0]
+    if m == 0:
+        return
     low[0] += c * (high[m - 1] + high[0])
     for j in range(1, m):
         low[j] += c * (high[j - 1] + high[j])

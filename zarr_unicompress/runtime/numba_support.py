@@ -1,8 +1,9 @@
-"""Whether the runtime's compiled loops (:mod:`.lifting_loops`, :mod:`.block_loops`) run.
+"""Whether the runtime's compiled loops (:mod:`.lifting_loops`, :mod:`.block_loops`,
+:mod:`.quantize_loops`, :mod:`.table_loops`) run.
 
 numba is a dependency, but the runtime also works without it: where numba is installed the
-wavelet transform and the cut into zero blocks run as compiled loops with the same float32
-results as their NumPy code; without it (or with the environment variable
+wavelet transform, the cut into zero blocks, the quantiser's coded blocks and size estimates
+and the frequency tables run as compiled loops with the same results as their NumPy code; without it (or with the environment variable
 ``UNICOMPRESS_NUMBA=0``, read once per process) the NumPy code runs. Nothing else changes:
 the same streams, the same decoded voxels, only the time.
 """
@@ -47,5 +48,6 @@ def loops(name: str) -> ModuleType | None:
 
 def _warn(name: str, exc: Exception) -> None:
     warnings.warn(f"zarr_unicompress runs its NumPy code instead of the compiled loops {name!r}: {exc!r} "
-                  f"(set NUMBA_CACHE_DIR to a writable directory, or {ENV_SWITCH}=0 to silence this)",
+                  f"(where numba found no writable cache directory, set NUMBA_CACHE_DIR to one; {ENV_SWITCH}=0 "
+                  "silences this)",
                   RuntimeWarning, stacklevel=4)

@@ -74,15 +74,20 @@ def sample_counts(units, peaks, band_of_row, n_bands, zero_blocks, step, roundin
                   half_span):
     """Coded blocks per band ((n_bands,) int64; all rows without ``zero_blocks``) and the
     histogram of the quantised values of those rows per band ((n_bands, 2 * half_span + 1)
-    int64, column q + half_span; every |q| must be <= ``half_span``)."""
+    int64, column q + half_span), and whether every |q| was <= ``half_span`` (else the counts
+    are incomplete and the caller counts in NumPy)."""
     n, k = units.shape
     coded = np.zeros(n_bands, np.int64)
-    counts = np.zeros((n_bands, 2 * half_span + 1), np.int64)
+    width = 2 * half_span + 1
+    counts = np.zeros((n_bands, width), np.int64)
     for row in range(n):
         band = band_of_row[row]
         if zero_blocks and not is_coded(units, peaks, row, band > 0, one, two, sparse_max):
             continue
         coded[band] += 1
         for j in range(k):
-            counts[band, quantize_one(units[row, j], step, rounding) + half_span] += 1
-    return coded, counts
+            column = quantize_one(units[row, j], step, rounding) + half_span
+            if column < 0 or column >= width:
+                return coded, counts, False
+            counts[band, column] += 1
+    return coded, counts, True

@@ -356,7 +356,9 @@ class SizeEstimator:
         if compiled is not None and self._units.dtype == np.float32:
             half_span = abs(int(quantize(self._largest, step)[0]))  # no |q| in the sample is larger
             if self._n_bands * (2 * half_span + 1) <= _JOINT_HISTOGRAM_BINS:
-                return self._compiled_bits(compiled, step, half_span)
+                bits = self._compiled_bits(compiled, step, half_span)
+                if bits is not None:
+                    return bits
         if not self._zero_blocks:
             return float(_grouped_bits(quantize(self._units, step), self._band, self._n_bands, self._scales,
                                        self._table_weight).sum())
@@ -372,13 +374,16 @@ class SizeEstimator:
                                self._table_weight)
         return float(flags.sum() + self._table_weight * flag_tables.sum() + values.sum())
 
-    def _compiled_bits(self, compiled: ModuleType, step: float, half_span: int) -> float:
+    def _compiled_bits(self, compiled: ModuleType, step: float, half_span: int) -> float | None:
         """:meth:`_bits` from the histogram of :func:`.quantize_loops.sample_counts` (the same
-        counts, so the same float64 sums in the same order: the same estimate)."""
-        coded, counts = compiled.sample_counts(
+        counts, so the same float64 sums in the same order: the same estimate); None where a
+        value fell outside ``half_span`` (not seen: the sample's largest |c| bounds them)."""
+        coded, counts, complete = compiled.sample_counts(
             self._units, self._peaks if self._zero_blocks else self._units[:0, 0], self._band, self._n_bands,
             self._zero_blocks, np.float32(step), _ROUNDING, magnitude_threshold(step, 1),
             magnitude_threshold(step, 2), SPARSE_BLOCK_NONZERO, half_span)
+        if not complete:
+            return None
         values = _bits_of_joint_counts(counts, self._n_bands, self._scales, self._table_weight)
         if not self._zero_blocks:
             return float(values.sum())

@@ -209,8 +209,13 @@ def block_peaks(band: np.ndarray) -> np.ndarray:
 
 def cut_into_blocks(band: np.ndarray, units: np.ndarray, peaks: np.ndarray) -> None:
     """:func:`to_blocks` of ``band`` (z, y, x) into ``units`` (n_blocks, ZERO_BLOCK**2) and its
-    :func:`block_peaks` into ``peaks`` (n_blocks,): both arrays C-contiguous, the band's
-    dtype; in one compiled pass for float32 bands where numba is installed (same values)."""
+    :func:`block_peaks` into ``peaks`` (n_blocks,), both in the band's dtype; in one compiled
+    pass for float32 bands where numba is installed (same values). Other shapes raise
+    ValueError (the compiled loop checks no index)."""
+    z, by, bx = block_grid(band.shape)
+    if units.shape != (z * by * bx, ZERO_BLOCK**2) or peaks.shape != (z * by * bx,):
+        raise ValueError(f"a band of shape {band.shape} has {z * by * bx} blocks: units {units.shape} "
+                         f"and peaks {peaks.shape} do not fit")
     compiled = numba_support.loops("block_loops")
     if compiled is not None and band.dtype == units.dtype == peaks.dtype == np.float32:
         compiled.cut(band, units, peaks, ZERO_BLOCK)
