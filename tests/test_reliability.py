@@ -53,6 +53,23 @@ def test_forged_streams_raise_or_decode_to_the_declared_shape(default_model: Run
     assert out.shape == (2, 16, 16) and out.dtype == np.uint8
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_forged_zero_block_streams_raise_or_decode_cleanly(default_model: RuntimeModel, data) -> None:
+    """The same for a ratio-mode chunk in zero blocks over five wavelet levels, with no expected
+    shape, so that forged headers reach the compiled inverse transform (which checks no index)."""
+    stream = bytearray(encode_chunk(default_model, em_block((2, 256, 256)), QualitySettings(ratio=12.0)))
+    body = stream[:-4]
+    for _ in range(data.draw(st.integers(1, 3))):
+        pos = data.draw(st.integers(0, min(len(body) - 1, 200)))  # header, tables, first words
+        body[pos] = data.draw(st.integers(0, 255))
+    try:
+        out = decode_chunk(default_model, _with_crc(bytes(body)))
+    except UniCompressError:
+        return
+    assert out.ndim == 3 and out.size <= 2**22
+
+
 def test_headers_claiming_gigabytes_are_rejected_without_allocating(default_model: RuntimeModel) -> None:
     stream = encode_chunk(default_model, em_block((2, 16, 16)), QualitySettings(max_error=1))
     body = bytearray(stream[:-4])
