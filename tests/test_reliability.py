@@ -16,7 +16,11 @@ from hypothesis import strategies as st
 from tests.common import check_round_trip, em_block, run_fresh_python
 from zarr_unicompress.bitstream import HEADER_SIZE, MAGIC
 from zarr_unicompress.errors import ChunkCorrupt, UniCompressError
-from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
+from zarr_unicompress.runtime.chunk_codec import (
+    QualitySettings,
+    decode_chunk,
+    encode_chunk,
+)
 from zarr_unicompress.runtime.model import RuntimeModel
 
 MODES = [QualitySettings(), QualitySettings(max_error=2), QualitySettings(ratio=6.0)]
