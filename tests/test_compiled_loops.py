@@ -1,5 +1,5 @@
-"""The compiled (numba) loops of runtime/lifting_loops.py, block_loops.py, quantize_loops.py
-and table_loops.py give the NumPy code's values bit for bit, so streams and decoded voxels do
+"""The compiled (numba) loops of runtime/lifting_loops.py, block_loops.py, quantize_loops.py,
+table_loops.py and voxel_loops.py give the NumPy code's values bit for bit, so streams and decoded voxels do
 not depend on whether numba is installed."""
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ def test_streams_and_voxels_do_not_depend_on_numba(default_model: RuntimeModel, 
                                                    dtype: str, numpy_only) -> None:
     chunk = em_block(shape, dtype)
     chunks = [chunk, chunk[:, ::-1, ::2]]  # a strided, reversed view as well
-    modes = [QualitySettings(ratio=6.0), QualitySettings(ratio=40.0), QualitySettings(max_error=2)]
+    modes = [QualitySettings(ratio=6.0), QualitySettings(ratio=40.0), QualitySettings(max_error=2),
+             QualitySettings(max_error=0), QualitySettings()]
     streams = [encode_chunk(default_model, c, mode) for c in chunks for mode in modes]
     voxels = [decode_chunk(default_model, stream) for stream in streams]
     with numpy_only:

@@ -38,6 +38,7 @@ from ..bitstream import (
     unpack_chunk,
 )
 from ..errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
+from . import numba_support
 from .codeword_search import nearest_table_entries
 from .entropy import GroupDecoder, encode_groups, symbol_counts
 from .model import RuntimeModel
@@ -502,7 +503,11 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
     wide = header.max_error is not None and header.max_error >= 1 << 30
     work = np.int64 if wide else np.int32
     indices = _decode_indices(model, header, decoder)
-    pred_tokens = scaled_table(model, header.lo, header.hi).astype(work)[indices]
+    table = scaled_table(model, header.lo, header.hi).astype(work)
+    voxels_per_token = table.shape[1]
+    token_class = np.empty(0, np.int64)
+    residuals: list[np.ndarray] = []  # per class, in class order
+    step = work(2 * header.max_error + 1) if header.max_error is not None else work(1)
     if header.has_residual:
         if header.max_error is None or len(sections.classes) != model.codebook_size:
             raise ChunkCorrupt("chunk residual section lacks its bound or its class map; it is damaged")
@@ -510,13 +515,23 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
         if decoder.n_groups != int(classes.max()) + 2:
             raise ChunkCorrupt("chunk class map and symbol groups disagree; the chunk is damaged")
         token_class = classes[indices]
-        step = work(2 * header.max_error + 1)
         limit = None if wide else -(-(1 << 17) // int(step)) + 1  # |q| of a real chunk stays below this
+        tokens_per_class = np.bincount(token_class, minlength=decoder.n_groups - 1)
         for c in range(decoder.n_groups - 1):
-            sel = token_class == c
-            q = decoder.next(int(sel.sum()) * pred_tokens.shape[1], dtype=work, magnitude_limit=limit)
-            q *= step
-            pred_tokens[sel] += q.reshape(-1, pred_tokens.shape[1])
+            residuals.append(decoder.next(int(tokens_per_class[c]) * voxels_per_token, dtype=work,
+                                          magnitude_limit=limit))
+    compiled = None if wide else numba_support.loops("voxel_loops")
+    if compiled is not None:
+        out = np.empty(header.shape, header.dtype)
+        starts = np.cumsum([0] + [len(r) for r in residuals[:-1]], dtype=np.int64)
+        compiled.tokens_to_chunk(indices, table, token_class,
+                                 np.concatenate(residuals) if residuals else np.empty(0, work), starts,
+                                 int(step), header.lo, header.hi, np.array(model.token_shape, np.int64), out)
+        return out
+    pred_tokens = table[indices]
+    for c, q in enumerate(residuals):
+        q *= step
+        pred_tokens[token_class == c] += q.reshape(-1, voxels_per_token)
     np.clip(pred_tokens, header.lo, header.hi, out=pred_tokens)
     return np.ascontiguousarray(from_tokens(pred_tokens, header.shape, model.token_shape), dtype=header.dtype)
 
