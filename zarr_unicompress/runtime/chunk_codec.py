@@ -170,17 +170,14 @@ def encode_chunk(model: RuntimeModel, chunk: np.ndarray, quality: QualitySetting
         return pack_chunk(header, ChunkSections(b"", b"", b""))
     if quality.ratio is not None:
         return _encode_wavelet_residual(model, vol, lo, hi, digest, quality)
-    tokens, indices = token_indices(model, vol, lo, hi, quality.index_search)
+    indices = codebook_indices(model, vol, lo, hi, quality.index_search)
     groups: list[np.ndarray] = [indices]
     class_map = b""
     flags = 0
     if quality.max_error is not None:
         flags |= FLAG_RESIDUAL
-        residual = tokens.astype(np.int32)
-        residual -= scaled_table(model, lo, hi)[indices]
-        q_tokens = quantize_residual(residual, quality.max_error)
-        _zero_padding(q_tokens, shape, model.token_shape)
-        classes = context_classes(indices, q_tokens, model.codebook_size, vol.size)
+        q_tokens, energy = _quantized_residuals(model, vol, indices, lo, hi, quality.max_error)
+        classes = context_classes(indices, energy, model.codebook_size, vol.size)
         class_map = classes.astype(np.uint8).tobytes()
         token_class = classes[indices]
         groups += [q_tokens[token_class == c].ravel() for c in range(int(classes.max()) + 1)]
@@ -356,6 +353,26 @@ def _pack_wavelet(vol: np.ndarray, units: BandUnits, indices: np.ndarray | None,
 ZERO_BLOCK_MIN_VOXELS = 1 << 17
 
 
+def _quantized_residuals(model: RuntimeModel, vol: np.ndarray, indices: np.ndarray, lo: int, hi: int,
+                         max_error: int) -> tuple[np.ndarray, np.ndarray]:
+    """The quantised residual symbols (n_tokens, voxels per token) int32 of a chunk against its
+    tokens' table entries (0 for the voxels edge padding adds) and each token's sum of |q|
+    (n_tokens,) int64; in one compiled pass where numba runs (same values)."""
+    table = scaled_table(model, lo, hi)
+    compiled = numba_support.loops("voxel_loops") if max_error < 1 << 30 else None
+    if compiled is not None:
+        q_tokens = np.empty((len(indices), table.shape[1]), np.int32)
+        energy = np.empty(len(indices), np.int64)
+        compiled.quantized_residuals(vol, indices, table, max_error, np.array(model.token_shape, np.int64),
+                                     q_tokens, energy)
+        return q_tokens, energy
+    residual = to_tokens(vol, model.token_shape).astype(np.int32)
+    residual -= table[indices]
+    q_tokens = quantize_residual(residual, max_error)
+    _zero_padding(q_tokens, vol.shape, model.token_shape)
+    return q_tokens, np.abs(q_tokens).sum(1)
+
+
 def quantize_residual(residual: np.ndarray, max_error: int) -> np.ndarray:
     """Quantise integer residuals (int32, |r| < 2**17) with step 2E+1 so that |r - q * (2E+1)| <= E.
 
@@ -378,15 +395,16 @@ def _zero_padding(q_tokens: np.ndarray, shape: tuple[int, int, int], token_shape
     q_tokens[~inside] = 0
 
 
-def context_classes(indices: np.ndarray, q_tokens: np.ndarray, codebook_size: int, n_voxels: int) -> np.ndarray:
-    """Group codewords into context classes by mean |q| of their tokens in this chunk.
+def context_classes(indices: np.ndarray, token_energy: np.ndarray, codebook_size: int, n_voxels: int) -> np.ndarray:
+    """Group codewords into context classes by mean |q| of their tokens in this chunk
+    (``token_energy`` (n_tokens,) int64: each token's sum of |q|).
 
     Returns (codebook_size,) int64 class per codeword, classes numbered 0.. by increasing
     residual magnitude, each holding about the same number of tokens.
     """
     n_classes = int(np.clip(n_voxels // 8192, 1, MAX_CONTEXT_CLASSES))
     counts = np.bincount(indices, minlength=codebook_size)
-    energy = np.bincount(indices, weights=np.abs(q_tokens).sum(1), minlength=codebook_size)
+    energy = np.bincount(indices, weights=token_energy, minlength=codebook_size)
     mean = energy / np.maximum(counts, 1)
     order = np.argsort(mean, kind="stable")
     cum = np.cumsum(counts[order]) / max(1, counts.sum())
