@@ -1,5 +1,5 @@
 """2D CDF 9/7 wavelet per z-slice by lifting, in float32: PyWavelets' ``bior4.4`` with
-``mode="periodization"``, three times faster.
+``mode="periodization"``, 2.6x faster in NumPy and 10-13x with the compiled loops.
 
 The transform is the one PyWavelets computes (the tests compare both to float32 rounding):
 each level splits axis y, then axis x, into low (s) and high (d) halves with the four
@@ -10,7 +10,7 @@ axis. The inverse crops each level to the next band's size, as ``pywt.waverec2``
 
 Why not PyWavelets: its convolution along the non-contiguous axis y gathers every column
 into a buffer and costs three times the contiguous axis, and a 5-level transform of a
-(30, 512, 512) chunk took 0.14 s, half of a ratio-mode encode or decode. Here each step is a
+(30, 512, 512) chunk took 0.14 s, half of a ratio-mode encode or decode then. Here each step is a
 whole-slab NumPy add or multiply (so the work is the same on every machine: IEEE float32
 add and multiply, no fused multiply-add), run on slabs of a few slices that stay in cache.
 Where numba runs (:mod:`.numba_support`), the same operations run as compiled loops
