@@ -59,7 +59,7 @@ def row_ratios(model, block: np.ndarray, ratio: float) -> list[tuple[float, floa
     for row in range(token_grid(block.shape, model.token_shape)[0]):
         zs = np.arange(row * tz, min((row + 1) * tz, depth))
         sample = block[zs]
-        _, indices = chunk_codec.token_indices(model, sample, lo, hi, "table")
+        indices = chunk_codec.codebook_indices(model, sample, lo, hi, "table")
         counts = symbol_counts(indices)[1]
         first = np.array([min(chunk_codec._BASE_CHOICE_FIRST_SLICE, len(zs) - 1)])
         pred1 = chunk_codec.prediction_slices(model, indices, sample.shape, lo, hi, block.dtype, first)

@@ -114,15 +114,9 @@ def select_indices(model: RuntimeModel, tokens01: np.ndarray, mode: str) -> np.n
     return nearest_table_entries(model.digest, model.table_float, tokens01)
 
 
-def token_indices(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """Tokens (n_tokens, voxels_per_token) in the chunk's dtype, edge-padded, and their codebook
-    indices (n_tokens,) int64, for a 3D chunk whose intensities span [lo, hi] (lo < hi)."""
-    return to_tokens(vol, model.token_shape), codebook_indices(model, vol, lo, hi, mode)
-
-
 def codebook_indices(model: RuntimeModel, vol: np.ndarray, lo: int, hi: int, mode: str) -> np.ndarray:
-    """The codebook index (n_tokens,) int64 of each token of a 3D chunk whose intensities span
-    [lo, hi] (lo < hi), as :func:`token_indices` gives them."""
+    """The codebook index (n_tokens,) int64 of each token (:func:`~.tokens.to_tokens`, edge-padded)
+    of a 3D chunk whose intensities span [lo, hi] (lo < hi)."""
     return select_indices(model, normalized_tokens(vol, model.token_shape, lo, hi), mode)
 
 
