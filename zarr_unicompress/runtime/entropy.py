@@ -14,7 +14,6 @@ varints.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import ModuleType
 
 import constriction
 import numpy as np
@@ -75,39 +74,30 @@ def encode_groups(groups: list[np.ndarray]) -> tuple[bytes, bytes]:
 
 def _table_and_ranks(flat: np.ndarray) -> tuple[FrequencyTable, np.ndarray]:
     """Frequency table of a 1D integer array and each value's rank in its symbols (int32),
-    from one pass of offsets (value - min) where the values span less than _BINCOUNT_SPAN."""
+    from one pass of offsets (value - min) where the values span less than _BINCOUNT_SPAN; the
+    range, the histogram and the ranks by the loops of :mod:`.table_loops` where numba runs
+    (integer dtypes up to 64-bit signed: the same table and ranks)."""
     if flat.size == 0:
         return FrequencyTable(np.empty(0, np.int64), np.empty(0, np.int64)), np.empty(0, np.int32)
     compiled = numba_support.loops("table_loops")
-    if compiled is not None and (flat.dtype.kind == "i" or (flat.dtype.kind == "u" and flat.dtype.itemsize < 8)):
-        return _compiled_table_and_ranks(compiled, flat)
-    lo, hi = int(flat.min()), int(flat.max())
+    if compiled is not None and not (flat.dtype.kind == "i" or (flat.dtype.kind == "u" and flat.dtype.itemsize < 8)):
+        compiled = None
+    lo, hi = (int(v) for v in compiled.value_range(flat)) if compiled else (int(flat.min()), int(flat.max()))
     if hi - lo >= _BINCOUNT_SPAN:
         table = FrequencyTable(*symbol_counts(flat))
         return table, np.searchsorted(table.symbols, flat).astype(np.int32)
-    offsets = flat - flat.dtype.type(lo)
-    counts = np.bincount(offsets, minlength=hi - lo + 1)
+    if compiled is not None:
+        counts = compiled.histogram(flat, lo, hi - lo + 1)
+    else:
+        offsets = flat - flat.dtype.type(lo)
+        counts = np.bincount(offsets, minlength=hi - lo + 1)
     present = np.flatnonzero(counts)
     table = FrequencyTable((present + lo).astype(np.int64), counts[present].astype(np.int64))
-    if len(present) == hi - lo + 1:  # every value in [lo, hi] occurs: the rank is the offset
+    if compiled is None and len(present) == hi - lo + 1:  # every value occurs: the rank is the offset
         return table, offsets.astype(np.int32, copy=False)
-    lookup = np.zeros(hi - lo + 1, np.int32)
-    lookup[present] = np.arange(len(present), dtype=np.int32)
-    return table, lookup[offsets]
-
-
-def _compiled_table_and_ranks(compiled: ModuleType, flat: np.ndarray) -> tuple[FrequencyTable, np.ndarray]:
-    """:func:`_table_and_ranks` by the loops of :mod:`.table_loops` (the same table and ranks)."""
-    lo, hi = (int(v) for v in compiled.value_range(flat))
-    if hi - lo >= _BINCOUNT_SPAN:
-        table = FrequencyTable(*symbol_counts(flat))
-        return table, np.searchsorted(table.symbols, flat).astype(np.int32)
-    counts = compiled.histogram(flat, lo, hi - lo + 1)
-    present = np.flatnonzero(counts)
-    table = FrequencyTable((present + lo).astype(np.int64), counts[present].astype(np.int64))
     rank_of_offset = np.zeros(hi - lo + 1, np.int32)
     rank_of_offset[present] = np.arange(len(present), dtype=np.int32)
-    return table, compiled.ranks(flat, lo, rank_of_offset)
+    return table, compiled.ranks(flat, lo, rank_of_offset) if compiled is not None else rank_of_offset[offsets]
 
 
 class GroupDecoder:
