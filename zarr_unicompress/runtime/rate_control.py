@@ -84,12 +84,9 @@ class BandUnits:
         """Coding units of ``bands`` (float32, coding order)."""
         if not zero_blocks:
             return cls([band.reshape(-1, 1) for band in bands], [], False)
-        units, peaks = [], []
-        for band in bands:
-            z, by, bx = block_grid(band.shape)
-            units.append(np.empty((z * by * bx, ZERO_BLOCK**2), band.dtype))
-            peaks.append(np.empty(z * by * bx, band.dtype))
-            cut_into_blocks(np.ascontiguousarray(band), units[-1], peaks[-1])
+        units, peaks = _empty_blocks([(band.shape, band.dtype) for band in bands])
+        for band, band_units, band_peaks in zip(bands, units, peaks):
+            cut_into_blocks(np.ascontiguousarray(band), band_units, band_peaks)
         return cls(units, peaks, True)
 
     @classmethod
@@ -99,14 +96,11 @@ class BandUnits:
         cache (half the time of cutting the whole bands afterwards)."""
         if not zero_blocks:
             return cls.of(analyze(signal, levels, base), False)
-        depth = signal.shape[0]
-        grids = [block_grid(shape) for shape in band_shapes(signal.shape, levels)]
-        per_slice = [by * bx for _, by, bx in grids]
-        units = [np.empty((depth * n, ZERO_BLOCK**2), np.float32) for n in per_slice]
-        peaks = [np.empty(depth * n, np.float32) for n in per_slice]
-
+        shapes = band_shapes(signal.shape, levels)
+        units, peaks = _empty_blocks([(shape, np.float32) for shape in shapes])
         if cdf97.analyze_into_blocks(signal, levels, base, units, peaks, ZERO_BLOCK):
             return cls(units, peaks, True)
+        per_slice = [by * bx for _, by, bx in (block_grid(shape) for shape in shapes)]
 
         def cut(slab: slice, slab_bands: list[np.ndarray]) -> None:
             for k, band in enumerate(slab_bands):
@@ -189,6 +183,13 @@ class BandUnits:
     def groups(self, step: float) -> list[np.ndarray]:
         """Symbol groups of all bands quantised with ``step``, in stream order."""
         return [group for band in range(len(self.units)) for group in self.band_groups(band, step)]
+
+
+def _empty_blocks(bands: list[tuple[tuple[int, int, int], np.dtype]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Uninitialised zero-block units (n_blocks, ZERO_BLOCK**2) and peaks (n_blocks,) for bands
+    of these (shape, dtype)."""
+    counts = [(math.prod(block_grid(shape)), dtype) for shape, dtype in bands]
+    return [np.empty((n, ZERO_BLOCK**2), dtype) for n, dtype in counts], [np.empty(n, dtype) for n, dtype in counts]
 
 
 def coded_blocks(units: np.ndarray, peaks: np.ndarray, step: float, detail: bool | np.ndarray) -> np.ndarray:
@@ -365,13 +366,18 @@ class SizeEstimator:
         nonzero = coded_blocks(self._units, self._peaks, step, detail=self._detail)
         picked = np.flatnonzero(nonzero)
         bands = np.take(self._band, picked)
-        ones = np.bincount(bands, minlength=self._n_bands) * self._scales
+        values = _grouped_bits(quantize(np.take(self._units, picked, axis=0), step), bands, self._n_bands, self._scales,
+                               self._table_weight)
+        return self._with_flags(np.bincount(bands, minlength=self._n_bands), values)
+
+    def _with_flags(self, coded: np.ndarray, values: np.ndarray) -> float:
+        """Bits of the zero-block flags of bands with ``coded`` (n_bands,) coded blocks in the
+        sample, their tables, plus the values' bits ``values`` (n_bands,)."""
+        ones = coded * self._scales
         zeros = self._totals - ones
         flags = _entropy_bits(ones, self._totals) + _entropy_bits(zeros, self._totals)
         flag_tables = (_table_entry_bits(ones) * (ones > 0) + _table_entry_bits(zeros) * (zeros > 0)
                        + _TABLE_HEADER_BITS)
-        values = _grouped_bits(quantize(np.take(self._units, picked, axis=0), step), bands, self._n_bands, self._scales,
-                               self._table_weight)
         return float(flags.sum() + self._table_weight * flag_tables.sum() + values.sum())
 
     def _compiled_bits(self, compiled: ModuleType, step: float, half_span: int) -> float | None:
@@ -385,14 +391,7 @@ class SizeEstimator:
         if not complete:
             return None
         values = _bits_of_joint_counts(counts, self._n_bands, self._scales, self._table_weight)
-        if not self._zero_blocks:
-            return float(values.sum())
-        ones = coded * self._scales
-        zeros = self._totals - ones
-        flags = _entropy_bits(ones, self._totals) + _entropy_bits(zeros, self._totals)
-        flag_tables = (_table_entry_bits(ones) * (ones > 0) + _table_entry_bits(zeros) * (zeros > 0)
-                       + _TABLE_HEADER_BITS)
-        return float(flags.sum() + self._table_weight * flag_tables.sum() + values.sum())
+        return self._with_flags(coded, values) if self._zero_blocks else float(values.sum())
 
     def step_for(self, budget_bits: float, span: int, tolerance: float = 2e-3, guess: float | None = None) -> float:
         """Smallest step (float32-exact, within ``tolerance`` relative, >= MIN_STEP) whose
