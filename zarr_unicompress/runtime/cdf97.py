@@ -85,8 +85,8 @@ def analyze(volume: np.ndarray, levels: int, base: float | np.ndarray = 0.0,
     for z0 in range(0, z, step):
         slab = slice(z0, z0 + step)
         slab_bands: Bands = [np.empty(0, np.float32)] * (1 + 3 * levels)
-        if _loops() is not None:
-            approx, details = _forward_2d(difference(volume, base, slab))
+        if (compiled := _loops()) is not None:
+            approx, details = _compiled_x(compiled, *_compiled_first_y(compiled, volume, base, slab))
         else:  # the first level splits the rows of the input itself (no float32 copy of the slab)
             approx, details = _forward_2d_halves(*_difference_halves(volume, base, slab))
         for level in range(levels):
@@ -116,30 +116,18 @@ def analyze_into_blocks(volume: np.ndarray, levels: int, base: float | np.ndarra
     _check_block_layout(volume, levels, base, units, peaks, block)
     nothing = np.empty((0, 0, 0), np.float32)
     step = slab_slices(volume.shape)
-    base_is_array = isinstance(base, np.ndarray)
-    base_value = np.float32(0.0 if base_is_array else base)
     for z0 in range(0, volume.shape[0], step):
-        slab = slice(z0, z0 + step)
-        signal = volume[slab]
+        low_y, high_y = _compiled_first_y(compiled, volume, base, slice(z0, z0 + step))
         for level in range(levels):
-            if level:
-                low_y, high_y = _compiled_forward(compiled.forward_y, signal, 1)
-            else:  # the difference with the base goes into the split of the first level
-                shape = list(signal.shape)
-                shape[1] = -(-shape[1] // 2)
-                low_y, high_y = np.empty(shape, np.float32), np.empty(shape, np.float32)
-                compiled.forward_y_difference(signal, base[slab] if base_is_array else signal[:0], base_value,
-                                              base_is_array, low_y, high_y, _FORWARD_STEPS)
             last = level == levels - 1
-            shape = list(low_y.shape)
-            shape[2] = -(-shape[2] // 2)
-            approx = nothing if last else np.empty(shape, np.float32)
+            approx = nothing if last else np.empty(_half_shape(low_y.shape, 2), np.float32)
             first = 1 + 3 * (levels - 1 - level)  # horizontal, vertical, diagonal
             compiled.forward_x_blocks(low_y, z0, approx, units[0], peaks[0], units[first + 1], peaks[first + 1],
                                       last, _FORWARD_STEPS, block)
             compiled.forward_x_blocks(high_y, z0, nothing, units[first], peaks[first], units[first + 2],
                                       peaks[first + 2], True, _FORWARD_STEPS, block)
-            signal = approx
+            if not last:
+                low_y, high_y = _compiled_forward(compiled.forward_y, approx, 1)
     return True
 
 
@@ -222,10 +210,7 @@ def _forward_2d(a: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray
     """One level on (z, y, x) float32: approximation and (horizontal, vertical, diagonal)
     details."""
     if (compiled := _loops()) is not None:
-        low_y, high_y = _compiled_forward(compiled.forward_y, a, 1)
-        approx, vertical = _compiled_forward(compiled.forward_x, low_y, 2)
-        horizontal, diagonal = _compiled_forward(compiled.forward_x, high_y, 2)
-        return approx, (horizontal, vertical, diagonal)
+        return _compiled_x(compiled, *_compiled_forward(compiled.forward_y, a, 1))
     return _forward_2d_halves(*_split(a, 1))
 
 
@@ -234,14 +219,41 @@ def _loops() -> ModuleType | None:
     return numba_support.loops("lifting_loops")
 
 
+def _half_shape(shape: tuple[int, ...], axis: int) -> list[int]:
+    """``shape`` with ``axis`` halved, rounding up (the length of each lifted half)."""
+    half = list(shape)
+    half[axis] = -(-half[axis] // 2)
+    return half
+
+
 def _compiled_forward(kernel: Callable, a: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     """Low and high halves (new float32 arrays) of float32 ``a`` along ``axis`` by a compiled
     loop of :mod:`.lifting_loops` (the values of :func:`_forward_axis`)."""
-    shape = list(a.shape)
-    shape[axis] = -(-shape[axis] // 2)
-    low, high = np.empty(shape, np.float32), np.empty(shape, np.float32)
+    low, high = np.empty(_half_shape(a.shape, axis), np.float32), np.empty(_half_shape(a.shape, axis), np.float32)
     kernel(a, low, high, _FORWARD_STEPS)
     return low, high
+
+
+def _compiled_first_y(compiled: ModuleType, volume: np.ndarray, base: float | np.ndarray,
+                      slab: slice) -> tuple[np.ndarray, np.ndarray]:
+    """The halves along y of ``volume[slab] - base`` (:func:`difference`'s values) by
+    :func:`.lifting_loops.forward_y_difference`, which takes the difference in its split (no
+    float32 copy of the slab)."""
+    signal = volume[slab]
+    low, high = np.empty(_half_shape(signal.shape, 1), np.float32), np.empty(_half_shape(signal.shape, 1), np.float32)
+    is_array = isinstance(base, np.ndarray)
+    compiled.forward_y_difference(signal, base[slab] if is_array else signal[:0], np.float32(0.0 if is_array else base),
+                                  is_array, low, high, _FORWARD_STEPS)
+    return low, high
+
+
+def _compiled_x(compiled: ModuleType, low_y: np.ndarray,
+                high_y: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The x step of a level on the y halves: approximation and (horizontal, vertical,
+    diagonal) details, by the compiled loops."""
+    approx, vertical = _compiled_forward(compiled.forward_x, low_y, 2)
+    horizontal, diagonal = _compiled_forward(compiled.forward_x, high_y, 2)
+    return approx, (horizontal, vertical, diagonal)
 
 
 def _compiled_inverse(kernel: Callable, low: np.ndarray, high: np.ndarray, axis: int) -> np.ndarray:
