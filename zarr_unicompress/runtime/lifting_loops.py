@@ -26,6 +26,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .block_loops import put_block_row
+
 #: compiled with numba's on-disk cache, releasing the GIL, without fast-math (each IEEE float32
 #: operation on its own: never fused into a multiply-add, never reordered).
 _jit = numba.njit(cache=True, nogil=True, fastmath=False)
@@ -135,7 +137,7 @@ def forward_x_blocks(a, z0, low, low_units, low_peaks, high_units, high_peaks, l
     """:func:`forward_x` of ``a`` (z, y, n), slices ``z0`` .. ``z0 + z`` of a band pair, with
     the high half (and, where ``low_in_blocks``, the low half) written straight into its zero
     blocks: ``*_units`` (Z * by * bx, block**2) and their peaks ``*_peaks`` (Z * by * bx,) as
-    :func:`.block_loops.cut` lays them out (by = ceil(y / block), bx = ceil(m / block)); else
+    :func:`.block_loops.put_block_row` lays them out (by = ceil(y / block), bx = ceil(m / block)); else
     the low half goes to ``low`` (z, y, m). The rows of one block row are lifted into buffers,
     then each block is written whole (one cache line of 16 float32) with its peak."""
     z, y, n = a.shape
@@ -157,46 +159,6 @@ def forward_x_blocks(a, z0, low, low_units, low_peaks, high_units, high_peaks, l
             if low_in_blocks:
                 put_block_row(lo, low_units, low_peaks, (z0 + k) * by + br, bx, block)
             put_block_row(hi, high_units, high_peaks, (z0 + k) * by + br, bx, block)
-
-
-@_jit
-def put_block_row(rows, units, peaks, block_row, bx, block):
-    """One block row (``rows`` (block, bx * block) float32) into its blocks ``units[block_row
-    * bx + c]`` (row-major inside a block) and their largest |value| into ``peaks``. Blocks of
-    4 x 4 take their peak as a tree of maxima (a chain of 16 would wait on each maximum)."""
-    first = block_row * bx
-    if block != 4:
-        zero = np.float32(0.0)
-        for c in range(bx):
-            target = units[first + c]
-            peak = zero
-            for i in range(block):
-                for j in range(block):
-                    v = rows[i, c * block + j]
-                    target[i * block + j] = v
-                    peak = max(peak, abs(v))
-            peaks[first + c] = peak
-        return
-    r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
-    for c in range(bx):
-        target = units[first + c]
-        x = 4 * c
-        peak0 = _row_of_four(r0, x, target, 0)
-        peak1 = _row_of_four(r1, x, target, 4)
-        peak2 = _row_of_four(r2, x, target, 8)
-        peak3 = _row_of_four(r3, x, target, 12)
-        peaks[first + c] = max(max(peak0, peak1), max(peak2, peak3))
-
-
-@_jit
-def _row_of_four(row, x, target, at):
-    """Copy ``row[x:x + 4]`` to ``target[at:at + 4]``; return its largest |value|."""
-    a, b, c, d = row[x], row[x + 1], row[x + 2], row[x + 3]
-    target[at] = a
-    target[at + 1] = b
-    target[at + 2] = c
-    target[at + 3] = d
-    return max(max(abs(a), abs(b)), max(abs(c), abs(d)))
 
 
 @_jit
