@@ -55,7 +55,7 @@ def estimate_error(block: np.ndarray, ratio: float) -> float:
     units = rate_control.BandUnits.of_signal(block, levels_for(block.shape), flat, True)
     estimator = rate_control.SizeEstimator(units)
     step = estimator.step_for(8 * (AIM * block.nbytes / ratio - chunk_codec._FIXED_BYTES), hi - lo)
-    tables, words = encode_groups(units.groups(step))
+    tables, words, _ = encode_groups(units.groups(step))
     return 8 * (len(tables) + len(words)) / estimator.bits(step)
 
 
@@ -72,7 +72,7 @@ def budget_sweep(block: np.ndarray, ratio: float, focused: bool, budgets: int = 
         if not focused:
             estimator.focus = lambda step: None
         step = estimator.step_for(8 * (AIM * share * block.nbytes / ratio - chunk_codec._FIXED_BYTES), hi - lo)
-        tables, words = encode_groups(units.groups(step))
+        tables, words, _ = encode_groups(units.groups(step))
         errors.append(8 * (len(tables) + len(words)) / estimator.bits(step))
     return np.array(errors)
 

@@ -79,7 +79,7 @@ def code(coeffs: list[list], v: Variant, step: float) -> tuple[int, list[list]]:
                 deq.append(q * band_step)
             out.append(tuple(deq) if is_tuple else deq[0])
         dequantised.append(out)
-    tables, words = encode_groups(groups)
+    tables, words, _ = encode_groups(groups)
     return len(tables) + len(words), dequantised
 
 

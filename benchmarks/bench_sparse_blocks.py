@@ -87,7 +87,7 @@ def code(block: np.ndarray, units: BandUnits, flat: int, step: float, rule: Rule
             coded &= ~rule(blocks, q, step)
         groups += [coded.view(np.int8), q[coded].ravel()]
         bands.append(from_blocks(coded, q[coded].astype(np.float32).ravel() * np.float32(step), shape))
-    tables, words = encode_groups(groups)
+    tables, words, _ = encode_groups(groups)
     recon = np.clip(np.rint(synthesize(bands, levels, block.shape) + flat), 0, 255)
     mse = np.mean((recon - block.astype(np.float64)) ** 2)
     return len(tables) + len(words), float(10 * np.log10(255.0**2 / mse))

@@ -152,8 +152,8 @@ def test_coded_values_and_estimates_equal_numpy_at_every_step(shape: tuple[int, 
 
 
 @pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"])
-def test_frequency_tables_and_ranks_equal_numpy(dtype: str, numpy_only) -> None:
-    from zarr_unicompress.runtime.entropy import _table_and_ranks
+def test_frequency_tables_and_codes_equal_numpy(dtype: str, numpy_only) -> None:
+    from zarr_unicompress.runtime.entropy import _table_and_codes
 
     info = np.iinfo(dtype)
     rng = np.random.default_rng(7)
@@ -161,13 +161,18 @@ def test_frequency_tables_and_ranks_equal_numpy(dtype: str, numpy_only) -> None:
              np.array([info.min, 0, info.max, 0, 1], dtype) if info.bits <= 16 else
              np.array([0, 1 << 21, 5, 5], dtype),  # a span of 2**20 and more: the sorted path
              np.full(7, 3, dtype)]
-    got = [_table_and_ranks(flat) for flat in cases]
+    got = [_table_and_codes(flat) for flat in cases]
     with numpy_only:
-        for flat, (table, ranks) in zip(cases, got, strict=True):
-            want_table, want_ranks = _table_and_ranks(flat.astype(np.int64) if info.bits <= 16 else flat)
+        for flat, (table, codes, base, offsets) in zip(cases, got, strict=True):
+            want_table, want_codes, want_base, want_offsets = _table_and_codes(flat)
             np.testing.assert_array_equal(table.symbols, want_table.symbols)
             np.testing.assert_array_equal(table.counts, want_table.counts)
-            np.testing.assert_array_equal(ranks, want_ranks)
+            np.testing.assert_array_equal(codes, want_codes)
+            np.testing.assert_array_equal(offsets, want_offsets)
+            assert base == want_base
+            # each value's code names its own symbol
+            np.testing.assert_array_equal(table.symbols[np.searchsorted(base + offsets, codes.astype(np.int64))],
+                                          flat.astype(np.int64) if flat.dtype != np.uint64 else flat)
 
 
 def test_analyze_into_blocks_refuses_arrays_its_loops_would_overrun() -> None:

@@ -9,40 +9,42 @@ from zarr_unicompress.errors import ChunkCorrupt
 from zarr_unicompress.runtime.entropy import GroupDecoder, encode_groups
 
 
-def _round_trip(groups: list[np.ndarray]) -> list[np.ndarray]:
-    tables, words = encode_groups(groups)
-    dec = GroupDecoder(tables, words)
+def _round_trip(groups: list[np.ndarray], allow_rans: bool = True) -> list[np.ndarray]:
+    coded = encode_groups(groups, allow_rans)
+    dec = GroupDecoder(*coded)
     out = [dec.next(len(g)) for g in groups]
     dec.finish()
     return out
 
 
-def test_groups_round_trip_including_empty_and_single_symbol() -> None:
+@pytest.mark.parametrize("allow_rans", [True, False])
+def test_groups_round_trip_including_empty_and_single_symbol(allow_rans: bool) -> None:
     rng = np.random.default_rng(0)
     groups = [rng.integers(0, 256, 5000), np.array([], dtype=np.int64), np.full(77, -3),
               rng.laplace(0, 20, 10000).round().astype(np.int64)]
-    for a, b in zip(groups, _round_trip(groups)):
+    assert encode_groups(groups, allow_rans).uses_rans is allow_rans
+    for a, b in zip(groups, _round_trip(groups, allow_rans)):
         np.testing.assert_array_equal(a, b)
 
 
 def test_entropy_coding_beats_raw_size_on_skewed_data() -> None:
     rng = np.random.default_rng(1)
     values = rng.laplace(0, 2, 100_000).round().astype(np.int64)
-    tables, words = encode_groups([values])
+    tables, words, _ = encode_groups([values])
     assert len(tables) + len(words) < 0.5 * values.size  # < 4 bits per symbol
 
 
 def test_wrong_expected_count_is_rejected() -> None:
-    tables, words = encode_groups([np.arange(10)])
+    coded = encode_groups([np.arange(10)])
     with pytest.raises(ChunkCorrupt, match="expected"):
-        GroupDecoder(tables, words).next(11)
+        GroupDecoder(*coded).next(11)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(st.integers(-70000, 70000), max_size=300), min_size=1, max_size=5))
-def test_property_round_trip(lists: list[list[int]]) -> None:
+@given(st.lists(st.lists(st.integers(-70000, 70000), max_size=300), min_size=1, max_size=5), st.booleans())
+def test_property_round_trip(lists: list[list[int]], allow_rans: bool) -> None:
     groups = [np.array(g, dtype=np.int64) for g in lists]
-    for a, b in zip(groups, _round_trip(groups)):
+    for a, b in zip(groups, _round_trip(groups, allow_rans)):
         np.testing.assert_array_equal(a, b)
 
 
@@ -55,12 +57,12 @@ def test_wide_value_spans_take_the_sorting_path() -> None:
 
 
 def test_symbols_beyond_the_allowed_magnitude_are_rejected() -> None:
-    tables, words = encode_groups([np.array([0, 1, -200, 5])])
+    coded = encode_groups([np.array([0, 1, -200, 5])])
     with pytest.raises(ChunkCorrupt, match="outside"):
-        GroupDecoder(tables, words).next(4, dtype=np.int32, magnitude_limit=100)
-    tables, words = encode_groups([np.array([0, 2**35])])
+        GroupDecoder(*coded).next(4, dtype=np.int32, magnitude_limit=100)
+    coded = encode_groups([np.array([0, 2**35])])
     with pytest.raises(ChunkCorrupt, match="outside"):
-        GroupDecoder(tables, words).next(2, dtype=np.int32)
+        GroupDecoder(*coded).next(2, dtype=np.int32)
     np.testing.assert_array_equal(GroupDecoder(*encode_groups([np.array([0, -99])])).next(
         2, dtype=np.int32, magnitude_limit=100), [0, -99])
 
@@ -72,7 +74,6 @@ def test_groups_decode_in_the_narrowest_dtype(low: int, high: int, dtype: type) 
     rng = np.random.default_rng(0)
     symbols = np.r_[low, high, rng.integers(low, high + 1, 5000)]
     symbols = np.r_[symbols, np.arange(low, high + 1)] if high - low < 70000 else symbols
-    tables, words = encode_groups([symbols])
-    decoded = GroupDecoder(tables, words).next_narrow(len(symbols))
+    decoded = GroupDecoder(*encode_groups([symbols])).next_narrow(len(symbols))
     assert decoded.dtype == dtype
     np.testing.assert_array_equal(decoded.astype(np.int64), symbols)

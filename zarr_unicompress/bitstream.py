@@ -5,6 +5,7 @@ Layout (little endian)::
     magic    4s   b"UCZ1"
     version  u8   FORMAT_VERSION
     flags    u8   FLAG_CONSTANT | FLAG_RESIDUAL | FLAG_WAVELET | FLAG_FLAT_BASE | FLAG_ZERO_BLOCKS
+                  | FLAG_RANS
     dtype    u8   index into DTYPE_CODES
     reserved u8   0
     shape    3*u32   chunk shape in voxels (z, y, x)
@@ -14,7 +15,7 @@ Layout (little endian)::
     tables   u32  byte length of the frequency-table section
     classes  u32  byte length of the side-info section (voxel residual: class map;
                   wavelet residual: wavelet parameters)
-    words    u32  byte length of the ANS word section
+    words    u32  byte length of the entropy coder's word section
     ... sections ...
     crc32    u32  zlib.crc32 of every preceding byte
 
@@ -42,7 +43,10 @@ FLAG_FLAT_BASE = 8
 #: (with FLAG_WAVELET) each band is coded as one all-zero flag per 4 x 4 block and the
 #: coefficients of the other blocks; without it, every coefficient (streams of v0.2.0-v0.2.4).
 FLAG_ZERO_BLOCKS = 16
-_KNOWN_FLAGS = FLAG_CONSTANT | FLAG_RESIDUAL | FLAG_WAVELET | FLAG_FLAT_BASE | FLAG_ZERO_BLOCKS
+#: the word section is the interleaved rANS coder's (:mod:`.runtime.rans`, v0.4.0 on); without
+#: it, constriction's ANS words (streams of v0.1-v0.3, and chunks with very many distinct symbols).
+FLAG_RANS = 32
+_KNOWN_FLAGS = FLAG_CONSTANT | FLAG_RESIDUAL | FLAG_WAVELET | FLAG_FLAT_BASE | FLAG_ZERO_BLOCKS | FLAG_RANS
 NO_RESIDUAL = 0xFFFFFFFF
 
 #: dtypes the codec encodes, by their code in the header.
@@ -101,6 +105,10 @@ class ChunkHeader:
     @property
     def has_zero_blocks(self) -> bool:
         return bool(self.flags & FLAG_ZERO_BLOCKS)
+
+    @property
+    def uses_rans(self) -> bool:
+        return bool(self.flags & FLAG_RANS)
 
 
 @dataclass(frozen=True)

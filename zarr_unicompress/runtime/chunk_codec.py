@@ -28,6 +28,7 @@ from ..bitstream import (
     FLAG_CONSTANT,
     FLAG_FLAT_BASE,
     FLAG_RESIDUAL,
+    FLAG_RANS,
     FLAG_WAVELET,
     FLAG_ZERO_BLOCKS,
     HEADER_SIZE,
@@ -175,7 +176,8 @@ def encode_chunk(model: RuntimeModel, chunk: np.ndarray, quality: QualitySetting
         class_map = classes.astype(np.uint8).tobytes()
         token_class = classes[indices]
         groups += [q_tokens[token_class == c].ravel() for c in range(int(classes.max()) + 1)]
-    tables, words = encode_groups(groups)
+    tables, words, uses_rans = encode_groups(groups)
+    flags |= FLAG_RANS if uses_rans else 0
     header = ChunkHeader(flags, vol.dtype, shape, digest, lo, hi, quality.max_error, 0, 0, 0)
     return pack_chunk(header, ChunkSections(tables, class_map, words))
 
@@ -334,8 +336,9 @@ def _pack_wavelet(vol: np.ndarray, units: BandUnits, indices: np.ndarray | None,
                   levels: int, lo: int, hi: int, digest: bytes) -> bytes:
     """Stream of the bands (in their coding ``units``) quantised with ``step``."""
     groups = ([] if indices is None else [indices]) + units.groups(float(step))
-    tables, words = encode_groups(groups)
+    tables, words, uses_rans = encode_groups(groups)
     flags = FLAG_WAVELET | (FLAG_ZERO_BLOCKS if units.zero_blocks else 0) | (FLAG_FLAT_BASE if indices is None else 0)
+    flags |= FLAG_RANS if uses_rans else 0
     header = ChunkHeader(flags, vol.dtype, vol.shape, digest, lo, hi, None, 0, 0, 0)
     params = WaveletParams(float(step), levels, flat)
     return pack_chunk(header, ChunkSections(tables, params.pack(), words))
@@ -487,7 +490,7 @@ def open_chunk(
         if header.lo != header.hi or header.words_len or header.tables_len:
             raise ChunkCorrupt("constant chunk has a range or payload; the chunk is damaged")
         return np.full(header.shape, header.lo, dtype=header.dtype)
-    decoder = GroupDecoder(sections.tables, sections.words)
+    decoder = GroupDecoder(sections.tables, sections.words, header.uses_rans)
     if header.has_wavelet_residual:
         out: np.ndarray | CodedWavelet = _read_wavelet_residual(model, header, sections, decoder)
     else:

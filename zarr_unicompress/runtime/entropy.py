@@ -14,12 +14,13 @@ varints.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import constriction
 import numpy as np
 
 from ..errors import ChunkCorrupt
-from . import numba_support
+from . import numba_support, rans
 
 _MAX_GROUPS = 64
 
@@ -55,49 +56,63 @@ def symbol_counts(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return symbols.astype(np.int64), counts.astype(np.int64)
 
 
-def encode_groups(groups: list[np.ndarray]) -> tuple[bytes, bytes]:
-    """Entropy-code integer arrays; return (table section bytes, ANS word bytes).
+class EntropyCoded(NamedTuple):
+    """Sections of entropy-coded symbol groups (what :class:`GroupDecoder` takes)."""
 
-    The groups are decoded in list order by :class:`GroupDecoder`; the ANS stack codes them in
-    reverse, one at a time, so only one group's ranks exist at a time.
+    tables: bytes  #: the frequency-table section
+    words: bytes  #: the word section
+    uses_rans: bool  #: the words are :mod:`.rans`'s (FLAG_RANS), else constriction's ANS
+
+
+def encode_groups(groups: list[np.ndarray], allow_rans: bool = True) -> EntropyCoded:
+    """Entropy-code integer arrays with :mod:`.rans` where ``allow_rans`` and every group has
+    at most ``rans.MAX_DISTINCT`` distinct symbols, else with constriction's ANS (as streams
+    before v0.4.0 were coded).
+
+    The groups are decoded in list order by :class:`GroupDecoder`; both coders code them in
+    reverse.
     """
-    tables: list[FrequencyTable] = []
+    coded = [_table_and_codes(np.asarray(values).ravel()) for values in groups]
+    tables = [table for table, _, _, _ in coded]
+    if allow_rans and all(len(table.symbols) <= rans.MAX_DISTINCT for table in tables):
+        words = rans.encode_words([(codes, base, offsets, table.counts) for table, codes, base, offsets in coded])
+        return EntropyCoded(_pack_tables(tables), words, True)
     coder = constriction.stream.stack.AnsCoder()
-    for values in reversed(groups):
-        table, ranks = _table_and_ranks(np.asarray(values).ravel())
-        tables.append(table)
+    for table, codes, base, offsets in reversed(coded):
         if len(table.symbols) > 1:
-            coder.encode_reverse(ranks, table.model())
+            rank_of_offset = np.zeros(int(offsets[-1]) + 1, np.int32)
+            rank_of_offset[offsets] = np.arange(len(offsets), dtype=np.int32)
+            coder.encode_reverse(rank_of_offset[codes.astype(np.int64) - base], table.model())
     words = coder.get_compressed().astype("<u4").tobytes()
-    return _pack_tables(tables[::-1]), words
+    return EntropyCoded(_pack_tables(tables), words, False)
 
 
-def _table_and_ranks(flat: np.ndarray) -> tuple[FrequencyTable, np.ndarray]:
-    """Frequency table of a 1D integer array and each value's rank in its symbols (int32),
-    from one pass of offsets (value - min) where the values span less than _BINCOUNT_SPAN; the
-    range, the histogram and the ranks by the loops of :mod:`.table_loops` where numba runs
-    (integer dtypes up to 64-bit signed: the same table and ranks)."""
+def _table_and_codes(flat: np.ndarray) -> tuple[FrequencyTable, np.ndarray, int, np.ndarray]:
+    """Frequency table of a 1D integer array with the codes the coder reads: (table, codes
+    (n,), base, offsets (k,) int64 ascending), symbol r of the table having code ``base +
+    offsets[r]``. The codes are the values themselves (base: the smallest) where they span
+    less than _BINCOUNT_SPAN, else their ranks (int32, base 0). The range and histogram by
+    the loops of :mod:`.table_loops` where numba runs (integer dtypes up to 64-bit signed: the
+    same table)."""
     if flat.size == 0:
-        return FrequencyTable(np.empty(0, np.int64), np.empty(0, np.int64)), np.empty(0, np.int32)
+        return FrequencyTable(np.empty(0, np.int64), np.empty(0, np.int64)), flat, 0, np.empty(0, np.int64)
     compiled = numba_support.loops("table_loops")
-    if compiled is not None and not (flat.dtype.kind == "i" or (flat.dtype.kind == "u" and flat.dtype.itemsize < 8)):
+    if not (flat.dtype.kind == "i" or (flat.dtype.kind in "ub" and flat.dtype.itemsize < 8)):
         compiled = None
+    if flat.dtype.kind == "b":
+        flat = flat.view(np.uint8)
     lo, hi = (int(v) for v in compiled.value_range(flat)) if compiled else (int(flat.min()), int(flat.max()))
-    if hi - lo >= _BINCOUNT_SPAN:
+    if hi - lo >= _BINCOUNT_SPAN or (flat.dtype.kind == "u" and flat.dtype.itemsize == 8):
         table = FrequencyTable(*symbol_counts(flat))
-        return table, np.searchsorted(table.symbols, flat).astype(np.int32)
+        ranks = np.searchsorted(table.symbols, flat).astype(np.int32)
+        return table, ranks, 0, np.arange(len(table.symbols), dtype=np.int64)
     if compiled is not None:
         counts = compiled.histogram(flat, lo, hi - lo + 1)
     else:
-        offsets = flat - flat.dtype.type(lo)
-        counts = np.bincount(offsets, minlength=hi - lo + 1)
+        counts = np.bincount(np.subtract(flat, lo, dtype=np.int64), minlength=hi - lo + 1)
     present = np.flatnonzero(counts)
     table = FrequencyTable((present + lo).astype(np.int64), counts[present].astype(np.int64))
-    if compiled is None and len(present) == hi - lo + 1:  # every value occurs: the rank is the offset
-        return table, offsets.astype(np.int32, copy=False)
-    rank_of_offset = np.zeros(hi - lo + 1, np.int32)
-    rank_of_offset[present] = np.arange(len(present), dtype=np.int32)
-    return table, compiled.ranks(flat, lo, rank_of_offset) if compiled is not None else rank_of_offset[offsets]
+    return table, flat, lo, present.astype(np.int64)
 
 
 class GroupDecoder:
@@ -108,9 +123,16 @@ class GroupDecoder:
     before anything of that size is allocated.
     """
 
-    def __init__(self, table_bytes: bytes, word_bytes: bytes) -> None:
+    def __init__(self, table_bytes: bytes, word_bytes: bytes, uses_rans: bool = False) -> None:
+        """``uses_rans``: the words are :mod:`.rans`'s (streams with FLAG_RANS), else
+        constriction's ANS."""
         self._tables = _unpack_tables(table_bytes)
         self._next = 0
+        self._rans: rans.RansReader | None = None
+        self._coder = None
+        if uses_rans:
+            self._rans = rans.RansReader(word_bytes)
+            return
         if len(word_bytes) % 4:
             raise ChunkCorrupt("chunk entropy-coded section is not a whole number of 32-bit words")
         words = np.frombuffer(word_bytes, dtype="<u4").astype(np.uint32)
@@ -148,6 +170,8 @@ class GroupDecoder:
             return np.empty(0, dtype=dtype)
         if len(symbols) == 1:
             return np.full(table.total, symbols[0], dtype=dtype)
+        if self._rans is not None:
+            return self._rans.decode(table.counts, symbols)
         try:
             ranks = self._coder.decode(table.model(), table.total)
         except (ValueError, RuntimeError) as exc:
@@ -174,7 +198,9 @@ class GroupDecoder:
 
     def finish(self) -> None:
         """Check that every group and every word was consumed."""
-        if self._next != len(self._tables) or not self._coder.is_empty():
+        if self._rans is not None and self._next == len(self._tables):
+            self._rans.finish()
+        elif self._next != len(self._tables) or not self._coder.is_empty():
             raise ChunkCorrupt("chunk entropy-coded section has data left after decoding; it is damaged")
 
 
@@ -209,7 +235,7 @@ def _unpack_tables(data: bytes) -> list[FrequencyTable]:
             z, pos = _get_varint(data, pos)
             c, pos = _get_varint(data, pos)
             prev += (z >> 1) ^ -(z & 1)
-            if c < 1 or (i and prev <= symbols[i - 1]) or abs(prev) > 2**40:
+            if not 1 <= c <= 2**40 or (i and prev <= symbols[i - 1]) or abs(prev) > 2**40:
                 raise ChunkCorrupt("chunk frequency table is not sorted or has a zero count; it is damaged")
             symbols[i], counts[i] = prev, c
         tables.append(FrequencyTable(symbols, counts))

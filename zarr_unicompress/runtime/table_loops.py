@@ -1,7 +1,7 @@
-"""Compiled (numba) frequency table and ranks of a group of integer symbols for the encoder:
-the values of :func:`.entropy._table_and_ranks` in three passes over the group (range,
-histogram, ranks) instead of NumPy's six or seven. Integer counting only: the same table and
-ranks exactly. Imported only where :func:`.numba_support.enabled`.
+"""Compiled (numba) frequency table of a group of integer symbols for the encoder: the table
+of :func:`.entropy._table_and_codes` in two passes over the group (range, histogram) instead
+of NumPy's four or five. Integer counting only: the same table exactly. Imported only where
+:func:`.numba_support.enabled`.
 """
 
 from __future__ import annotations
@@ -43,12 +43,3 @@ def histogram(flat, lo, span):
     for v in range(span):
         counts[v] = partial[0, v] + partial[1, v] + partial[2, v] + partial[3, v]
     return counts
-
-
-@_jit
-def ranks(flat, lo, rank_of_offset):
-    """Rank (int32) of each value: ``rank_of_offset[value - lo]``."""
-    out = np.empty(flat.shape[0], np.int32)
-    for i in range(flat.shape[0]):
-        out[i] = rank_of_offset[np.int64(flat[i]) - lo]
-    return out

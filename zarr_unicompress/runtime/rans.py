@@ -1,0 +1,162 @@
+"""Interleaved rANS: the entropy coder of streams with FLAG_RANS (v0.4.0 on).
+
+Why its own coder: constriction's decoder (a binary search over a 24-bit CDF per symbol,
+holding the GIL) took 60-80 % of a ratio-mode decode at ratios 4-16. This coder looks each
+symbol up in a table of 2**PRECISION slots and keeps LANES independent states, so that the
+CPU overlaps their work; its loops (:mod:`.rans_kernels`) are compiled by numba and release
+the GIL (benchmarks/RESULTS.md, v0.4.0, has the figures).
+
+Word section of such a stream (little endian)::
+
+    states   LANES * u32   the lanes' states after encoding (the decoder's start)
+    words    u16 ...       in the order the decoder reads them
+
+The frequency tables stay what the stream's table section holds (raw counts, see
+:mod:`.entropy`); both sides derive each group's frequencies from them with
+:func:`normalized_frequencies` (integer arithmetic only). Groups of one distinct symbol (or
+none) code nothing. The groups are decoded in their order, each group's symbol i on lane i %
+LANES, the states carried from group to group; after the last group every state is back at
+STATE_LOW and every word was read, else the stream is damaged.
+
+Where numba does not run, the same loops run as plain Python (same words and symbols, about
+100x slower: a (30, 512, 512) chunk then takes seconds).
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+from types import ModuleType
+
+import numpy as np
+
+from ..errors import ChunkCorrupt
+from . import numba_support, rans_kernels
+from .rans_kernels import LANES, PRECISION, STATE_LOW
+
+#: a chunk whose groups all have at most this many distinct symbols is coded with this coder;
+#: more of them would each get a frequency of at least 2**-PRECISION, costing bits where most
+#: are rare (such chunks, e.g. residuals of 16-bit data at very fine steps, use constriction).
+MAX_DISTINCT = 1 << 12
+_STATES = struct.Struct(f"<{LANES}I")
+
+
+@functools.cache
+def _compiled() -> ModuleType | None:
+    return numba_support.loops("rans_loops")
+
+
+def normalized_frequencies(counts: np.ndarray) -> np.ndarray:
+    """Frequencies (k,) int64, each >= 1, summing to 2**PRECISION, of symbols with ``counts``
+    (k,) (2 <= k <= MAX_DISTINCT, counts >= 1): each symbol gets 1 plus its share of the
+    other 2**PRECISION - k slots rounded down; the slots left go, one each, to the symbols
+    with the largest remainders of that division (the lower rank first among equals).
+    Integer arithmetic and a stable sort: the same frequencies on every machine."""
+    counts = counts.astype(np.int64, copy=False)
+    k = len(counts)
+    total = int(counts.sum())
+    spare = (1 << PRECISION) - k
+    scaled = counts * spare
+    freq = 1 + scaled // total
+    left = (1 << PRECISION) - int(freq.sum())
+    if left:
+        freq[np.argsort(-(scaled % total), kind="stable")[:left]] += 1
+    return freq
+
+
+def encode_words(groups: list[tuple[np.ndarray, int, np.ndarray, np.ndarray]]) -> bytes:
+    """The word section of ``groups``, each (codes (n,) integer, base, offsets (k,) int64,
+    counts (k,) int64): symbol r of the group's table has code ``base + offsets[r]`` and
+    occurs ``counts[r]`` times (k <= MAX_DISTINCT). Groups are coded from the last to the
+    first, so that the decoder reads them in order."""
+    loops = _compiled()
+    n_total = sum(len(codes) for codes, _, offsets, _ in groups if len(offsets) > 1)
+    states = np.full(LANES, STATE_LOW, np.int64)
+    words = np.empty(n_total, np.uint16)  # a symbol pushes at most one word; untouched pages cost nothing
+    n_words = 0
+    for codes, base, offsets, counts in reversed(groups):
+        if len(offsets) < 2:
+            continue
+        freq = normalized_frequencies(counts)
+        span = int(offsets[-1]) + 1
+        freq_of_code = np.zeros(span, np.int64)
+        start_of_code = np.zeros(span, np.int64)
+        freq_of_code[offsets] = freq
+        start_of_code[offsets] = np.cumsum(freq) - freq
+        inverse_of_code = np.zeros(span, np.float64)
+        inverse_of_code[offsets] = 1.0 / freq
+        tables = (freq_of_code, start_of_code, inverse_of_code)
+        if loops is not None:
+            n_words = loops.encode_symbols(codes, base, *tables, states, words, n_words)
+        else:
+            n_words = _encode_in_python(codes, base, tables, states, words, n_words)
+    return _STATES.pack(*(int(s) for s in states)) + words[:n_words][::-1].astype("<u2").tobytes()
+
+
+def _encode_in_python(codes: np.ndarray, base: int, tables: tuple[np.ndarray, np.ndarray, np.ndarray],
+                      states: np.ndarray, words: np.ndarray, n_words: int) -> int:
+    """:func:`.rans_kernels.encode_symbols` on Python ints and floats (no numba)."""
+    state_list = states.tolist()
+    pushed = [0] * len(codes)
+    n_new = rans_kernels.encode_symbols(codes.tolist(), base, *(t.tolist() for t in tables), state_list, pushed, 0)
+    words[n_words:n_words + n_new] = pushed[:n_new]
+    states[:] = state_list
+    return n_words + n_new
+
+
+class RansReader:
+    """Decodes the groups of a word section written by :func:`encode_words`, one at a time."""
+
+    def __init__(self, word_bytes: bytes) -> None:
+        if len(word_bytes) < _STATES.size or (len(word_bytes) - _STATES.size) % 2:
+            raise ChunkCorrupt(f"chunk rANS section of {len(word_bytes)} bytes is not {_STATES.size} bytes of "
+                               "states plus 16-bit words; the chunk is damaged")
+        states = _STATES.unpack_from(word_bytes, 0)
+        if not all(STATE_LOW <= s < STATE_LOW << 16 for s in states):
+            raise ChunkCorrupt("chunk rANS section starts with an impossible coder state; the chunk is damaged")
+        self._states = np.array(states, np.int64)
+        self._loops = _compiled()
+        words = np.frombuffer(word_bytes, "<u2", offset=_STATES.size)
+        self._words = words.astype(np.uint16) if self._loops is not None else words.tolist()
+        self._position = 0
+
+    def decode(self, counts: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """The next group: ``counts.sum()`` symbols, each one of ``symbols`` (k,) (ascending,
+        2 <= k <= MAX_DISTINCT, in the dtype of the result) with ``counts`` (k,) int64 (each
+        at most their sum, which the caller has checked)."""
+        if len(counts) > MAX_DISTINCT:
+            raise ChunkCorrupt(f"chunk frequency table holds {len(counts)} symbols, more than the "
+                               f"{MAX_DISTINCT} its coder allows; the chunk is damaged")
+        freq = normalized_frequencies(counts)
+        if int(freq.min()) < 1 or int(freq.sum()) != 1 << PRECISION:  # counts a real table cannot hold
+            raise ChunkCorrupt("chunk frequency table does not normalise; the chunk is damaged")
+        n = int(counts.sum())
+        out = np.empty(n, symbols.dtype)
+        if self._loops is not None:
+            slot_info = np.empty(1 << PRECISION, np.int32)
+            slot_rank = np.empty(1 << PRECISION, np.int16)
+            self._loops.fill_slots(freq, slot_info, slot_rank)
+            position = self._loops.decode_symbols(self._states, self._words, self._position, n, slot_info,
+                                                  slot_rank, symbols, out)
+        else:
+            position = self._decode_in_python(freq, n, symbols, out)
+        if position < 0:
+            raise ChunkCorrupt("chunk rANS section ends before its last symbol; the chunk is damaged")
+        self._position = position
+        return out
+
+    def _decode_in_python(self, freq: np.ndarray, n: int, symbols: np.ndarray, out: np.ndarray) -> int:
+        slot_info, slot_rank = [0] * (1 << PRECISION), [0] * (1 << PRECISION)
+        rans_kernels.fill_slots(freq.tolist(), slot_info, slot_rank)
+        states, values = self._states.tolist(), [0] * n
+        position = rans_kernels.decode_symbols(states, self._words, self._position, n, slot_info, slot_rank,
+                                               symbols.tolist(), values)
+        self._states[:] = states
+        out[:] = values
+        return position
+
+    def finish(self) -> None:
+        """Check that every word was read and every lane is back at its initial state."""
+        if self._position != len(self._words) or not (self._states == STATE_LOW).all():
+            raise ChunkCorrupt("chunk rANS section has data left after decoding or does not end where it "
+                               "began; the chunk is damaged")

@@ -1,0 +1,223 @@
+"""The per-symbol loops of the interleaved rANS coder (:mod:`.rans`), written once as plain
+Python: :mod:`.rans_loops` compiles these same functions with numba; where numba does not run,
+:mod:`.rans` calls them as they are (on lists of Python ints: exact, about 100x slower).
+
+The coder (F. Giesen's interleaved rANS, "rans_word" variant):
+
+* state: an integer in [STATE_LOW, STATE_LOW * 2**16) = [2**16, 2**32), one per lane; symbol i
+  of a group goes to lane i % LANES;
+* frequencies: integers >= 1 that sum to 2**PRECISION per group (``freq``, ``start`` = their
+  running sum);
+* encoding symbol s (the symbols of a chunk from its last to its first): if x >= freq <<
+  (32 - PRECISION), push the low 16 bits of x and shift them out; then x = (x // freq) <<
+  PRECISION + x % freq + start;
+* decoding (first to last): slot = x % 2**PRECISION, s = the symbol whose [start, start +
+  freq) holds slot, x = freq * (x >> PRECISION) + slot - start; if x < STATE_LOW, x = x << 16
+  | the next word. At most one word moves per symbol either way (16-bit words, PRECISION <=
+  16).
+
+Integers only: the same words on every machine. Every function takes and returns plain
+integers and 1D arrays (or lists) and calls nothing but ``int``, ``len`` and ``range``, so that
+numba compiles it and CPython runs it unchanged.
+"""
+
+from __future__ import annotations
+
+#: bits of the frequencies: each group's frequencies sum to 2**PRECISION.
+PRECISION = 14
+#: interleaved coder states; symbol i of a group is coded by lane i % LANES.
+LANES = 4
+#: lower bound of a lane's state (and its value before the first and after the last symbol).
+STATE_LOW = 1 << 16
+_MASK = (1 << PRECISION) - 1
+#: a state of at least freq << _RENORM_SHIFT pushes a word before coding a symbol of frequency freq.
+_RENORM_SHIFT = 32 - PRECISION
+
+
+def encode_symbols(codes, base, freq_of_code, start_of_code, inverse_of_code, states, words, n_words):  # noqa: ANN001, ANN201
+    """Code ``codes`` (n,) (any integer dtype; code - ``base`` indexes ``freq_of_code``,
+    ``start_of_code`` (int64) and ``inverse_of_code`` (float64, 1 / freq)) from the last to the
+    first onto the lanes' ``states`` (LANES,) int64, pushing words (uint16) onto ``words`` from
+    index ``n_words``; returns the new word count. ``words`` must have room for n more words
+    (a symbol pushes at most one).
+
+    x // freq is taken as x * (1 / freq) in float64, whose error for x < 2**32 is below 2**-20,
+    so its integer part is the quotient or one off, which the remainder's range check corrects:
+    the exact quotient in either case (a multiply instead of a 64-bit division)."""
+    n = len(codes)
+    i = n - 1
+    while i >= 0 and (i + 1) % LANES:  # the last n % LANES symbols, each on its own lane
+        lane = i % LANES
+        x = states[lane]
+        code = int(codes[i]) - base
+        freq = freq_of_code[code]
+        if x >= freq << _RENORM_SHIFT:
+            words[n_words] = x & 0xFFFF
+            n_words += 1
+            x >>= 16
+        quotient = int(x * inverse_of_code[code])
+        rest = x - quotient * freq
+        if rest < 0:
+            quotient -= 1
+            rest += freq
+        elif rest >= freq:
+            quotient += 1
+            rest -= freq
+        states[lane] = (quotient << PRECISION) + rest + start_of_code[code]
+        i -= 1
+    x0 = states[0]
+    x1 = states[1]
+    x2 = states[2]
+    x3 = states[3]
+    while i >= 0:  # i = 4k + 3: lanes 3, 2, 1, 0
+        code = int(codes[i]) - base
+        freq = freq_of_code[code]
+        if x3 >= freq << _RENORM_SHIFT:
+            words[n_words] = x3 & 0xFFFF
+            n_words += 1
+            x3 >>= 16
+        quotient = int(x3 * inverse_of_code[code])  # x // freq, or one off: corrected below
+        rest = x3 - quotient * freq
+        if rest < 0:
+            quotient -= 1
+            rest += freq
+        elif rest >= freq:
+            quotient += 1
+            rest -= freq
+        x3 = (quotient << PRECISION) + rest + start_of_code[code]
+        code = int(codes[i - 1]) - base
+        freq = freq_of_code[code]
+        if x2 >= freq << _RENORM_SHIFT:
+            words[n_words] = x2 & 0xFFFF
+            n_words += 1
+            x2 >>= 16
+        quotient = int(x2 * inverse_of_code[code])  # x // freq, or one off: corrected below
+        rest = x2 - quotient * freq
+        if rest < 0:
+            quotient -= 1
+            rest += freq
+        elif rest >= freq:
+            quotient += 1
+            rest -= freq
+        x2 = (quotient << PRECISION) + rest + start_of_code[code]
+        code = int(codes[i - 2]) - base
+        freq = freq_of_code[code]
+        if x1 >= freq << _RENORM_SHIFT:
+            words[n_words] = x1 & 0xFFFF
+            n_words += 1
+            x1 >>= 16
+        quotient = int(x1 * inverse_of_code[code])  # x // freq, or one off: corrected below
+        rest = x1 - quotient * freq
+        if rest < 0:
+            quotient -= 1
+            rest += freq
+        elif rest >= freq:
+            quotient += 1
+            rest -= freq
+        x1 = (quotient << PRECISION) + rest + start_of_code[code]
+        code = int(codes[i - 3]) - base
+        freq = freq_of_code[code]
+        if x0 >= freq << _RENORM_SHIFT:
+            words[n_words] = x0 & 0xFFFF
+            n_words += 1
+            x0 >>= 16
+        quotient = int(x0 * inverse_of_code[code])  # x // freq, or one off: corrected below
+        rest = x0 - quotient * freq
+        if rest < 0:
+            quotient -= 1
+            rest += freq
+        elif rest >= freq:
+            quotient += 1
+            rest -= freq
+        x0 = (quotient << PRECISION) + rest + start_of_code[code]
+        i -= 4
+    states[0] = x0
+    states[1] = x1
+    states[2] = x2
+    states[3] = x3
+    return n_words
+
+
+def fill_slots(freq, slot_info, slot_rank):  # noqa: ANN001, ANN201
+    """The decoder's tables of one group: for each slot (2**PRECISION,) of the symbol of rank r
+    (``freq`` (k,) int64, summing to 2**PRECISION), ``slot_info`` = freq[r] << PRECISION |
+    (slot - start[r]) and ``slot_rank`` = r."""
+    slot = 0
+    for rank in range(len(freq)):
+        f = freq[rank]
+        for k in range(f):
+            slot_info[slot] = (f << PRECISION) | k
+            slot_rank[slot] = rank
+            slot += 1
+
+
+def decode_symbols(states, words, position, n, slot_info, slot_rank, symbols, out):  # noqa: ANN001, ANN201
+    """Decode ``n`` symbols into ``out`` (n,) from the lanes' ``states`` (LANES,) int64 and
+    ``words`` (uint16) from index ``position``: ``out[i] = symbols[slot_rank[slot]]``. Updates
+    ``states``; returns the index of the next unread word, or -1 where the words ran out (a
+    damaged stream: ``out`` then holds garbage)."""
+    n_words = len(words)
+    pos = position
+    x0 = states[0]
+    x1 = states[1]
+    x2 = states[2]
+    x3 = states[3]
+    whole = n - n % LANES
+    i = 0
+    while i < whole:
+        slot = x0 & _MASK
+        info = slot_info[slot]
+        out[i] = symbols[slot_rank[slot]]
+        x0 = (info >> PRECISION) * (x0 >> PRECISION) + (info & _MASK)
+        slot = x1 & _MASK
+        info = slot_info[slot]
+        out[i + 1] = symbols[slot_rank[slot]]
+        x1 = (info >> PRECISION) * (x1 >> PRECISION) + (info & _MASK)
+        slot = x2 & _MASK
+        info = slot_info[slot]
+        out[i + 2] = symbols[slot_rank[slot]]
+        x2 = (info >> PRECISION) * (x2 >> PRECISION) + (info & _MASK)
+        slot = x3 & _MASK
+        info = slot_info[slot]
+        out[i + 3] = symbols[slot_rank[slot]]
+        x3 = (info >> PRECISION) * (x3 >> PRECISION) + (info & _MASK)
+        if x0 < STATE_LOW:
+            if pos >= n_words:
+                return -1
+            x0 = (x0 << 16) | int(words[pos])
+            pos += 1
+        if x1 < STATE_LOW:
+            if pos >= n_words:
+                return -1
+            x1 = (x1 << 16) | int(words[pos])
+            pos += 1
+        if x2 < STATE_LOW:
+            if pos >= n_words:
+                return -1
+            x2 = (x2 << 16) | int(words[pos])
+            pos += 1
+        if x3 < STATE_LOW:
+            if pos >= n_words:
+                return -1
+            x3 = (x3 << 16) | int(words[pos])
+            pos += 1
+        i += LANES
+    states[0] = x0
+    states[1] = x1
+    states[2] = x2
+    states[3] = x3
+    while i < n:  # the last n % LANES symbols, each on its own lane
+        lane = i % LANES
+        x = states[lane]
+        slot = x & _MASK
+        info = slot_info[slot]
+        out[i] = symbols[slot_rank[slot]]
+        x = (info >> PRECISION) * (x >> PRECISION) + (info & _MASK)
+        if x < STATE_LOW:
+            if pos >= n_words:
+                return -1
+            x = (x << 16) | int(words[pos])
+            pos += 1
+        states[lane] = x
+        i += 1
+    return pos

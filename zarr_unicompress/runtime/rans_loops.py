@@ -1,0 +1,15 @@
+"""The interleaved rANS coder's loops (:mod:`.rans_kernels`) compiled with numba (on-disk
+cache, releasing the GIL, integer arithmetic only: the same words and symbols as the plain
+Python functions). Imported only where :func:`.numba_support.enabled`."""
+
+from __future__ import annotations
+
+import numba
+
+from . import rans_kernels
+
+_jit = numba.njit(cache=True, nogil=True, fastmath=False)
+
+encode_symbols = _jit(rans_kernels.encode_symbols)
+fill_slots = _jit(rans_kernels.fill_slots)
+decode_symbols = _jit(rans_kernels.decode_symbols)
