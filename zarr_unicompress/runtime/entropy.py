@@ -65,17 +65,18 @@ class EntropyCoded(NamedTuple):
 
 
 def encode_groups(groups: list[np.ndarray], allow_rans: bool = True) -> EntropyCoded:
-    """Entropy-code integer arrays with :mod:`.rans` where ``allow_rans`` and every group has
-    at most ``rans.MAX_DISTINCT`` distinct symbols, else with constriction's ANS (as streams
-    before v0.4.0 were coded).
+    """Entropy-code integer arrays with :mod:`.rans` where ``allow_rans`` and their tables
+    suit it (:func:`.rans.frequencies_if_affordable`), else with constriction's ANS (as
+    streams before v0.4.0 were coded).
 
     The groups are decoded in list order by :class:`GroupDecoder`; both coders code them in
     reverse.
     """
-    coded = [_table_and_codes(np.asarray(values).ravel()) for values in groups]
+    coded = [_table_and_codes(np.asarray(group).ravel()) for group in groups]
     tables = [table for table, _, _, _ in coded]
-    if allow_rans and all(len(table.symbols) <= rans.MAX_DISTINCT for table in tables):
-        words = rans.encode_words([(codes, base, offsets, table.counts) for table, codes, base, offsets in coded])
+    frequencies = rans.frequencies_if_affordable([table.counts for table in tables]) if allow_rans else None
+    if frequencies is not None:
+        words = rans.encode_words([(codes, base, offsets) for _, codes, base, offsets in coded], frequencies)
         return EntropyCoded(_pack_tables(tables), words, True)
     coder = constriction.stream.stack.AnsCoder()
     for table, codes, base, offsets in reversed(coded):
@@ -96,6 +97,8 @@ def _table_and_codes(flat: np.ndarray) -> tuple[FrequencyTable, np.ndarray, int,
     same table)."""
     if flat.size == 0:
         return FrequencyTable(np.empty(0, np.int64), np.empty(0, np.int64)), flat, 0, np.empty(0, np.int64)
+    if not flat.dtype.isnative:  # the compiled loops read native byte order
+        flat = flat.astype(flat.dtype.newbyteorder("="))
     compiled = numba_support.loops("table_loops")
     if not (flat.dtype.kind == "i" or (flat.dtype.kind in "ub" and flat.dtype.itemsize < 8)):
         compiled = None

@@ -6,7 +6,7 @@ symbol up in a table of 2**PRECISION slots and keeps LANES independent states, s
 CPU overlaps their work; its loops (:mod:`.rans_kernels`) are compiled by numba and release
 the GIL (benchmarks/RESULTS.md, v0.4.0, has the figures).
 
-Word section of such a stream (little endian)::
+Word section of such a stream (little endian; empty where no group codes a symbol)::
 
     states   LANES * u32   the lanes' states after encoding (the decoder's start)
     words    u16 ...       in the order the decoder reads them
@@ -34,11 +34,18 @@ from ..errors import ChunkCorrupt
 from . import numba_support, rans_kernels
 from .rans_kernels import LANES, PRECISION, STATE_LOW
 
-#: a chunk whose groups all have at most this many distinct symbols is coded with this coder;
-#: more of them would each get a frequency of at least 2**-PRECISION, costing bits where most
-#: are rare (such chunks, e.g. residuals of 16-bit data at very fine steps, use constriction).
+#: a chunk is coded with this coder where its groups all have at most this many distinct
+#: symbols (each gets a frequency of at least 2**-PRECISION: many rare ones cost bits) ...
 MAX_DISTINCT = 1 << 12
+#: ... and their words take at most this share more than the groups' entropy (plus 64 bits),
+#: which constriction's 24-bit model nearly reaches: skewed groups with many rare symbols
+#: (e.g. residuals of 16-bit data at very fine steps) would cost several times that here.
+#: Real chunks: +0.02-0.03 % on (30, 512, 512) ISBI blocks at ratios 4-64.
+MAX_EXCESS = 0.005
 _STATES = struct.Struct(f"<{LANES}I")
+# the decoder's slot tables: slot_info (int32) holds freq << PRECISION | offset, slot_rank (int16) a rank
+if 2 * PRECISION + 1 > 31 or MAX_DISTINCT > np.iinfo(np.int16).max:
+    raise RuntimeError("rANS constants outgrow the decoder's int32 / int16 slot tables")
 
 
 @functools.cache
@@ -64,20 +71,43 @@ def normalized_frequencies(counts: np.ndarray) -> np.ndarray:
     return freq
 
 
-def encode_words(groups: list[tuple[np.ndarray, int, np.ndarray, np.ndarray]]) -> bytes:
-    """The word section of ``groups``, each (codes (n,) integer, base, offsets (k,) int64,
-    counts (k,) int64): symbol r of the group's table has code ``base + offsets[r]`` and
-    occurs ``counts[r]`` times (k <= MAX_DISTINCT). Groups are coded from the last to the
-    first, so that the decoder reads them in order."""
+def frequencies_if_affordable(counts: list[np.ndarray]) -> list[np.ndarray | None] | None:
+    """The frequencies of groups with ``counts`` (each (k,) int64 >= 1; None for groups of one
+    symbol or none, which code nothing), or None where this coder should not code them: a
+    group has more than MAX_DISTINCT symbols, or the words would exceed the groups' entropy by
+    more than MAX_EXCESS (the sizes are known from the counts before coding)."""
+    if any(len(c) > MAX_DISTINCT for c in counts):
+        return None
+    frequencies: list[np.ndarray | None] = []
+    entropy_bits = coded_bits = 0.0
+    for group_counts in counts:
+        if len(group_counts) < 2:
+            frequencies.append(None)
+            continue
+        freq = normalized_frequencies(group_counts)
+        weights = group_counts.astype(np.float64)
+        entropy_bits += float(weights @ np.log2(weights.sum() / weights))
+        coded_bits += float(weights @ (PRECISION - np.log2(freq)))
+        frequencies.append(freq)
+    return frequencies if coded_bits <= entropy_bits * (1 + MAX_EXCESS) + 64 else None
+
+
+def encode_words(groups: list[tuple[np.ndarray, int, np.ndarray]], frequencies: list[np.ndarray | None]) -> bytes:
+    """The word section of ``groups``, each (codes (n,) integer, base, offsets (k,) int64),
+    with ``frequencies`` from :func:`frequencies_if_affordable`: symbol r of a group's table
+    has code ``base + offsets[r]`` and frequency ``freq[r]``. Groups are coded from the last
+    to the first, so that the decoder reads them in order. Empty where no group codes a
+    symbol."""
     loops = _compiled()
-    n_total = sum(len(codes) for codes, _, offsets, _ in groups if len(offsets) > 1)
+    n_total = sum(len(codes) for (codes, _, _), freq in zip(groups, frequencies) if freq is not None)
+    if n_total == 0:
+        return b""
     states = np.full(LANES, STATE_LOW, np.int64)
     words = np.empty(n_total, np.uint16)  # a symbol pushes at most one word; untouched pages cost nothing
     n_words = 0
-    for codes, base, offsets, counts in reversed(groups):
-        if len(offsets) < 2:
+    for (codes, base, offsets), freq in zip(reversed(groups), reversed(frequencies)):
+        if freq is None:
             continue
-        freq = normalized_frequencies(counts)
         span = int(offsets[-1]) + 1
         freq_of_code = np.zeros(span, np.int64)
         start_of_code = np.zeros(span, np.int64)
@@ -108,6 +138,8 @@ class RansReader:
     """Decodes the groups of a word section written by :func:`encode_words`, one at a time."""
 
     def __init__(self, word_bytes: bytes) -> None:
+        if not word_bytes:  # no group coded a symbol
+            word_bytes = _STATES.pack(*[STATE_LOW] * LANES)
         if len(word_bytes) < _STATES.size or (len(word_bytes) - _STATES.size) % 2:
             raise ChunkCorrupt(f"chunk rANS section of {len(word_bytes)} bytes is not {_STATES.size} bytes of "
                                "states plus 16-bit words; the chunk is damaged")
@@ -124,11 +156,14 @@ class RansReader:
         """The next group: ``counts.sum()`` symbols, each one of ``symbols`` (k,) (ascending,
         2 <= k <= MAX_DISTINCT, in the dtype of the result) with ``counts`` (k,) int64 (each
         at most their sum, which the caller has checked)."""
-        if len(counts) > MAX_DISTINCT:
-            raise ChunkCorrupt(f"chunk frequency table holds {len(counts)} symbols, more than the "
-                               f"{MAX_DISTINCT} its coder allows; the chunk is damaged")
+        if not 2 <= len(counts) <= MAX_DISTINCT:
+            raise ChunkCorrupt(f"chunk frequency table holds {len(counts)} symbols where its coder codes 2 to "
+                               f"{MAX_DISTINCT}; the chunk is damaged")
         freq = normalized_frequencies(counts)
-        if int(freq.min()) < 1 or int(freq.sum()) != 1 << PRECISION:  # counts a real table cannot hold
+        # what keeps fill_slots and decode_symbols inside their tables: every frequency >= 1,
+        # their sum 2**PRECISION (tables of counts > 2**40 are refused when read, so this
+        # holds for every table that reaches here; checked all the same, it is cheap)
+        if int(freq.min()) < 1 or int(freq.sum()) != 1 << PRECISION:
             raise ChunkCorrupt("chunk frequency table does not normalise; the chunk is damaged")
         n = int(counts.sum())
         out = np.empty(n, symbols.dtype)
