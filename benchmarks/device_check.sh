@@ -9,21 +9,27 @@
 #     --platform manylinux1_x86_64 --platform manylinux_2_5_x86_64 -d .whl \
 #     constriction==0.5.0 numcodecs==0.16.6 zarr==3.1.6 donfig==0.8.1.post1 google-crc32c==1.9.0 \
 #     dask==2026.8.0 distributed==2026.8.0 partd==1.4.2 locket==1.0.0 tblib==3.2.2 tornado==6.6.1 zict==3.0.0
-#   (numba is left out: llvmlite's wheel alone is 60 MB, past the 64 MiB that `carry` takes with the
-#   rest; without it the CPU side runs the NumPy code, same voxels, slower: the line 'compiled loops:'
-#   below says which ran, and CPU-only figures from such a run are the NumPy path's)
 #   mkdir -p .gpu && cp ../shared/data/isbi2012_train.npy .gpu/
+# numba + llvmlite (their wheels take 64 MB, past what `carry` takes with the rest; unpacked and
+# packed with xz -9 they take 42 MB): since v0.4.0 the rANS decoder of new streams runs as compiled
+# loops, and as plain Python (about 100x slower) without numba, so the GPU pipeline needs them:
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 -d /tmp/nbwhl numba==0.68.1 llvmlite==0.50.0
+#   mkdir -p /tmp/nbsite && for w in /tmp/nbwhl/*.whl; do python3 -m zipfile -e "$w" /tmp/nbsite; done
+#   tar -C /tmp/nbsite -cf - . | xz -9 -T2 > .gpu/numba_site.tar.xz     (about 2 minutes)
+# The line 'compiled loops:' below says whether they ran.
 # There: bash benchmarks/device_check.sh   (results under $OUT, about 3 minutes on an H200)
 set -o pipefail
 out="${OUT:-/tmp/device_check}"
 mkdir -p "$out"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+if [ -f .gpu/numba_site.tar.xz ]; then tar -C /tmp/site -xJf .gpu/numba_site.tar.xz || exit 1; fi
 python3 -m pip install -q --no-deps --no-build-isolation --no-index --target /tmp/site . || exit 1  # entry points
 export PYTHONPATH=/tmp/site:$PWD/benchmarks UNICOMPRESS_DATA=$PWD/.gpu PYTHONUNBUFFERED=1
 nvidia-smi -L
-python3 -c "from zarr_unicompress.runtime import numba_support as n; print('compiled loops:', n.loops('lifting_loops') is not None)"
+python3 -c "from zarr_unicompress.runtime import numba_support as n; print('compiled loops:', n.loops('lifting_loops') is not None, n.loops('rans_loops') is not None)"
 timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_torch_decode.py tests/test_codeword_search.py \
-  tests/test_bulk_read.py tests/test_compiled_loops.py 2>&1 | tee "$out/tests.log" | tail -4
+  tests/test_bulk_read.py tests/test_compiled_loops.py tests/test_rans.py 2>&1 | tee "$out/tests.log" | tail -4
 timeout 200 python3 benchmarks/bench_gpu_decode.py --chunks 96 --batch 8 --tsv "$out/gpu_decode.tsv" \
   --out-dir "$out" 2>&1 | tee "$out/gpu_decode.log"
 timeout 200 python3 benchmarks/bench_lazy_read_device.py --tiles 4 2 4 --workers 15 2>&1 \
