@@ -306,3 +306,34 @@ def test_random_crops_fit_their_budget(default_model: RuntimeModel) -> None:
         _, stream = check_round_trip(default_model, chunk, QualitySettings(ratio=ratio))
         if chunk.nbytes / ratio >= 256:
             assert len(stream) <= chunk.nbytes / ratio, (chunk.shape, chunk.dtype, ratio, len(stream))
+
+
+@pytest.mark.parametrize("shape", [(16, 256, 256), (5, 45, 70)])
+def test_streams_of_constrictions_coder_decode_to_the_voxels_of_rans_streams(
+        default_model: RuntimeModel, shape: tuple[int, int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streams written before v0.4.0 (constriction's words, no FLAG_RANS) stay readable: the same
+    symbols coded either way decode to the same voxels (fixed steps, so both code the same
+    symbols; the ratio mode's rate control could pick another step for another size)."""
+    from zarr_unicompress.bitstream import unpack_chunk
+    from zarr_unicompress.runtime import chunk_codec as cc
+    from zarr_unicompress.runtime import rans
+    from zarr_unicompress.runtime.rate_control import BandUnits
+    from zarr_unicompress.runtime.wavelet_residual import levels_for
+
+    vol = em_block(shape)
+    lo, hi, levels = int(vol.min()), int(vol.max()), levels_for(vol.shape)
+    digest = bytes.fromhex(default_model.digest)[:16]
+    units, flat = BandUnits.about_mean(vol, levels, vol.size >= cc.ZERO_BLOCK_MIN_VOXELS, lo, hi)
+
+    def streams() -> list[bytes]:
+        return ([cc._pack_wavelet(vol, units, None, flat, np.float32(step), levels, lo, hi, digest)
+                 for step in (3.0, 40.0)] +
+                [encode_chunk(default_model, vol, q) for q in (QualitySettings(max_error=2), QualitySettings())])
+
+    new = streams()
+    monkeypatch.setattr(rans, "frequencies_if_affordable", lambda counts: None)
+    old = streams()
+    monkeypatch.undo()
+    for old_stream, new_stream in zip(old, new, strict=True):
+        assert not unpack_chunk(old_stream)[0].uses_rans and unpack_chunk(new_stream)[0].uses_rans
+        np.testing.assert_array_equal(decode_chunk(default_model, old_stream), decode_chunk(default_model, new_stream))

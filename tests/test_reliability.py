@@ -187,3 +187,18 @@ def test_forged_wavelet_step_that_overflows_is_rejected(default_model: RuntimeMo
 def test_bounds_beyond_int32_arithmetic_hold(default_model: RuntimeModel, bound: int) -> None:
     chunk = ADVERSARIAL["int16_extremes"](np.random.default_rng(0))
     check_round_trip(default_model, chunk, QualitySettings(max_error=bound))
+
+
+@pytest.mark.parametrize("quality", [QualitySettings(ratio=6.0), QualitySettings(max_error=1), QualitySettings()])
+def test_a_stream_whose_coder_flag_is_flipped_is_refused(default_model: RuntimeModel, quality: QualitySettings) -> None:
+    """FLAG_RANS toggled with the CRC recomputed (a forged or mis-written header): the word
+    section is then read by the other coder, which refuses it with ChunkCorrupt."""
+    import dataclasses
+
+    from zarr_unicompress.bitstream import FLAG_RANS, pack_chunk, unpack_chunk
+
+    header, sections = unpack_chunk(encode_chunk(default_model, em_block((4, 96, 96)), quality))
+    assert header.uses_rans
+    forged = pack_chunk(dataclasses.replace(header, flags=header.flags ^ FLAG_RANS), sections)
+    with pytest.raises(ChunkCorrupt):
+        decode_chunk(default_model, forged)
