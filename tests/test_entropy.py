@@ -77,3 +77,48 @@ def test_groups_decode_in_the_narrowest_dtype(low: int, high: int, dtype: type) 
     decoded = GroupDecoder(*encode_groups([symbols])).next_narrow(len(symbols))
     assert decoded.dtype == dtype
     np.testing.assert_array_equal(decoded.astype(np.int64), symbols)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.dictionaries(st.integers(-(2**40), 2**40), st.integers(1, 2**40), max_size=40), max_size=8))
+def test_table_sections_round_trip_the_same_with_and_without_the_compiled_loops(tables: list[dict[int, int]]) -> None:
+    from zarr_unicompress.runtime import numba_support
+    from zarr_unicompress.runtime.entropy import FrequencyTable, _pack_tables, _unpack_tables
+
+    given_tables = [FrequencyTable(np.array(sorted(t), np.int64), np.array([t[k] for k in sorted(t)], np.int64))
+                    for t in tables]
+    section = _pack_tables(given_tables)
+    loops = numba_support.loops
+    try:
+        numba_support.loops = lambda name: None
+        assert _pack_tables(given_tables) == section
+        plain = _unpack_tables(section)
+    finally:
+        numba_support.loops = loops
+    for read in (_unpack_tables(section), plain):
+        assert len(read) == len(given_tables)
+        for got, want in zip(read, given_tables, strict=True):
+            np.testing.assert_array_equal(got.symbols, want.symbols)
+            np.testing.assert_array_equal(got.counts, want.counts)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=64))
+def test_damaged_table_sections_are_refused_alike_with_and_without_the_compiled_loops(data: bytes) -> None:
+    """Any bytes: a ChunkCorrupt with the same message, or the same tables, on both paths."""
+    from zarr_unicompress.runtime import numba_support
+    from zarr_unicompress.runtime.entropy import _unpack_tables
+
+    def outcome() -> object:
+        try:
+            return [(t.symbols.tolist(), t.counts.tolist()) for t in _unpack_tables(data)]
+        except ChunkCorrupt as exc:
+            return str(exc)
+
+    compiled = outcome()
+    loops = numba_support.loops
+    try:
+        numba_support.loops = lambda name: None
+        assert outcome() == compiled
+    finally:
+        numba_support.loops = loops

@@ -217,3 +217,14 @@ def test_words_follow_the_documented_format() -> None:
         assert coded.uses_rans
         for got, want in zip(_reference_decode(_unpack_tables(coded.tables), coded.words), groups, strict=True):
             np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 2**40), min_size=2, max_size=300))
+def test_frequencies_are_the_same_compiled_and_in_plain_python(counts: list[int]) -> None:
+    from zarr_unicompress.runtime import rans_kernels
+
+    counts_array = np.array(counts, np.int64)
+    plain = np.empty(len(counts), np.int64)
+    rans_kernels.normalize_counts(counts_array, plain)
+    np.testing.assert_array_equal(rans.normalized_frequencies(counts_array), plain)

@@ -20,7 +20,7 @@ import constriction
 import numpy as np
 
 from ..errors import ChunkCorrupt
-from . import numba_support, rans
+from . import numba_support, rans, table_kernels
 
 _MAX_GROUPS = 64
 
@@ -208,64 +208,48 @@ class GroupDecoder:
 
 
 def _pack_tables(tables: list[FrequencyTable]) -> bytes:
-    out = bytearray()
-    _put_varint(out, len(tables))
-    for table in tables:
-        _put_varint(out, len(table.symbols))
-        prev = 0
-        for sym, cnt in zip(table.symbols.tolist(), table.counts.tolist()):
-            delta = sym - prev
-            _put_varint(out, (delta << 1) ^ (delta >> 63))
-            _put_varint(out, cnt)
-            prev = sym
-    return bytes(out)
+    """The table section of ``tables`` (:mod:`.table_kernels` lays it out)."""
+    sizes = [len(table.symbols) for table in tables]
+    group_starts = np.zeros(len(tables) + 1, np.int64)
+    np.cumsum(sizes, out=group_starts[1:])
+    symbols = np.concatenate([table.symbols for table in tables]) if tables else np.empty(0, np.int64)
+    counts = np.concatenate([table.counts for table in tables]) if tables else np.empty(0, np.int64)
+    out = np.empty(10 * (2 + len(tables) + 2 * len(symbols)), np.uint8)  # 10 bytes per varint at most
+    compiled = numba_support.loops("table_loops")
+    if compiled is not None:
+        return out[: compiled.pack_tables(group_starts, symbols, counts, out)].tobytes()
+    buffer = bytearray(len(out))
+    length = table_kernels.pack_tables(group_starts.tolist(), symbols.tolist(), counts.tolist(), buffer)
+    return bytes(buffer[:length])
+
+
+_TABLE_ERRORS = {
+    table_kernels.TOO_MANY_GROUPS: f"chunk declares more than {_MAX_GROUPS} symbol groups; it is damaged",
+    table_kernels.TOO_MANY_SYMBOLS: "chunk frequency table declares more symbols than its section holds; "
+                                    "the chunk is damaged",
+    table_kernels.ENDS_INSIDE_A_NUMBER: "chunk frequency-table section ends inside a number (or holds one of "
+                                        f"more than {table_kernels.MAX_VARINT_BYTES} bytes); it is truncated or damaged",
+    table_kernels.NOT_SORTED_OR_ZERO_COUNT: "chunk frequency table is not sorted, has a zero count or a value "
+                                            "beyond 2**40; it is damaged",
+    table_kernels.TRAILING_BYTES: "chunk frequency-table section has trailing bytes; it is damaged",
+}
 
 
 def _unpack_tables(data: bytes) -> list[FrequencyTable]:
-    pos = 0
-    n_groups, pos = _get_varint(data, pos)
-    if n_groups > _MAX_GROUPS:
-        raise ChunkCorrupt(f"chunk declares {n_groups} symbol groups (at most {_MAX_GROUPS}); it is damaged")
-    tables = []
-    for _ in range(n_groups):
-        n, pos = _get_varint(data, pos)
-        if n > len(data):
-            raise ChunkCorrupt(f"chunk frequency table declares {n} symbols; the chunk is damaged")
-        symbols = np.empty(n, dtype=np.int64)
-        counts = np.empty(n, dtype=np.int64)
-        prev = 0
-        for i in range(n):
-            z, pos = _get_varint(data, pos)
-            c, pos = _get_varint(data, pos)
-            prev += (z >> 1) ^ -(z & 1)
-            if not 1 <= c <= 2**40 or (i and prev <= symbols[i - 1]) or abs(prev) > 2**40:
-                raise ChunkCorrupt("chunk frequency table is not sorted or has a zero count; it is damaged")
-            symbols[i], counts[i] = prev, c
-        tables.append(FrequencyTable(symbols, counts))
-    if pos != len(data):
-        raise ChunkCorrupt("chunk frequency-table section has trailing bytes; it is damaged")
-    return tables
-
-
-def _put_varint(out: bytearray, value: int) -> None:
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return
-
-
-def _get_varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ChunkCorrupt("chunk frequency-table section ends inside a number; it is truncated")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, pos
+    """The frequency tables of a table section (views into two arrays); raises
+    :class:`ChunkCorrupt` for a damaged section."""
+    group_starts = np.zeros(_MAX_GROUPS + 1, np.int64)
+    capacity = len(data) // 2
+    compiled = numba_support.loops("table_loops")
+    if compiled is not None:
+        symbols, counts = np.empty(capacity, np.int64), np.empty(capacity, np.int64)
+        n_groups, error = compiled.parse_tables(np.frombuffer(data, np.uint8), _MAX_GROUPS, group_starts, symbols,
+                                                counts)
+    else:
+        starts, symbol_list, count_list = [0] * (_MAX_GROUPS + 1), [0] * capacity, [0] * capacity
+        n_groups, error = table_kernels.parse_tables(bytes(data), _MAX_GROUPS, starts, symbol_list, count_list)
+        group_starts[:], symbols, counts = starts, np.array(symbol_list, np.int64), np.array(count_list, np.int64)
+    if error:
+        raise ChunkCorrupt(_TABLE_ERRORS[error])
+    return [FrequencyTable(symbols[group_starts[g]:group_starts[g + 1]], counts[group_starts[g]:group_starts[g + 1]])
+            for g in range(n_groups)]

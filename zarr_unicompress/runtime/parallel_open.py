@@ -1,8 +1,9 @@
 """Entropy decoding of many chunk streams in worker processes.
 
-The ANS decoder (constriction) holds the GIL while it decodes, so threads do not run it in
-parallel (measured: 2 threads decode a ratio-8 chunk no faster than 1). A
-:class:`ChunkOpener` runs :func:`.chunk_codec.open_chunk` in a pool of processes instead, each
+constriction's ANS decoder (streams before v0.4.0) holds the GIL while it decodes, so threads
+did not run it in parallel (measured: 2 threads decoded a ratio-8 chunk no faster than 1); the
+rANS decoder of newer streams releases it, but table parsing and checks stay Python. A
+:class:`ChunkOpener` runs :func:`.chunk_codec.open_chunk` in a pool of processes, each
 holding the model once; what comes back per chunk is the decoded array (indices-only,
 max_error and constant streams) or the compact :class:`.chunk_codec.CodedWavelet` (a flag byte
 per block of 16 coefficients, the flagged blocks' values in the narrowest integer dtype, mostly

@@ -55,19 +55,12 @@ def _compiled() -> ModuleType | None:
 
 def normalized_frequencies(counts: np.ndarray) -> np.ndarray:
     """Frequencies (k,) int64, each >= 1, summing to 2**PRECISION, of symbols with ``counts``
-    (k,) (2 <= k <= MAX_DISTINCT, counts >= 1): each symbol gets 1 plus its share of the
-    other 2**PRECISION - k slots rounded down; the slots left go, one each, to the symbols
-    with the largest remainders of that division (the lower rank first among equals).
-    Integer arithmetic and a stable sort: the same frequencies on every machine."""
-    counts = counts.astype(np.int64, copy=False)
-    k = len(counts)
-    total = int(counts.sum())
-    spare = (1 << PRECISION) - k
-    scaled = counts * spare
-    freq = 1 + scaled // total
-    left = (1 << PRECISION) - int(freq.sum())
-    if left:
-        freq[np.argsort(-(scaled % total), kind="stable")[:left]] += 1
+    (k,) (2 <= k <= MAX_DISTINCT, 1 <= counts <= 2**40): :func:`.rans_kernels.normalize_counts`
+    (integer arithmetic and a stable sort: the same frequencies on every machine)."""
+    counts = np.ascontiguousarray(counts, np.int64)
+    freq = np.empty(len(counts), np.int64)
+    loops = _compiled()
+    (loops.normalize_counts if loops is not None else rans_kernels.normalize_counts)(counts, freq)
     return freq
 
 

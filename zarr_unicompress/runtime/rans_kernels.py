@@ -17,11 +17,14 @@ The coder (F. Giesen's interleaved rANS, "rans_word" variant):
   16).
 
 Integers only: the same words on every machine. Every function takes and returns plain
-integers and 1D arrays (or lists) and calls nothing but ``int``, ``len`` and ``range``, so that
-numba compiles it and CPython runs it unchanged.
+integers and 1D arrays (or lists) and calls nothing but ``int``, ``len``, ``range`` and (in
+:func:`normalize_counts`) NumPy's stable argsort, so that numba compiles it and CPython runs
+it unchanged.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 #: bits of the frequencies: each group's frequencies sum to 2**PRECISION.
 PRECISION = 14
@@ -32,6 +35,31 @@ STATE_LOW = 1 << 16
 _MASK = (1 << PRECISION) - 1
 #: a state of at least freq << _RENORM_SHIFT pushes a word before coding a symbol of frequency freq.
 _RENORM_SHIFT = 32 - PRECISION
+
+
+def normalize_counts(counts, freq):  # noqa: ANN001, ANN201
+    """Frequencies into ``freq`` (k,) int64 of symbols with ``counts`` (k,) int64 (2 <= k <
+    2**PRECISION, counts >= 1, their sum < 2**62 / 2**PRECISION): each symbol gets 1 plus its
+    share of the other 2**PRECISION - k slots rounded down; the slots left (fewer than k) go,
+    one each, to the symbols with the largest remainders of that division, the lower rank
+    first among equals (a stable sort)."""
+    k = len(counts)
+    total = 0
+    for r in range(k):
+        total += counts[r]
+    spare = (1 << PRECISION) - k
+    remainders = np.empty(k, np.int64)
+    given = 0
+    for r in range(k):
+        scaled = counts[r] * spare
+        freq[r] = 1 + scaled // total
+        remainders[r] = -(scaled % total)
+        given += freq[r]
+    left = (1 << PRECISION) - given
+    if left > 0:
+        order = np.argsort(remainders, kind="mergesort")
+        for j in range(left):
+            freq[order[j]] += 1
 
 
 def encode_symbols(codes, base, freq_of_code, start_of_code, inverse_of_code, states, words, n_words):  # noqa: ANN001, ANN201

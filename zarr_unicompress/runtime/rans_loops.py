@@ -10,6 +10,7 @@ from . import rans_kernels
 
 _jit = numba.njit(cache=True, nogil=True, fastmath=False)
 
+normalize_counts = _jit(rans_kernels.normalize_counts)
 encode_symbols = _jit(rans_kernels.encode_symbols)
 fill_slots = _jit(rans_kernels.fill_slots)
 decode_symbols = _jit(rans_kernels.decode_symbols)

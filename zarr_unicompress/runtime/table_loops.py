@@ -1,6 +1,7 @@
-"""Compiled (numba) frequency table of a group of integer symbols for the encoder: the table
-of :func:`.entropy._table_and_codes` in two passes over the group (range, histogram) instead
-of NumPy's four or five. Integer counting only: the same table exactly. Imported only where
+"""Compiled (numba) frequency tables: a group's table for the encoder (the table of
+:func:`.entropy._table_and_codes` in two passes over the group, range and histogram, instead
+of NumPy's four or five), and the loops of :mod:`.table_kernels` that write and read the
+table section. Integer arithmetic only: the same tables and bytes exactly. Imported only where
 :func:`.numba_support.enabled`.
 """
 
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+
+from . import table_kernels
 
 _jit = numba.njit(cache=True, nogil=True, fastmath=False)
 
@@ -43,3 +46,7 @@ def histogram(flat, lo, span):
     for v in range(span):
         counts[v] = partial[0, v] + partial[1, v] + partial[2, v] + partial[3, v]
     return counts
+
+
+parse_tables = _jit(table_kernels.parse_tables)
+pack_tables = _jit(table_kernels.pack_tables)

@@ -1,7 +1,7 @@
 """Reconstruction of ratio-mode chunks with torch (a GPU, or the CPU), many chunks at a time.
 
 Decoding a ratio-mode chunk has two stages: entropy decoding of the quantised coefficients
-(:func:`.chunk_codec.open_chunk`: sequential ANS, NumPy and constriction on a CPU core; run it
+(:func:`.chunk_codec.open_chunk`: sequential rANS (or constriction's ANS) on a CPU core; run it
 in processes with :class:`.parallel_open.ChunkOpener`), then the reconstruction: zero-block
 placement, dequantisation, inverse 2D CDF 9/7 per slice (:mod:`.cdf97_torch`), the base (INR
 table lookup or flat), rounding and clipping. This module does the second stage on a torch
