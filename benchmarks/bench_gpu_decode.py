@@ -1,7 +1,7 @@
 """Decode throughput with the reconstruction on a torch device (GPU), next to NumPy on one core.
 
     python benchmarks/bench_gpu_decode.py [--data PATH.npy] [--chunk 30 512 512]
-        [--ratios 4 8 16 32 64] [--chunks 96] [--batch 8] [--processes 1 8 15]
+        [--ratios 4 8 16 32 64] [--chunks 96] [--batch 8] [--processes 1 8 15] [--threads 15]
         [--device cuda] [--out-dir benchmarks/plots]
 
 The ISBI block (real EM data; ``--chunk``, default (30, 512, 512)) is encoded once per ratio with the default
@@ -17,6 +17,8 @@ per second, uint8 voxels):
 * ``end to end P``: ``--chunks`` streams through a :class:`ChunkOpener` of P processes
   (entropy decoding) and :func:`decode_chunks` on the device in batches of ``--batch``, up
   to host arrays; wall time from the first stream submitted to the last array on the host.
+* ``end to end T threads``: the same with a ChunkOpener of T threads (v0.4.0's rANS decoder
+  releases the GIL, and a thread's results need no pickling).
 * ``numpy P``: the same streams decoded wholly in NumPy by a pool of P processes (the largest
   ``--processes``; no device), up to host arrays: what the machine's CPUs give alone.
 * ``diff``: voxels whose device decode differs from NumPy's, and the largest difference.
@@ -72,6 +74,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="chunks per device reconstruction")
     parser.add_argument("--processes", type=int, nargs="+", default=None,
                         help="entropy-decoding processes of the end-to-end runs (default: 1, half, all but one core)")
+    parser.add_argument("--threads", type=int, nargs="*", default=None,
+                        help="entropy-decoding threads of further end-to-end runs (default: all but one core)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "plots")
     parser.add_argument("--tsv", type=Path, default=None)
@@ -92,11 +96,14 @@ def main() -> None:
 
     cpu_pool_size = max(processes)
     cpu_pool = ChunkOpener(model, cpu_pool_size, reconstruct=True)  # the whole NumPy decode in its workers
-    openers = {p: ChunkOpener(model, p) for p in processes}
+    threads = args.threads if args.threads is not None else [max(1, cores - 1)]
+    openers = {**{(p, False): ChunkOpener(model, p) for p in processes},
+               **{(t, True): ChunkOpener(model, t, threads=True) for t in threads}}
     for opener in [*openers.values(), cpu_pool]:  # start the workers and load the model in each
         list(opener.open([encode_chunk(model, block[:2, :64, :64], QualitySettings(ratio=8))] * opener.processes))
     header = (["ratio", "numpy 1 core", "entropy 1 core", "device stage", "device+copy"]
-              + [f"end to end P={p}" for p in processes] + [f"numpy P={cpu_pool_size}", "diff voxels", "max diff"])
+              + [f"end to end P={p}" for p in processes] + [f"end to end T={t} threads" for t in threads]
+              + [f"numpy P={cpu_pool_size}", "diff voxels", "max diff"])
     rows = []
     print("\t".join(header), flush=True)
     for ratio in args.ratios:
@@ -111,9 +118,9 @@ def main() -> None:
         diff = np.abs(decoded.astype(np.int32) - reference.astype(np.int32))
         row = [f"{ratio:g}", f"{mb / numpy_s:.1f}", f"{mb / entropy_s:.1f}", f"{args.batch * mb / stage_s:.0f}",
                f"{args.batch * mb / copy_s:.0f}"]
-        for p in processes:
+        for key in openers:
             start = time.perf_counter()
-            opened = openers[p].open([stream] * args.chunks)
+            opened = openers[key].open([stream] * args.chunks)
             done = 0
             while done < args.chunks:
                 group = [next(opened) for _ in range(min(args.batch, args.chunks - done))]

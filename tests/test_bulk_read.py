@@ -39,6 +39,7 @@ def test_bulk_read_equals_zarr(tmp_path: Path, make, device: str | None) -> None
                                   array[:])
     region = (slice(3, 9), slice(50, 149), slice(None, 70))
     np.testing.assert_array_equal(read_array(array, region, device=device, processes=2), array[region])
+    np.testing.assert_array_equal(read_array(array, region, device=device, processes=2, threads=True), array[region])
 
 
 def test_bulk_read_fills_unwritten_chunks_and_reads_other_modes(tmp_path: Path) -> None:

@@ -176,11 +176,12 @@ def test_overflowing_coefficients_are_refused_naming_the_chunk(default_model: Ru
         torch_decode.decode_chunks(default_model, [good, good, forged], "cpu")
 
 
-def test_chunk_opener_decodes_in_processes(default_model: RuntimeModel) -> None:
+@pytest.mark.parametrize("threads", [False, True])
+def test_chunk_opener_decodes_in_processes_or_threads(default_model: RuntimeModel, threads: bool) -> None:
     streams = _streams(default_model)[:5]
     damaged = bytearray(streams[0])
     damaged[len(damaged) // 2] ^= 0xFF
-    with ChunkOpener(default_model, 2) as opener:
+    with ChunkOpener(default_model, 2, threads=threads) as opener:
         opened = list(opener.open(streams))
         decoded = torch_decode.decode_chunks(default_model, None, "cpu", opened=opened)
         _check_equal_to_numpy(default_model, streams, decoded)

@@ -32,13 +32,14 @@ from .runtime.torch_decode import DEFAULT_MAX_BATCH, decode_chunks
 
 def read_array(array: Any, region: tuple[slice, ...] | None = None, device: str | None = "cuda",
                processes: int | None = None, max_batch: int = DEFAULT_MAX_BATCH,
-               opener: ChunkOpener | None = None) -> np.ndarray:
+               opener: ChunkOpener | None = None, threads: bool = False) -> np.ndarray:
     """The voxels of ``region`` (slices with step 1; default: all) of a UniCompress array
     (a zarr Array or a path), as a new array in the array's dtype.
 
     ``device``: the torch device of the reconstruction ("cuda", "cuda:N", "cpu"), or None to
-    decode each chunk wholly in the worker processes (NumPy). ``processes``: worker processes
-    of the entropy stage (default: all cores but one). ``max_batch``: chunks per device batch.
+    decode each chunk wholly in the workers (NumPy). ``processes``: workers of the entropy
+    stage (default: all cores but one), processes or, with ``threads``, threads of this
+    process (for arrays written since v0.4.0, whose entropy decoder releases the GIL). ``max_batch``: chunks per device batch.
     ``opener``: a running :class:`ChunkOpener` of the array's model to use instead of starting
     one (for repeated reads; ``reconstruct=True`` where ``device`` is None).
 
@@ -63,7 +64,8 @@ def read_array(array: Any, region: tuple[slice, ...] | None = None, device: str 
             raise UnsupportedInput("the opener must reconstruct (reconstruct=True) exactly where device is None")
         _decode_into(out, box, chunks, present, model, device, max_batch, opener)
         return out
-    with ChunkOpener(model, processes or max(1, (os.cpu_count() or 2) - 1), reconstruct=device is None) as own:
+    with ChunkOpener(model, processes or max(1, (os.cpu_count() or 2) - 1), reconstruct=device is None,
+                     threads=threads) as own:
         _decode_into(out, box, chunks, present, model, device, max_batch, own)
     return out
 

@@ -15,10 +15,11 @@ context); scripts that use a ChunkOpener need an ``if __name__ == "__main__":`` 
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 
@@ -57,20 +58,32 @@ def _decode_in_worker(buf: bytes) -> np.ndarray:
 
 
 class ChunkOpener:
-    """A pool of ``processes`` worker processes that entropy-decode streams of one model (with
+    """A pool of ``processes`` workers that entropy-decode streams of one model (with
     ``reconstruct``, that decode them wholly, in NumPy: :func:`.chunk_codec.decode_chunk`).
 
-    Use as a context manager (or call :meth:`close`); :meth:`open` keeps the streams' order.
+    The workers are spawned processes, or with ``threads`` threads of this process: streams
+    written since v0.4.0 decode their words in compiled loops that release the GIL, and a
+    thread's results need no pickling back (a ratio-4 (30, 512, 512) chunk's coefficients
+    are ~8 MB); streams of constriction's ANS (earlier versions) hold the GIL, so processes
+    suit those. Use as a context manager (or call :meth:`close`); :meth:`open` keeps the
+    streams' order.
     """
 
-    def __init__(self, model: RuntimeModel, processes: int, reconstruct: bool = False) -> None:
+    def __init__(self, model: RuntimeModel, processes: int, reconstruct: bool = False, threads: bool = False) -> None:
         if not isinstance(processes, int) or processes < 1:
             raise UnsupportedInput(f"processes must be an integer >= 1, got {processes!r}")
         self.processes = processes
         self.reconstruct = reconstruct
-        self._task = _decode_in_worker if reconstruct else _open_in_worker
-        self._pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_load_worker_model, initargs=(model.blob,))
+        self.threads = threads
+        self._pool: Executor
+        if threads:
+            call = decode_chunk if reconstruct else open_chunk
+            self._task: Callable[[bytes], np.ndarray | CodedWavelet] = functools.partial(call, model)
+            self._pool = ThreadPoolExecutor(max_workers=processes, thread_name_prefix="chunk-opener")
+        else:
+            self._task = _decode_in_worker if reconstruct else _open_in_worker
+            self._pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_load_worker_model, initargs=(model.blob,))
 
     def open(self, buffers: Iterable[bytes | memoryview]) -> Iterator[np.ndarray | CodedWavelet]:
         """Entropy-decoded chunks (see :func:`.chunk_codec.open_chunk`; decoded arrays with
