@@ -11,6 +11,12 @@ CPython). Error codes (0: none) name what is wrong; :mod:`.entropy` turns them i
 
 from __future__ import annotations
 
+try:  # helpers that numba compiles into the loops that call them, plain functions without numba
+    from numba.extending import register_jitable as jitable
+except ImportError:  # pragma: no cover - numba is a dependency; the plain loops run without it
+    def jitable(function):  # noqa: ANN001, ANN201
+        return function
+
 #: a varint of more bytes is refused (9 x 7 = 63 bits: every value fits int64)
 MAX_VARINT_BYTES = 9
 #: symbols and counts of a table are at most this in magnitude (larger ones: a damaged stream)
@@ -28,64 +34,27 @@ def parse_tables(data, max_groups, group_starts, symbols, counts):  # noqa: ANN0
     (each at least len(data) // 2 entries, int64): group g's entries are
     [group_starts[g], group_starts[g + 1]) (``group_starts`` max_groups + 1 entries).
     Returns (number of groups, error code)."""
-    n_bytes = len(data)
-    pos = 0
-    n_groups = 0
-    value = 0
-    shift = 0
-    while True:  # n_groups
-        if pos >= n_bytes or shift > 7 * (MAX_VARINT_BYTES - 1):
-            return 0, ENDS_INSIDE_A_NUMBER
-        byte = int(data[pos])
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            break
-    n_groups = value
+    n_groups, pos = _read_varint(data, 0)
+    if pos < 0:
+        return 0, ENDS_INSIDE_A_NUMBER
     if n_groups > max_groups:
         return 0, TOO_MANY_GROUPS
     at = 0
     group_starts[0] = 0
     for g in range(n_groups):
-        value = 0
-        shift = 0
-        while True:
-            if pos >= n_bytes or shift > 7 * (MAX_VARINT_BYTES - 1):
-                return 0, ENDS_INSIDE_A_NUMBER
-            byte = int(data[pos])
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-        n = value
-        if n > (n_bytes - pos) // 2:  # each entry takes two bytes at least
+        n, pos = _read_varint(data, pos)
+        if pos < 0:
+            return 0, ENDS_INSIDE_A_NUMBER
+        if n > (len(data) - pos) // 2:  # each entry takes two bytes at least
             return 0, TOO_MANY_SYMBOLS
         previous = 0
         for i in range(n):
-            zigzag = 0
-            shift = 0
-            while True:
-                if pos >= n_bytes or shift > 7 * (MAX_VARINT_BYTES - 1):
-                    return 0, ENDS_INSIDE_A_NUMBER
-                byte = int(data[pos])
-                pos += 1
-                zigzag |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    break
-            count = 0
-            shift = 0
-            while True:
-                if pos >= n_bytes or shift > 7 * (MAX_VARINT_BYTES - 1):
-                    return 0, ENDS_INSIDE_A_NUMBER
-                byte = int(data[pos])
-                pos += 1
-                count |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    break
+            zigzag, pos = _read_varint(data, pos)
+            if pos < 0:
+                return 0, ENDS_INSIDE_A_NUMBER
+            count, pos = _read_varint(data, pos)
+            if pos < 0:
+                return 0, ENDS_INSIDE_A_NUMBER
             symbol = previous + ((zigzag >> 1) ^ -(zigzag & 1))
             if count < 1 or count > MAX_MAGNITUDE or (i > 0 and symbol <= previous) or abs(symbol) > MAX_MAGNITUDE:
                 return 0, NOT_SORTED_OR_ZERO_COUNT
@@ -94,9 +63,25 @@ def parse_tables(data, max_groups, group_starts, symbols, counts):  # noqa: ANN0
             at += 1
             previous = symbol
         group_starts[g + 1] = at
-    if pos != n_bytes:
+    if pos != len(data):
         return 0, TRAILING_BYTES
     return n_groups, 0
+
+
+@jitable
+def _read_varint(data, pos):  # noqa: ANN001, ANN202
+    """(value, position after it) of the varint at ``pos``; position -1 where ``data`` ends
+    inside it or it runs past MAX_VARINT_BYTES."""
+    value = 0
+    for k in range(MAX_VARINT_BYTES):
+        if pos >= len(data):
+            return 0, -1
+        byte = int(data[pos])
+        pos += 1
+        value |= (byte & 0x7F) << (7 * k)
+        if not byte & 0x80:
+            return value, pos
+    return 0, -1
 
 
 def pack_tables(group_starts, symbols, counts, out):  # noqa: ANN001, ANN201
@@ -104,54 +89,24 @@ def pack_tables(group_starts, symbols, counts, out):  # noqa: ANN001, ANN201
     group_starts[g + 1]) of ``symbols`` (ascending within a group, int64) and ``counts``
     (int64 >= 0) into ``out`` (uint8, room for 10 bytes per varint); returns its length."""
     n_groups = len(group_starts) - 1
-    pos = 0
-    value = n_groups
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out[pos] = byte | 0x80
-            pos += 1
-        else:
-            out[pos] = byte
-            pos += 1
-            break
+    pos = _write_varint(out, 0, n_groups)
     for g in range(n_groups):
-        value = group_starts[g + 1] - group_starts[g]
-        while True:
-            byte = value & 0x7F
-            value >>= 7
-            if value:
-                out[pos] = byte | 0x80
-                pos += 1
-            else:
-                out[pos] = byte
-                pos += 1
-                break
+        pos = _write_varint(out, pos, group_starts[g + 1] - group_starts[g])
         previous = 0
         for i in range(group_starts[g], group_starts[g + 1]):
             delta = symbols[i] - previous
             previous = symbols[i]
-            value = (delta << 1) ^ (delta >> 63)
-            while True:
-                byte = value & 0x7F
-                value >>= 7
-                if value:
-                    out[pos] = byte | 0x80
-                    pos += 1
-                else:
-                    out[pos] = byte
-                    pos += 1
-                    break
-            value = counts[i]
-            while True:
-                byte = value & 0x7F
-                value >>= 7
-                if value:
-                    out[pos] = byte | 0x80
-                    pos += 1
-                else:
-                    out[pos] = byte
-                    pos += 1
-                    break
+            pos = _write_varint(out, pos, (delta << 1) ^ (delta >> 63))
+            pos = _write_varint(out, pos, counts[i])
     return pos
+
+
+@jitable
+def _write_varint(out, pos, value):  # noqa: ANN001, ANN202
+    """Write ``value`` (>= 0) as a varint at ``pos``; returns the position after it."""
+    while value > 0x7F:
+        out[pos] = (value & 0x7F) | 0x80
+        pos += 1
+        value >>= 7
+    out[pos] = value
+    return pos + 1
