@@ -16,6 +16,10 @@ The coder (F. Giesen's interleaved rANS, "rans_word" variant):
   | the next word. At most one word moves per symbol either way (16-bit words, PRECISION <=
   16).
 
+The four lanes' steps are written out one after the other, with the states in local
+variables: the same loops with a per-symbol helper (numba ``register_jitable``, also with
+``inline="always"``) ran 2.2x slower both ways (benchmarks/RESULTS.md, v0.4.0).
+
 Integers only: the same words on every machine. Every function takes and returns plain
 integers and 1D arrays (or lists) and calls nothing but ``int``, ``len``, ``range`` and (in
 :func:`normalize_counts`) NumPy's stable argsort, so that numba compiles it and CPython runs
