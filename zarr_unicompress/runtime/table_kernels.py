@@ -7,15 +7,12 @@ Layout: ``n_groups`` varint, then per group ``n_distinct`` varint followed by ``
 pairs (zigzag delta of the symbol from the previous one, count), all LEB128 varints of at most
 MAX_VARINT_BYTES bytes. Every value stays below 2**63 (int64 in numba, the same numbers in
 CPython). Error codes (0: none) name what is wrong; :mod:`.entropy` turns them into messages.
+:mod:`.table_loops` compiles the helpers ``_read_varint`` and ``_write_varint`` too and hands
+them to the compiled loops (this module imports no numba).
 """
 
 from __future__ import annotations
 
-try:  # helpers that numba compiles into the loops that call them, plain functions without numba
-    from numba.extending import register_jitable as jitable
-except ImportError:  # pragma: no cover - numba is a dependency; the plain loops run without it
-    def jitable(function):  # noqa: ANN001, ANN201
-        return function
 
 #: a varint of more bytes is refused (9 x 7 = 63 bits: every value fits int64)
 MAX_VARINT_BYTES = 9
@@ -68,7 +65,6 @@ def parse_tables(data, max_groups, group_starts, symbols, counts):  # noqa: ANN0
     return n_groups, 0
 
 
-@jitable
 def _read_varint(data, pos):  # noqa: ANN001, ANN202
     """(value, position after it) of the varint at ``pos``; position -1 where ``data`` ends
     inside it or it runs past MAX_VARINT_BYTES."""
@@ -101,7 +97,6 @@ def pack_tables(group_starts, symbols, counts, out):  # noqa: ANN001, ANN201
     return pos
 
 
-@jitable
 def _write_varint(out, pos, value):  # noqa: ANN001, ANN202
     """Write ``value`` (>= 0) as a varint at ``pos``; returns the position after it."""
     while value > 0x7F:
