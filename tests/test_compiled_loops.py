@@ -192,6 +192,29 @@ def test_a_module_that_does_not_import_falls_back_to_numpy_with_a_warning() -> N
         assert numba_support.loops("no_such_loops") is None
 
 
+def test_loops_that_find_no_cache_directory_compile_into_a_temporary_one() -> None:
+    """numba refuses ``cache=True`` where no cache directory is writable (read-only installs
+    without a home): the loops then compile into a temporary directory instead of leaving
+    the work to the NumPy code (and the rANS coder to plain Python)."""
+    out = run_fresh_python("""
+        import importlib, tempfile, warnings
+        from zarr_unicompress.runtime import numba_support
+        real, refused = importlib.import_module, []
+        def refusing_once(name, *args):
+            if name.endswith("rans_loops") and not refused:
+                refused.append(name)
+                raise RuntimeError("cannot cache function 'normalize_counts': no locator available")
+            return real(name, *args)
+        importlib.import_module = refusing_once
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            module = numba_support.loops("rans_loops")
+        from numba.core import config
+        print(module is not None, len(refused), config.CACHE_DIR.startswith(tempfile.gettempdir()))
+    """)
+    assert out.split() == ["True", "1", "True"]
+
+
 def test_environment_variable_turns_the_loops_off() -> None:
     out = run_fresh_python(f"""
         import os

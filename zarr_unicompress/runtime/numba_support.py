@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import tempfile
 import warnings
 from types import ModuleType
 
@@ -32,24 +33,46 @@ def enabled() -> bool:
 def loops(name: str) -> ModuleType | None:
     """The runtime module of compiled loops ``name`` (e.g. ``"lifting_loops"``), imported on
     first use, or None where the loops are not :func:`enabled` or the module does not import
-    (numba refuses ``cache=True`` where it finds no writable cache directory: set
-    ``NUMBA_CACHE_DIR``; a warning says so once and the NumPy code runs).
+    (a warning says so once and the NumPy code runs).
 
     numba compiles each loop on its first call in a process that finds no cached copy (about 5
     s for all of them) and keeps it in its on-disk cache (next to the module, else in the
-    user's cache directory): later processes load them in about 0.5 s. The answer is kept per
+    user's cache directory): later processes load them in about 0.5 s. Where numba finds no
+    writable cache directory (it then refuses ``cache=True``: read-only installs without a
+    writable home), the loops are compiled into a temporary directory of this process instead
+    (compiled again in each such process) rather than left to the NumPy code, whose rANS
+    coder is about 100x slower; set ``NUMBA_CACHE_DIR`` to keep them. The answer is kept per
     process (a module that failed is not imported again)."""
     if not enabled():
         return None
+    module = f"{__package__}.{name}"
     try:
-        return importlib.import_module(f"{__package__}.{name}")
+        return importlib.import_module(module)
     except Exception as exc:  # noqa: BLE001 - any failure to set numba up means: run the NumPy code
-        _warn(name, exc)
-        return None
+        failure = exc
+    # numba: "cannot cache function ...: no locator available for file ..."
+    if "no locator available" in str(failure) and _use_a_private_cache_directory():
+        try:
+            return importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001
+            failure = exc
+    _warn(name, failure)
+    return None
+
+
+@functools.cache
+def _use_a_private_cache_directory() -> bool:
+    """Point numba's cache at a new temporary directory of this process (once; also over a
+    ``NUMBA_CACHE_DIR`` that did not work); False where numba does not import."""
+    try:
+        from numba.core import config
+    except Exception:  # noqa: BLE001
+        return False
+    config.CACHE_DIR = tempfile.mkdtemp(prefix="zarr-unicompress-numba-")
+    return True
 
 
 def _warn(name: str, exc: Exception) -> None:
     warnings.warn(f"zarr_unicompress runs its NumPy code instead of the compiled loops {name!r}: {exc!r} "
-                  f"(where numba found no writable cache directory, set NUMBA_CACHE_DIR to one; {ENV_SWITCH}=0 "
-                  "silences this)",
+                  f"(much slower, the rANS entropy coder most; {ENV_SWITCH}=0 silences this)",
                   RuntimeWarning, stacklevel=4)
