@@ -1,14 +1,15 @@
 """Entropy coding of integer symbol groups with integer frequency tables.
 
-Each group of symbols (codebook indices, or quantised residuals of one context class)
-gets a sparse integer frequency table that is stored in the stream. The ANS coder
-(``constriction``) builds its fixed-point model from those integers alone, so encoder and
-decoder use the same model bit for bit on every machine: no float network result is ever
-an input to the entropy coder.
+Each group of symbols (codebook indices, quantised residuals of one context class, or a
+band's block flags and values) gets a sparse integer frequency table that is stored in the
+stream. The coder builds its model from those integers alone, so encoder and decoder use the
+same model bit for bit on every machine: no float network result is ever an input to the
+entropy coder. The coder is :mod:`.rans` (streams with FLAG_RANS, v0.4.0 on) or
+constriction's ANS (earlier streams; chunks whose tables suit rANS badly).
 
 Table section layout: ``n_groups`` varint, then per group ``n_distinct`` varint followed by
 ``n_distinct`` pairs (zigzag delta of the symbol from the previous one, count), all LEB128
-varints.
+varints (written and read by the loops of :mod:`.table_kernels`).
 """
 
 from __future__ import annotations
