@@ -44,7 +44,8 @@ FLAG_FLAT_BASE = 8
 #: coefficients of the other blocks; without it, every coefficient (streams of v0.2.0-v0.2.4).
 FLAG_ZERO_BLOCKS = 16
 #: the word section is the interleaved rANS coder's (:mod:`.runtime.rans`, v0.4.0 on); without
-#: it, constriction's ANS words (streams of v0.1-v0.3, and chunks with very many distinct symbols).
+#: it, constriction's ANS words (streams of v0.1-v0.3, and chunks whose frequency tables would
+#: cost rANS more than 0.5 % over their entropy: see :func:`.runtime.rans.frequencies_if_affordable`).
 FLAG_RANS = 32
 _KNOWN_FLAGS = FLAG_CONSTANT | FLAG_RESIDUAL | FLAG_WAVELET | FLAG_FLAT_BASE | FLAG_ZERO_BLOCKS | FLAG_RANS
 NO_RESIDUAL = 0xFFFFFFFF

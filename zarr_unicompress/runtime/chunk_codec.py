@@ -27,8 +27,8 @@ import numpy as np
 from ..bitstream import (
     FLAG_CONSTANT,
     FLAG_FLAT_BASE,
-    FLAG_RESIDUAL,
     FLAG_RANS,
+    FLAG_RESIDUAL,
     FLAG_WAVELET,
     FLAG_ZERO_BLOCKS,
     HEADER_SIZE,

@@ -41,7 +41,7 @@ _MASK = (1 << PRECISION) - 1
 _RENORM_SHIFT = 32 - PRECISION
 
 
-def normalize_counts(counts, freq):  # noqa: ANN001, ANN201
+def normalize_counts(counts, freq):
     """Frequencies into ``freq`` (k,) int64 of symbols with ``counts`` (k,) int64 (2 <= k <
     2**PRECISION, counts >= 1, their sum < 2**62 / 2**PRECISION): each symbol gets 1 plus its
     share of the other 2**PRECISION - k slots rounded down; the slots left (fewer than k) go,
@@ -66,7 +66,7 @@ def normalize_counts(counts, freq):  # noqa: ANN001, ANN201
             freq[order[j]] += 1
 
 
-def encode_symbols(codes, base, freq_of_code, start_of_code, inverse_of_code, states, words, n_words):  # noqa: ANN001, ANN201
+def encode_symbols(codes, base, freq_of_code, start_of_code, inverse_of_code, states, words, n_words):
     """Code ``codes`` (n,) (any integer dtype; code - ``base`` indexes ``freq_of_code``,
     ``start_of_code`` (int64) and ``inverse_of_code`` (float64, 1 / freq)) from the last to the
     first onto the lanes' ``states`` (LANES,) int64, pushing words (uint16) onto ``words`` from
@@ -170,7 +170,7 @@ def encode_symbols(codes, base, freq_of_code, start_of_code, inverse_of_code, st
     return n_words
 
 
-def fill_slots(freq, slot_info, slot_rank):  # noqa: ANN001, ANN201
+def fill_slots(freq, slot_info, slot_rank):
     """The decoder's tables of one group: for each slot (2**PRECISION,) of the symbol of rank r
     (``freq`` (k,) int64, summing to 2**PRECISION), ``slot_info`` = freq[r] << PRECISION |
     (slot - start[r]) and ``slot_rank`` = r."""
@@ -183,7 +183,7 @@ def fill_slots(freq, slot_info, slot_rank):  # noqa: ANN001, ANN201
             slot += 1
 
 
-def decode_symbols(states, words, position, n, slot_info, slot_rank, symbols, out):  # noqa: ANN001, ANN201
+def decode_symbols(states, words, position, n, slot_info, slot_rank, symbols, out):
     """Decode ``n`` symbols into ``out`` (n,) from the lanes' ``states`` (LANES,) int64 and
     ``words`` (uint16) from index ``position``: ``out[i] = symbols[slot_rank[slot]]``. Updates
     ``states``; returns the index of the next unread word, or -1 where the words ran out (a

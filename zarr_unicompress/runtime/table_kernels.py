@@ -13,7 +13,6 @@ them to the compiled loops (this module imports no numba).
 
 from __future__ import annotations
 
-
 #: a varint of more bytes is refused (9 x 7 = 63 bits: every value fits int64)
 MAX_VARINT_BYTES = 9
 #: symbols and counts of a table are at most this in magnitude (larger ones: a damaged stream)
@@ -26,7 +25,7 @@ NOT_SORTED_OR_ZERO_COUNT = 4
 TRAILING_BYTES = 5
 
 
-def parse_tables(data, max_groups, group_starts, symbols, counts):  # noqa: ANN001, ANN201
+def parse_tables(data, max_groups, group_starts, symbols, counts):
     """Read a table section ``data`` (bytes-like of uint8) into ``symbols`` and ``counts``
     (each at least len(data) // 2 entries, int64): group g's entries are
     [group_starts[g], group_starts[g + 1]) (``group_starts`` max_groups + 1 entries).
@@ -65,7 +64,7 @@ def parse_tables(data, max_groups, group_starts, symbols, counts):  # noqa: ANN0
     return n_groups, 0
 
 
-def _read_varint(data, pos):  # noqa: ANN001, ANN202
+def _read_varint(data, pos):
     """(value, position after it) of the varint at ``pos``; position -1 where ``data`` ends
     inside it or it runs past MAX_VARINT_BYTES."""
     value = 0
@@ -80,7 +79,7 @@ def _read_varint(data, pos):  # noqa: ANN001, ANN202
     return 0, -1
 
 
-def pack_tables(group_starts, symbols, counts, out):  # noqa: ANN001, ANN201
+def pack_tables(group_starts, symbols, counts, out):
     """Write the table section of the groups whose entries are [group_starts[g],
     group_starts[g + 1]) of ``symbols`` (ascending within a group, int64) and ``counts``
     (int64 >= 0) into ``out`` (uint8, room for 10 bytes per varint); returns its length."""
@@ -97,7 +96,7 @@ def pack_tables(group_starts, symbols, counts, out):  # noqa: ANN001, ANN201
     return pos
 
 
-def _write_varint(out, pos, value):  # noqa: ANN001, ANN202
+def _write_varint(out, pos, value):
     """Write ``value`` (>= 0) as a varint at ``pos``; returns the position after it."""
     while value > 0x7F:
         out[pos] = (value & 0x7F) | 0x80
