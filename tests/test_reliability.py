@@ -74,6 +74,24 @@ def test_forged_zero_block_streams_raise_or_decode_cleanly(default_model: Runtim
     assert out.ndim == 3 and out.size <= 2**22
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), max_error=st.sampled_from([None, 1]))
+def test_forged_rans_words_anywhere_raise_or_decode_cleanly(default_model: RuntimeModel, data,
+                                                             max_error: int | None) -> None:
+    """Bytes changed anywhere in a stream's sections, the CRC recomputed: the rANS decoder (no
+    index checks in its compiled loops) raises ChunkCorrupt or yields the chunk's shape."""
+    quality = QualitySettings(max_error=max_error) if max_error is not None else QualitySettings(ratio=10.0)
+    stream = bytearray(encode_chunk(default_model, em_block((2, 64, 96)), quality))
+    body = stream[:-4]
+    for _ in range(data.draw(st.integers(1, 4))):
+        body[data.draw(st.integers(HEADER_SIZE, len(body) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        out = decode_chunk(default_model, _with_crc(bytes(body)), (2, 64, 96), np.uint8)
+    except UniCompressError:
+        return
+    assert out.shape == (2, 64, 96)
+
+
 def test_headers_claiming_gigabytes_are_rejected_without_allocating(default_model: RuntimeModel) -> None:
     stream = encode_chunk(default_model, em_block((2, 16, 16)), QualitySettings(max_error=1))
     body = bytearray(stream[:-4])
