@@ -194,8 +194,9 @@ def test_a_module_that_does_not_import_falls_back_to_numpy_with_a_warning() -> N
 
 def test_loops_that_find_no_cache_directory_compile_into_a_temporary_one() -> None:
     """numba refuses ``cache=True`` where no cache directory is writable (read-only installs
-    without a home): the loops then compile into a temporary directory instead of leaving
-    the work to the NumPy code (and the rANS coder to plain Python)."""
+    without a home): the loops are then cached in a directory of this user under the temporary
+    directory instead of leaving the work to the NumPy code (and the rANS coder to plain
+    Python), and numba's own cache setting is restored."""
     out = run_fresh_python("""
         import importlib, tempfile, warnings
         from zarr_unicompress.runtime import numba_support
@@ -209,10 +210,12 @@ def test_loops_that_find_no_cache_directory_compile_into_a_temporary_one() -> No
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             module = numba_support.loops("rans_loops")
+        import os
         from numba.core import config
-        print(module is not None, len(refused), config.CACHE_DIR.startswith(tempfile.gettempdir()))
+        private = os.path.join(tempfile.gettempdir(), f"zarr-unicompress-numba-{os.getuid()}")
+        print(module is not None, len(refused), os.path.isdir(private), config.CACHE_DIR != private)
     """)
-    assert out.split() == ["True", "1", "True"]
+    assert out.split() == ["True", "1", "True", "True"]
 
 
 def test_environment_variable_turns_the_loops_off() -> None:

@@ -122,3 +122,18 @@ def test_damaged_table_sections_are_refused_alike_with_and_without_the_compiled_
         assert outcome() == compiled
     finally:
         numba_support.loops = loops
+
+
+def test_table_sections_read_from_any_buffer_and_refuse_values_the_reader_would() -> None:
+    from zarr_unicompress.errors import UnsupportedInput
+    from zarr_unicompress.runtime.entropy import FrequencyTable, _pack_tables, _unpack_tables
+
+    tables = [FrequencyTable(np.array([-5, 0, 9], np.int64), np.array([3, 1, 2], np.int64))]
+    section = _pack_tables(tables)
+    padded = section + bytes(8 - len(section) % 8)  # a buffer of 8-byte items: counted in bytes all the same
+    with pytest.raises(ChunkCorrupt, match="trailing"):
+        _unpack_tables(memoryview(np.frombuffer(padded, np.uint64)))
+    read = _unpack_tables(memoryview(bytearray(section)))
+    np.testing.assert_array_equal(read[0].symbols, tables[0].symbols)
+    with pytest.raises(UnsupportedInput, match="2\\*\\*40"):
+        _pack_tables([FrequencyTable(np.array([0, 2**41], np.int64), np.array([1, 1], np.int64))])

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import constriction
 import numpy as np
 
-from ..errors import ChunkCorrupt
+from ..errors import ChunkCorrupt, UnsupportedInput
 from . import numba_support, rans, table_kernels
 
 _MAX_GROUPS = 64
@@ -215,6 +215,10 @@ def _pack_tables(tables: list[FrequencyTable]) -> bytes:
     np.cumsum(sizes, out=group_starts[1:])
     symbols = np.concatenate([table.symbols for table in tables]) if tables else np.empty(0, np.int64)
     counts = np.concatenate([table.counts for table in tables]) if tables else np.empty(0, np.int64)
+    limit = table_kernels.MAX_MAGNITUDE
+    if len(symbols) and (int(np.abs(symbols).max()) > limit or int(counts.max()) > limit):
+        raise UnsupportedInput(f"symbol values or counts beyond 2**40 cannot be entropy coded (the reader "
+                               f"refuses them); got symbols in [{int(symbols.min())}, {int(symbols.max())}]")
     out = np.empty(10 * (2 + len(tables) + 2 * len(symbols)), np.uint8)  # 10 bytes per varint at most
     compiled = numba_support.loops("table_loops")
     if compiled is not None:
@@ -239,16 +243,16 @@ _TABLE_ERRORS = {
 def _unpack_tables(data: bytes) -> list[FrequencyTable]:
     """The frequency tables of a table section (views into two arrays); raises
     :class:`ChunkCorrupt` for a damaged section."""
+    raw = np.frombuffer(data, np.uint8)  # bytes, whatever the buffer's item type
     group_starts = np.zeros(_MAX_GROUPS + 1, np.int64)
-    capacity = len(data) // 2
+    capacity = raw.size // 2  # an entry takes two bytes at least
     compiled = numba_support.loops("table_loops")
     if compiled is not None:
         symbols, counts = np.empty(capacity, np.int64), np.empty(capacity, np.int64)
-        n_groups, error = compiled.parse_tables(np.frombuffer(data, np.uint8), _MAX_GROUPS, group_starts, symbols,
-                                                counts)
+        n_groups, error = compiled.parse_tables(raw, _MAX_GROUPS, group_starts, symbols, counts)
     else:
         starts, symbol_list, count_list = [0] * (_MAX_GROUPS + 1), [0] * capacity, [0] * capacity
-        n_groups, error = table_kernels.parse_tables(bytes(data), _MAX_GROUPS, starts, symbol_list, count_list)
+        n_groups, error = table_kernels.parse_tables(raw.tobytes(), _MAX_GROUPS, starts, symbol_list, count_list)
         group_starts[:], symbols, counts = starts, np.array(symbol_list, np.int64), np.array(count_list, np.int64)
     if error:
         raise ChunkCorrupt(_TABLE_ERRORS[error])

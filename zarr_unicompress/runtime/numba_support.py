@@ -15,7 +15,9 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import stat
 import tempfile
+import threading
 import warnings
 from types import ModuleType
 
@@ -39,10 +41,11 @@ def loops(name: str) -> ModuleType | None:
     s for all of them) and keeps it in its on-disk cache (next to the module, else in the
     user's cache directory): later processes load them in about 0.5 s. Where numba finds no
     writable cache directory (it then refuses ``cache=True``: read-only installs without a
-    writable home), the loops are compiled into a temporary directory of this process instead
-    (compiled again in each such process) rather than left to the NumPy code, whose rANS
-    coder is about 100x slower; set ``NUMBA_CACHE_DIR`` to keep them. The answer is kept per
-    process (a module that failed is not imported again)."""
+    writable home), the loops are cached in a directory of this user under the system's
+    temporary directory (created 0700; not used where someone else owns it or may write to it,
+    since numba loads code from there) rather than left to the NumPy code, whose rANS coder is
+    about 100x slower; numba's own cache setting is restored after that import. The answer
+    is kept per process (a module that failed is not imported again)."""
     if not enabled():
         return None
     module = f"{__package__}.{name}"
@@ -51,25 +54,44 @@ def loops(name: str) -> ModuleType | None:
     except Exception as exc:  # noqa: BLE001 - any failure to set numba up means: run the NumPy code
         failure = exc
     # numba: "cannot cache function ...: no locator available for file ..."
-    if "no locator available" in str(failure) and _use_a_private_cache_directory():
-        try:
-            return importlib.import_module(module)
-        except Exception as exc:  # noqa: BLE001
-            failure = exc
+    if "no locator available" in str(failure) and (directory := _private_cache_directory()) is not None:
+        from numba.core import config
+        with _private_cache_lock:
+            saved = config.CACHE_DIR
+            config.CACHE_DIR = directory  # numba picks a function's cache locator when it is decorated
+            try:
+                return importlib.import_module(module)
+            except Exception as exc:  # noqa: BLE001
+                failure = exc
+            finally:
+                config.CACHE_DIR = saved  # other code's cache=True functions keep their own locations
     _warn(name, failure)
     return None
 
 
+#: one private-cache import at a time (config.CACHE_DIR is process-global)
+_private_cache_lock = threading.Lock()
+
+
 @functools.cache
-def _use_a_private_cache_directory() -> bool:
-    """Point numba's cache at a new temporary directory of this process (once; also over a
-    ``NUMBA_CACHE_DIR`` that did not work); False where numba does not import."""
+def _private_cache_directory() -> str | None:
+    """A cache directory of this user that persists across processes (0700, owned by us), or
+    None where numba does not import or no such directory can be had."""
     try:
-        from numba.core import config
+        import numba.core.config  # noqa: F401
     except Exception:  # noqa: BLE001
-        return False
-    config.CACHE_DIR = tempfile.mkdtemp(prefix="zarr-unicompress-numba-")
-    return True
+        return None
+    if not hasattr(os, "getuid"):  # no owner to check (Windows): a directory of this process
+        return tempfile.mkdtemp(prefix="zarr-unicompress-numba-")
+    path = os.path.join(tempfile.gettempdir(), f"zarr-unicompress-numba-{os.getuid()}")
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        return None  # someone else's directory: its cached code must not be loaded
+    return path
 
 
 def _warn(name: str, exc: Exception) -> None:

@@ -43,7 +43,8 @@ _RENORM_SHIFT = 32 - PRECISION
 
 def normalize_counts(counts, freq):
     """Frequencies into ``freq`` (k,) int64 of symbols with ``counts`` (k,) int64 (2 <= k <
-    2**PRECISION, counts >= 1, their sum < 2**62 / 2**PRECISION): each symbol gets 1 plus its
+    2**PRECISION, 1 <= counts <= 2**40, so that count x spare slots < 2**54 and their sum stay
+    within int64): each symbol gets 1 plus its
     share of the other 2**PRECISION - k slots rounded down; the slots left (fewer than k) go,
     one each, to the symbols with the largest remainders of that division, the lower rank
     first among equals (a stable sort)."""

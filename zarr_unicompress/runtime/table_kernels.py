@@ -51,6 +51,8 @@ def parse_tables(data, max_groups, group_starts, symbols, counts):
             count, pos = _read_varint(data, pos)
             if pos < 0:
                 return 0, ENDS_INSIDE_A_NUMBER
+            if at >= len(symbols):  # more entries than the arrays hold (the caller sized them)
+                return 0, TOO_MANY_SYMBOLS
             symbol = previous + ((zigzag >> 1) ^ -(zigzag & 1))
             if count < 1 or count > MAX_MAGNITUDE or (i > 0 and symbol <= previous) or abs(symbol) > MAX_MAGNITUDE:
                 return 0, NOT_SORTED_OR_ZERO_COUNT
