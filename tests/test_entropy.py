@@ -83,7 +83,11 @@ def test_groups_decode_in_the_narrowest_dtype(low: int, high: int, dtype: type) 
 @given(st.lists(st.dictionaries(st.integers(-(2**40), 2**40), st.integers(1, 2**40), max_size=40), max_size=8))
 def test_table_sections_round_trip_the_same_with_and_without_the_compiled_loops(tables: list[dict[int, int]]) -> None:
     from zarr_unicompress.runtime import numba_support
-    from zarr_unicompress.runtime.entropy import FrequencyTable, _pack_tables, _unpack_tables
+    from zarr_unicompress.runtime.entropy import (
+        FrequencyTable,
+        _pack_tables,
+        _unpack_tables,
+    )
 
     given_tables = [FrequencyTable(np.array(sorted(t), np.int64), np.array([t[k] for k in sorted(t)], np.int64))
                     for t in tables]
@@ -126,7 +130,11 @@ def test_damaged_table_sections_are_refused_alike_with_and_without_the_compiled_
 
 def test_table_sections_read_from_any_buffer_and_refuse_values_the_reader_would() -> None:
     from zarr_unicompress.errors import UnsupportedInput
-    from zarr_unicompress.runtime.entropy import FrequencyTable, _pack_tables, _unpack_tables
+    from zarr_unicompress.runtime.entropy import (
+        FrequencyTable,
+        _pack_tables,
+        _unpack_tables,
+    )
 
     tables = [FrequencyTable(np.array([-5, 0, 9], np.int64), np.array([3, 1, 2], np.int64))]
     section = _pack_tables(tables)
