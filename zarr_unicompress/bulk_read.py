@@ -39,7 +39,8 @@ def read_array(array: Any, region: tuple[slice, ...] | None = None, device: str 
     ``device``: the torch device of the reconstruction ("cuda", "cuda:N", "cpu"), or None to
     decode each chunk wholly in the workers (NumPy). ``processes``: workers of the entropy
     stage (default: all cores but one), processes or, with ``threads``, threads of this
-    process (for arrays written since v0.4.0, whose entropy decoder releases the GIL). ``max_batch``: chunks per device batch.
+    process (for arrays written since v0.4.0, whose entropy decoder releases the GIL).
+    ``max_batch``: chunks per device batch.
     ``opener``: a running :class:`ChunkOpener` of the array's model to use instead of starting
     one (for repeated reads; ``reconstruct=True`` where ``device`` is None).
 

@@ -202,10 +202,10 @@ class GroupDecoder:
 
     def finish(self) -> None:
         """Check that every group and every word was consumed."""
-        if self._rans is not None and self._next == len(self._tables):
-            self._rans.finish()
-        elif self._next != len(self._tables) or not self._coder.is_empty():
+        if self._next != len(self._tables) or (self._rans is None and not self._coder.is_empty()):
             raise ChunkCorrupt("chunk entropy-coded section has data left after decoding; it is damaged")
+        if self._rans is not None:
+            self._rans.finish()
 
 
 def _pack_tables(tables: list[FrequencyTable]) -> bytes:

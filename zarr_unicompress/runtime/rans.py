@@ -24,9 +24,7 @@ Where numba does not run, the same loops run as plain Python (same words and sym
 
 from __future__ import annotations
 
-import functools
 import struct
-from types import ModuleType
 
 import numpy as np
 
@@ -48,18 +46,13 @@ if 2 * PRECISION + 1 > 31 or MAX_DISTINCT > np.iinfo(np.int16).max:
     raise RuntimeError("rANS constants outgrow the decoder's int32 / int16 slot tables")
 
 
-@functools.cache
-def _compiled() -> ModuleType | None:
-    return numba_support.loops("rans_loops")
-
-
 def normalized_frequencies(counts: np.ndarray) -> np.ndarray:
     """Frequencies (k,) int64, each >= 1, summing to 2**PRECISION, of symbols with ``counts``
     (k,) (2 <= k <= MAX_DISTINCT, 1 <= counts <= 2**40): :func:`.rans_kernels.normalize_counts`
     (integer arithmetic and a stable sort: the same frequencies on every machine)."""
     counts = np.ascontiguousarray(counts, np.int64)
     freq = np.empty(len(counts), np.int64)
-    loops = _compiled()
+    loops = numba_support.loops("rans_loops")
     (loops.normalize_counts if loops is not None else rans_kernels.normalize_counts)(counts, freq)
     return freq
 
@@ -91,7 +84,7 @@ def encode_words(groups: list[tuple[np.ndarray, int, np.ndarray]], frequencies: 
     has code ``base + offsets[r]`` and frequency ``freq[r]``. Groups are coded from the last
     to the first, so that the decoder reads them in order. Empty where no group codes a
     symbol."""
-    loops = _compiled()
+    loops = numba_support.loops("rans_loops")
     n_total = sum(len(codes) for (codes, _, _), freq in zip(groups, frequencies) if freq is not None)
     if n_total == 0:
         return b""
@@ -140,10 +133,13 @@ class RansReader:
         if not all(STATE_LOW <= s < STATE_LOW << 16 for s in states):
             raise ChunkCorrupt("chunk rANS section starts with an impossible coder state; the chunk is damaged")
         self._states = np.array(states, np.int64)
-        self._loops = _compiled()
+        self._loops = numba_support.loops("rans_loops")
         words = np.frombuffer(word_bytes, "<u2", offset=_STATES.size)
         self._words = words.astype(np.uint16) if self._loops is not None else words.tolist()
         self._position = 0
+        # the slot tables of the group being decoded, filled anew for each group
+        self._slot_info = np.empty(1 << PRECISION, np.int32)
+        self._slot_rank = np.empty(1 << PRECISION, np.int16)
 
     def decode(self, counts: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         """The next group: ``counts.sum()`` symbols, each one of ``symbols`` (k,) (ascending,
@@ -161,11 +157,9 @@ class RansReader:
         n = int(counts.sum())
         out = np.empty(n, symbols.dtype)
         if self._loops is not None:
-            slot_info = np.empty(1 << PRECISION, np.int32)
-            slot_rank = np.empty(1 << PRECISION, np.int16)
-            self._loops.fill_slots(freq, slot_info, slot_rank)
-            position = self._loops.decode_symbols(self._states, self._words, self._position, n, slot_info,
-                                                  slot_rank, symbols, out)
+            self._loops.fill_slots(freq, self._slot_info, self._slot_rank)
+            position = self._loops.decode_symbols(self._states, self._words, self._position, n, self._slot_info,
+                                                  self._slot_rank, symbols, out)
         else:
             position = self._decode_in_python(freq, n, symbols, out)
         if position < 0:
