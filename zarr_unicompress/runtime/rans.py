@@ -100,7 +100,7 @@ def encode_words(groups: list[tuple[np.ndarray, int, np.ndarray]], frequencies: 
         freq_of_code[offsets] = freq
         start_of_code[offsets] = np.cumsum(freq) - freq
         inverse_of_code = np.zeros(span, np.float64)
-        inverse_of_code[offsets] = 1.0 / freq
+        inverse_of_code[offsets] = rans_kernels.rounded_up_inverse(freq.astype(np.float64))
         tables = (freq_of_code, start_of_code, inverse_of_code)
         if loops is not None:
             n_words = loops.encode_symbols(codes, base, *tables, states, words, n_words)
