@@ -226,3 +226,39 @@ def test_environment_variable_turns_the_loops_off() -> None:
         print(numba_support.enabled(), numba_support.loops("lifting_loops"))
     """)
     assert out.split() == ["False", "None"]
+
+
+@pytest.mark.parametrize(("shape", "dtype"), [((30, 64, 64), "uint8"), ((9, 45, 30), "uint16"), ((5, 13, 70), "int16"),
+                                             ((3, 7, 9), "float32"), ((4, 8, 8), "int32"), ((1, 1, 1), "uint8")])
+def test_normalized_tokens_equal_numpy(shape: tuple[int, int, int], dtype: str, numpy_only) -> None:
+    from zarr_unicompress.runtime.tokens import normalized_tokens
+
+    rng = np.random.default_rng(sum(shape))
+    chunk = rng.integers(-3000 if dtype in ("int16", "int32") else 0, 60000, shape).astype(dtype)
+    for view in (chunk, chunk[:, ::-1, ::2]):
+        lo, hi = int(view.min()), int(view.max()) + 1
+        got = normalized_tokens(view, (4, 8, 8), lo, hi)
+        with numpy_only:
+            want = normalized_tokens(view, (4, 8, 8), lo, hi)
+        assert got.dtype == want.dtype == np.float32
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("max_error", [0, 1, 2, 7, 1000])
+@pytest.mark.parametrize("by_table", [True, False])
+def test_quantized_residuals_equal_numpy_by_table_and_by_division(default_model: RuntimeModel, max_error: int,
+                                                                  by_table: bool, numpy_only,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from zarr_unicompress.runtime import chunk_codec
+
+    for shape, dtype in (((16, 64, 64), "uint8"), ((9, 45, 30), "uint16"), ((5, 13, 70), "int16")):
+        if not by_table:  # (set again each time: leaving numpy_only undoes every patch)
+            monkeypatch.setattr(chunk_codec, "_MAGNITUDE_TABLE_MAX", -1)
+        chunk = em_block(shape, dtype)
+        lo, hi = int(chunk.min()), int(chunk.max())
+        indices = chunk_codec.codebook_indices(default_model, chunk, lo, hi, "table")
+        got = chunk_codec._quantized_residuals(default_model, chunk, indices, lo, hi, max_error)
+        with numpy_only:
+            want = chunk_codec._quantized_residuals(default_model, chunk, indices, lo, hi, max_error)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])

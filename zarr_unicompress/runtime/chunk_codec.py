@@ -350,6 +350,11 @@ def _pack_wavelet(vol: np.ndarray, units: BandUnits, indices: np.ndarray | None,
 ZERO_BLOCK_MIN_VOXELS = 1 << 17
 
 
+#: chunks spanning at most this many intensity levels quantise their ``max_error`` residuals
+#: by a table of magnitudes (8 bytes per level) instead of a division per voxel.
+_MAGNITUDE_TABLE_MAX = 1 << 17
+
+
 def _quantized_residuals(model: RuntimeModel, vol: np.ndarray, indices: np.ndarray, lo: int, hi: int,
                          max_error: int) -> tuple[np.ndarray, np.ndarray]:
     """The quantised residual symbols (n_tokens, voxels per token) int32 of a chunk against its
@@ -360,8 +365,13 @@ def _quantized_residuals(model: RuntimeModel, vol: np.ndarray, indices: np.ndarr
     if compiled is not None:
         q_tokens = np.empty((len(indices), table.shape[1]), np.int32)
         energy = np.empty(len(indices), np.int64)
+        # |r| <= hi - lo (voxels and table entries lie in [lo, hi]): its quantised magnitudes
+        # as a table where that is small (uint8 / uint16 data), else the loop divides
+        span = hi - lo
+        magnitudes = ((np.arange(span + 1, dtype=np.int64) + max_error) // (2 * max_error + 1)
+                      if span <= _MAGNITUDE_TABLE_MAX else np.empty(0, np.int64))
         compiled.quantized_residuals(vol, indices, table, max_error, np.array(model.token_shape, np.int64),
-                                     q_tokens, energy)
+                                     magnitudes, q_tokens, energy)
         return q_tokens, energy
     residual = to_tokens(vol, model.token_shape).astype(np.int32)
     residual -= table[indices]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import numba_support
+
 
 def token_grid(shape: tuple[int, ...], token_shape: tuple[int, int, int]) -> tuple[int, int, int]:
     """Number of tokens along (z, y, x) for a chunk of ``shape`` voxels (ceil division)."""
@@ -34,7 +36,14 @@ def to_tokens(chunk: np.ndarray, token_shape: tuple[int, int, int], pad_mode: st
 def normalized_tokens(chunk: np.ndarray, token_shape: tuple[int, int, int], lo: int, hi: int) -> np.ndarray:
     """Tokens of ``chunk`` (:func:`to_tokens`, edge-padded) as float32 (n_tokens, voxels per
     token) mapped to [0, 1]: (v - lo) / (hi - lo) in float32 (the conversion, then one float32
-    subtraction and one division), for intensities spanning [``lo``, ``hi``], lo < hi."""
+    subtraction and one division), for intensities spanning [``lo``, ``hi``], lo < hi; in one
+    compiled pass where numba runs (:func:`.voxel_loops.normalized_tokens`, the same values)."""
+    compiled = numba_support.loops("voxel_loops")
+    if compiled is not None and chunk.ndim == 3 and chunk.dtype.kind in "iuf" and chunk.size:
+        grid = token_grid(chunk.shape, token_shape)
+        out = np.empty((grid[0] * grid[1] * grid[2], token_shape[0] * token_shape[1] * token_shape[2]), np.float32)
+        compiled.normalized_tokens(chunk, np.array(token_shape, np.int64), np.float32(lo), np.float32(hi - lo), out)
+        return out
     tokens01 = to_tokens(chunk, token_shape).astype(np.float32)
     tokens01 -= np.float32(lo)
     tokens01 /= np.float32(hi - lo)

@@ -5,8 +5,10 @@ residual times the step, clipped, written straight to its place in the chunk (Nu
 of the table rows, one add per class, a clip, and a transposing copy). Encoding
 (:func:`quantized_residuals`): the residual symbols straight from the chunk and the table, with
 each token's sum of |q| for the context classes (NumPy: the tokens, a subtraction, four passes
-of the quantiser, the padding zeroed, a sum). Integer results, the same exactly. Imported only
-where :func:`.numba_support.enabled`.
+of the quantiser, the padding zeroed, a sum), and the normalised tokens that the codeword
+search reads (:func:`normalized_tokens`: NumPy makes a padded copy, a transposing copy and
+three float32 passes). The same values exactly. Imported only where
+:func:`.numba_support.enabled`.
 """
 
 from __future__ import annotations
@@ -56,19 +58,24 @@ def tokens_to_chunk(indices, table, token_class, residuals, class_starts, step, 
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
-def quantized_residuals(chunk, indices, table, max_error, token_shape, out, energy):
+def quantized_residuals(chunk, indices, table, max_error, token_shape, magnitudes, out, energy):
     """The encoder's side of :func:`tokens_to_chunk`: ``out`` (n_tokens, V) int32 gets, for
     voxel v of token t, q = sign(r) * floor((|r| + E) / (2E + 1)) of r = the chunk's voxel minus
     ``table[indices[t], v]`` (E = ``max_error``; :func:`.chunk_codec.quantize_residual`), and 0
     for the voxels that edge padding adds past the chunk (as ``_zero_padding`` sets them);
-    ``energy`` (n_tokens,) int64 gets each token's sum of |q|. The floor division runs in float64,
-    exact here: |r| + E < 2**31, so the quotient lies at least 2**-31 (relative) from the next
-    integer, far above float64's 2**-53."""
+    ``energy`` (n_tokens,) int64 gets each token's sum of |q|.
+
+    floor((|r| + E) / (2E + 1)) is ``magnitudes[|r|]`` (int64, one per |r| the chunk can hold:
+    its span plus one; the caller computes them by integer division) where ``magnitudes`` is
+    not empty, else a float64 division, exact here: |r| + E < 2**31, so the quotient lies at
+    least 2**-31 (relative) from the next integer, far above float64's 2**-53. Tokens wholly
+    inside the chunk run rows of tx voxels without edge tests."""
     z, y, x = chunk.shape
     tz, ty, tx = token_shape[0], token_shape[1], token_shape[2]
     gy = (y + ty - 1) // ty
     gx = (x + tx - 1) // tx
     divisor = np.float64(2 * max_error + 1)
+    by_table = magnitudes.shape[0] > 0
     for t in range(indices.shape[0]):
         a = t // (gy * gx)
         b = (t // gx) % gy
@@ -76,6 +83,18 @@ def quantized_residuals(chunk, indices, table, max_error, token_shape, out, ener
         row = table[indices[t]]
         target = out[t]
         total = np.int64(0)
+        if by_table and (a + 1) * tz <= z and (b + 1) * ty <= y and (c + 1) * tx <= x:
+            for i in range(tz):
+                for j in range(ty):
+                    source = chunk[a * tz + i, b * ty + j, c * tx : (c + 1) * tx]
+                    v = (i * ty + j) * tx
+                    for k in range(tx):
+                        r = np.int64(source[k]) - np.int64(row[v + k])
+                        magnitude = magnitudes[np.uint64(abs(r))]
+                        target[v + k] = np.int32(magnitude if r >= 0 else -magnitude)
+                        total += magnitude
+            energy[t] = total
+            continue
         for i in range(tz):
             zz = a * tz + i
             for j in range(ty):
@@ -86,8 +105,50 @@ def quantized_residuals(chunk, indices, table, max_error, token_shape, out, ener
                     q = np.int32(0)
                     if zz < z and yy < y and xx < x:
                         r = np.int64(chunk[zz, yy, xx]) - np.int64(row[v + k])
-                        magnitude = np.int64(np.floor((abs(r) + max_error) / divisor))
+                        if by_table:
+                            magnitude = magnitudes[np.uint64(abs(r))]
+                        else:
+                            magnitude = np.int64(np.floor((abs(r) + max_error) / divisor))
                         q = np.int32(magnitude if r >= 0 else -magnitude)
                         total += magnitude
                     target[v + k] = q
         energy[t] = total
+
+
+@numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def normalized_tokens(chunk, token_shape, lo, span, out):
+    """:func:`.tokens.normalized_tokens` into ``out`` (n_tokens, V) float32: voxel v of token t
+    gets (float32(chunk voxel) - ``lo``) / ``span`` (``lo``, ``span`` float32), the voxels past
+    the chunk's far edges repeating its last plane, row and sample (edge padding). The same
+    IEEE float32 conversion, subtraction and division as NumPy's, one read of the chunk
+    instead of a padded copy, a transposing copy and three float32 passes; each token's
+    divisions run once it is written, while it is in cache."""
+    z, y, x = chunk.shape
+    tz, ty, tx = token_shape[0], token_shape[1], token_shape[2]
+    gy = (y + ty - 1) // ty
+    gx = (x + tx - 1) // tx
+    for t in range(out.shape[0]):
+        a = t // (gy * gx)
+        b = (t // gx) % gy
+        c = t % gx
+        target = out[t]
+        if (a + 1) * tz <= z and (b + 1) * ty <= y and (c + 1) * tx <= x:  # inside: rows of tx samples
+            for i in range(tz):
+                for j in range(ty):
+                    source = chunk[a * tz + i, b * ty + j, c * tx : (c + 1) * tx]
+                    v = (i * ty + j) * tx
+                    for k in range(tx):
+                        target[v + k] = np.float32(source[k]) - lo
+            for v in range(target.shape[0]):
+                target[v] /= span
+            continue
+        for i in range(tz):
+            zz = min(a * tz + i, z - 1)
+            for j in range(ty):
+                yy = min(b * ty + j, y - 1)
+                v = (i * ty + j) * tx
+                for k in range(tx):
+                    xx = min(c * tx + k, x - 1)
+                    target[v + k] = np.float32(chunk[zz, yy, xx]) - lo
+        for v in range(target.shape[0]):  # apart, so that LLVM vectorises the divisions
+            target[v] /= span
