@@ -37,7 +37,7 @@ def test_torch_search_matches_numpy(default_model: RuntimeModel) -> None:
     by_torch = codeword_search.nearest_table_entries(default_model.digest, table, tokens)
     differ = np.flatnonzero(by_numpy != by_torch)
     assert len(differ) <= len(tokens) // 1000
-    dist = lambda idx: ((tokens[differ] - table[idx[differ]]) ** 2).sum(1)  # noqa: E731
+    dist = lambda idx: ((tokens[differ] - table[idx[differ]]) ** 2).sum(1)
     np.testing.assert_allclose(dist(by_torch), dist(by_numpy), rtol=1e-4, atol=1e-5)
 
 
@@ -77,3 +77,45 @@ def test_search_in_the_table_span_finds_the_nearest_entry(default_model: Runtime
     chosen = full[np.arange(len(tokens)), found]
     assert (chosen - best).max() < 1e-3
     assert np.count_nonzero(chosen > best) <= len(tokens) // 1000
+
+
+def test_threads_that_meet_a_new_table_compute_its_search_basis_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """zarr encodes a shard's chunks in threads at once: one SVD, not one per thread (eight
+    concurrent multithreaded SVDs took 2-3 s instead of 12 ms)."""
+    import threading
+
+    table = np.random.default_rng(3).random((64, 32)).astype(np.float32)
+    calls = []
+    svd = np.linalg.svd
+
+    def counted_svd(*args, **kwargs):
+        calls.append(1)
+        return svd(*args, **kwargs)
+
+    monkeypatch.setattr(np.linalg, "svd", counted_svd)
+    start = threading.Barrier(8)
+    results = []
+
+    def search() -> None:
+        start.wait()
+        results.append(codeword_search.search_table("test-concurrent-table", table))
+
+    threads = [threading.Thread(target=search) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and len(results) == 8
+    assert all(r is results[0] for r in results)
+
+
+@pytest.mark.skipif(codeword_search._gpu_device_nodes_may_exist(), reason="this machine has GPU device nodes")
+def test_a_job_on_a_machine_without_gpu_nodes_picks_numpy_without_importing_torch() -> None:
+    from tests.common import run_fresh_python
+
+    out = run_fresh_python("""
+        import sys
+        from zarr_unicompress.runtime.codeword_search import default_search_device
+        print(default_search_device(None), "torch" in sys.modules)
+    """)
+    assert out.split() == ["None", "False"]

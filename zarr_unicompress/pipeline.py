@@ -195,18 +195,34 @@ def encode_region(reader: Any, dest: str, sel: tuple[slice, ...], bound: int | N
     array = zarr.open_array(dest, mode="r+")
     array[sel] = block
     back = array[sel]
-    err = np.abs(back.astype(np.int64) - block.astype(np.int64))
-    max_err = int(err.max())
+    max_err, squared_error = region_errors(block, back)
     if bound is not None and max_err > bound:
         raise UniCompressError(f"region {sel} decoded with error {max_err} > bound {bound}; not marking it done")
     n_chunks = math.prod(math.ceil((s.stop - s.start) / c) for s, c in zip(sel, array.chunks))
-    stats = RegionStats(int(block.size), float((err.astype(np.float64) ** 2).sum()), max_err, n_chunks,
-                        time.perf_counter() - start)
+    stats = RegionStats(int(block.size), squared_error, max_err, n_chunks, time.perf_counter() - start)
     marker = Path(dest) / PROGRESS_DIR / f"{region_name(sel)}.json"
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(stats)))
     os.replace(tmp, marker)
     return stats
+
+
+def region_errors(block: np.ndarray, back: np.ndarray) -> tuple[int, float]:
+    """Largest |back - block| (intensity units) and the sum of (back - block)**2 of a region
+    (arrays of one shape and integer dtype), a slice (along axis 0) at a time while it is in
+    cache: differences of 8- and 16-bit data in int32, else int64; squares summed by float64
+    dot products, exact per slice (< 2**53). Per (32, 512, 512) uint8 region this took 70-90 %
+    of the codec's own encode time as whole-region int64 and float64 passes."""
+    wide = np.int32 if block.dtype.itemsize <= 2 and back.dtype.itemsize <= 2 else np.int64
+    largest, squared = 0, 0.0
+    for plane, plane_back in zip(block.reshape(-1, *block.shape[-2:]), back.reshape(-1, *back.shape[-2:])):
+        difference = plane_back.astype(wide)
+        difference -= plane.astype(wide)
+        magnitude = np.abs(difference).ravel()
+        largest = max(largest, int(magnitude.max()) if magnitude.size else 0)
+        flat = magnitude.astype(np.float64)
+        squared += float(flat @ flat)
+    return largest, squared
 
 
 def stored_bytes(dest: Path) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -40,8 +41,9 @@ class RuntimeModel:
     table: np.ndarray = field(repr=False)
     table_matches: bool
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
+        """Hex sha256 of ``blob`` (computed once: encoding and decoding ask for it per chunk)."""
         return blob_digest(self.blob)
 
     @property
