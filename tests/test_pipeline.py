@@ -179,3 +179,20 @@ def test_resumed_job_keeps_its_region_shape(tmp_path: Path, source: Path) -> Non
     resumed = compress(source, dest, chunks=(4, 32, 32), group_chunks=3, max_error=BOUND, progress=False)
     assert (resumed.regions_written, resumed.regions_skipped) == (4, 14)
     _assert_bounded(dest, source)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "int32", "uint32", "int64"])
+def test_region_errors_equal_the_whole_region_int64_arithmetic(dtype: str) -> None:
+    from zarr_unicompress.pipeline import region_errors
+
+    rng = np.random.default_rng(7)
+    info = np.iinfo(dtype)
+    lo, hi = max(int(info.min), -(2**40)), min(int(info.max), 2**40)
+    block = rng.integers(lo, hi, (3, 40, 50), dtype=np.int64, endpoint=True).astype(dtype)
+    back = block.copy()
+    back.flat[rng.choice(block.size, 500, replace=False)] = rng.integers(lo, hi, 500, dtype=np.int64).astype(dtype)
+    error = np.abs(back.astype(np.int64) - block.astype(np.int64))
+    largest, squared = region_errors(block, back)
+    assert largest == int(error.max()) > 0
+    assert squared == pytest.approx(float((error.astype(np.float64) ** 2).sum()), rel=1e-12)
+    assert region_errors(block, block) == (0, 0.0)
