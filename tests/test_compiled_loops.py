@@ -235,7 +235,7 @@ def test_normalized_tokens_equal_numpy(shape: tuple[int, int, int], dtype: str, 
 
     rng = np.random.default_rng(sum(shape))
     chunk = rng.integers(-3000 if dtype in ("int16", "int32") else 0, 60000, shape).astype(dtype)
-    for view in (chunk, chunk[:, ::-1, ::2]):
+    for view in (chunk, chunk[:, ::-1, ::2], chunk.astype(chunk.dtype.newbyteorder())):
         lo, hi = int(view.min()), int(view.max()) + 1
         got = normalized_tokens(view, (4, 8, 8), lo, hi)
         with numpy_only:
