@@ -262,3 +262,24 @@ def test_quantized_residuals_equal_numpy_by_table_and_by_division(default_model:
             want = chunk_codec._quantized_residuals(default_model, chunk, indices, lo, hi, max_error)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("bad", [1e12, -1e12, float("nan")])
+def test_sample_counts_report_values_beyond_the_histogram_instead_of_writing_past_it(bad: float) -> None:
+    """A quotient beyond int32 (or a NaN) quantises to INT32_MIN, whose abs() stays negative:
+    the loop must say "incomplete" (the caller then counts in NumPy), not index with it."""
+    from zarr_unicompress.runtime import numba_support
+    from zarr_unicompress.runtime.rate_control import _ROUNDING
+
+    loops = numba_support.loops("quantize_loops")
+    units = np.zeros((64, 16), np.float32)
+    units[5, 3] = bad
+    peaks = np.nan_to_num(np.abs(units), nan=np.inf).max(1).astype(np.float32)
+    for zero_blocks in (False, True):
+        coded, _, complete = loops.sample_counts(units, peaks, np.zeros(64, np.int64), 1, zero_blocks, np.float32(1.0),
+                                                 _ROUNDING, np.float32(0.65), np.float32(1.65), 1, 10)
+        assert not complete
+    units[5, 3] = 7.0
+    coded, counts, complete = loops.sample_counts(units, peaks, np.zeros(64, np.int64), 1, False, np.float32(1.0),
+                                                  _ROUNDING, np.float32(0.65), np.float32(1.65), 1, 10)
+    assert complete and counts[0, 10 + 7] == 1 and counts[0, 10] == 64 * 16 - 1 and coded[0] == 64

@@ -72,13 +72,19 @@ def default_search_device(requested: str | None) -> str | None:
     return "cuda" if torch.cuda.is_available() else None
 
 
+#: on Linux, any of these means a GPU driver that torch may see: NVIDIA's module (its /proc entry
+#: exists before the first CUDA call creates /dev/nvidia*) and device nodes, Jetson's, WSL2's
+#: GPU paravirtualisation, AMD ROCm's.
+_GPU_DRIVER_PATHS = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/nvmap", "/dev/nvhost-ctrl", "/dev/dxg", "/dev/kfd")
+
+
 def _gpu_device_nodes_may_exist() -> bool:
-    """False only on Linux without the device nodes of an NVIDIA (/dev/nvidia*) or AMD ROCm
-    (/dev/kfd) driver, where torch can see no CUDA device; True elsewhere (other systems
-    are asked through torch)."""
+    """False only on Linux without any trace of a GPU driver (:data:`_GPU_DRIVER_PATHS`,
+    /dev/nvidia*), where torch can see no CUDA device; True elsewhere (other systems are
+    asked through torch). A job can always name ``--device cuda``."""
     if not sys.platform.startswith("linux"):
         return True
-    return os.path.exists("/dev/kfd") or bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.exists("/dev/nvidiactl")
+    return any(os.path.exists(path) for path in _GPU_DRIVER_PATHS) or bool(glob.glob("/dev/nvidia[0-9]*"))
 
 
 def nearest_table_entries(table_key: str, table01: np.ndarray, tokens01: np.ndarray) -> np.ndarray:

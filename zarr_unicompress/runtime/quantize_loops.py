@@ -76,8 +76,8 @@ def sample_counts(units, peaks, band_of_row, n_bands, zero_blocks, step, roundin
                   half_span):
     """Coded blocks per band ((n_bands,) int64; all rows without ``zero_blocks``) and the
     histogram of the quantised values of those rows per band ((n_bands, 2 * half_span + 1)
-    int64, column q + half_span), and whether every |q| was <= ``half_span`` (else the counts
-    are incomplete and the caller counts in NumPy).
+    int64, column q + half_span), and whether every |q| was <= ``half_span`` (else the caller
+    counts in NumPy and the counts returned are not to be used: the loop stops at that row).
 
     Each row is quantised into a buffer first (a loop LLVM vectorises), then counted into two
     partial histograms that take the values in turn (a run of zeros would otherwise wait on
@@ -95,12 +95,14 @@ def sample_counts(units, peaks, band_of_row, n_bands, zero_blocks, step, roundin
             continue
         coded[band] += 1
         source = units[row]
+        smallest = np.int32(0)
         largest = np.int32(0)
         for j in range(k):
             q = quantize_one(source[j], step, rounding)
             values[j] = q
-            largest = max(largest, abs(q))
-        if largest > half_span:
+            smallest = min(smallest, q)
+            largest = max(largest, q)
+        if smallest < -half_span or largest > half_span:  # (not abs: abs(INT32_MIN) stays negative)
             return coded, partial[:, 0], False
         for j in range(0, pairs, 2):
             partial[band, 0, np.uint64(values[j] + half_span)] += 1

@@ -16,7 +16,9 @@ _jit = numba.njit(cache=True, nogil=True, fastmath=False)
 
 def _compiled_unsigned(function: FunctionType) -> object:
     """``function`` of :mod:`.rans_kernels` compiled with ``_unsigned`` = numpy.uint64 (a copy
-    of the function with that global: the plain module keeps int)."""
+    of the function with that global: the plain module keeps int). numba's cache is keyed to
+    rans_kernels.py's source, not to the globals given here: a change to them alone must also
+    touch rans_kernels.py (or clear the cache), else the old build is loaded."""
     names = {**vars(rans_kernels), "_unsigned": np.uint64}
     return _jit(FunctionType(function.__code__, names, function.__name__, function.__defaults__))
 

@@ -39,7 +39,8 @@ def normalized_tokens(chunk: np.ndarray, token_shape: tuple[int, int, int], lo: 
     subtraction and one division), for intensities spanning [``lo``, ``hi``], lo < hi; in one
     compiled pass where numba runs (:func:`.voxel_loops.normalized_tokens`, the same values)."""
     compiled = numba_support.loops("voxel_loops")
-    if compiled is not None and chunk.ndim == 3 and chunk.dtype.kind in "iuf" and chunk.dtype.isnative and chunk.size:
+    kind_ok = chunk.dtype.kind in "iu" or (chunk.dtype.kind == "f" and chunk.dtype.itemsize >= 4)  # numba: no float16
+    if compiled is not None and chunk.ndim == 3 and kind_ok and chunk.dtype.isnative and chunk.size:
         grid = token_grid(chunk.shape, token_shape)
         out = np.empty((grid[0] * grid[1] * grid[2], token_shape[0] * token_shape[1] * token_shape[2]), np.float32)
         compiled.normalized_tokens(chunk, np.array(token_shape, np.int64), np.float32(lo), np.float32(hi - lo), out)
