@@ -19,7 +19,9 @@ import stat
 import tempfile
 import threading
 import warnings
-from types import ModuleType
+from collections.abc import Callable
+from types import FunctionType, ModuleType
+from typing import Any
 
 #: environment variable that turns the compiled loops off when set to "0".
 ENV_SWITCH = "UNICOMPRESS_NUMBA"
@@ -67,6 +69,16 @@ def loops(name: str) -> ModuleType | None:
                 config.CACHE_DIR = saved  # other code's cache=True functions keep their own locations
     _warn(name, failure)
     return None
+
+
+def compiled_copy(jit: Callable[[FunctionType], Any], function: FunctionType, **names: object) -> Any:
+    """``function`` compiled by ``jit`` as a copy whose globals ``names`` replace those of its
+    module (a compiled helper for a plain one, numpy.uint64 for int): the plain module stays
+    plain Python. numba's cache is keyed to the function's source file, not to these globals:
+    a change to them alone must also touch that file (or clear the cache), else the old build
+    is loaded."""
+    return jit(FunctionType(function.__code__, {**function.__globals__, **names}, function.__name__,
+                            function.__defaults__))
 
 
 #: one private-cache import at a time (config.CACHE_DIR is process-global)

@@ -7,12 +7,11 @@ table section. Integer arithmetic only: the same tables and bytes exactly. Impor
 
 from __future__ import annotations
 
-from types import FunctionType
-
 import numba
 import numpy as np
 
 from . import table_kernels
+from .numba_support import compiled_copy
 
 _jit = numba.njit(cache=True, nogil=True, fastmath=False)
 
@@ -50,15 +49,8 @@ def histogram(flat, lo, span):
     return counts
 
 
-def _compiled_with(function: FunctionType, **helpers: object) -> object:
-    """``function`` of :mod:`.table_kernels` compiled, calling the compiled ``helpers`` in place
-    of the plain ones of the same names (a copy of the function with those globals: the
-    plain module stays plain)."""
-    names = {**vars(table_kernels), **helpers}
-    return _jit(FunctionType(function.__code__, names, function.__name__, function.__defaults__))
-
-
 _read_varint = _jit(table_kernels._read_varint)
 _write_varint = _jit(table_kernels._write_varint)
-parse_tables = _compiled_with(table_kernels.parse_tables, _read_varint=_read_varint)
-pack_tables = _compiled_with(table_kernels.pack_tables, _write_varint=_write_varint)
+# the table kernels calling the compiled varint helpers in place of the plain ones
+parse_tables = compiled_copy(_jit, table_kernels.parse_tables, _read_varint=_read_varint)
+pack_tables = compiled_copy(_jit, table_kernels.pack_tables, _write_varint=_write_varint)
