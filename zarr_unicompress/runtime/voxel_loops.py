@@ -93,25 +93,24 @@ def quantized_residuals(chunk, indices, table, max_error, token_shape, magnitude
                         magnitude = magnitudes[np.uint64(abs(r))]
                         target[v + k] = np.int32(magnitude if r >= 0 else -magnitude)
                         total += magnitude
-            energy[t] = total
-            continue
-        for i in range(tz):
-            zz = a * tz + i
-            for j in range(ty):
-                yy = b * ty + j
-                v = (i * ty + j) * tx
-                for k in range(tx):
-                    xx = c * tx + k
-                    q = np.int32(0)
-                    if zz < z and yy < y and xx < x:
-                        r = np.int64(chunk[zz, yy, xx]) - np.int64(row[v + k])
-                        if by_table:
-                            magnitude = magnitudes[np.uint64(abs(r))]
-                        else:
-                            magnitude = np.int64(np.floor((abs(r) + max_error) / divisor))
-                        q = np.int32(magnitude if r >= 0 else -magnitude)
-                        total += magnitude
-                    target[v + k] = q
+        else:
+            for i in range(tz):
+                zz = a * tz + i
+                for j in range(ty):
+                    yy = b * ty + j
+                    v = (i * ty + j) * tx
+                    for k in range(tx):
+                        xx = c * tx + k
+                        q = np.int32(0)
+                        if zz < z and yy < y and xx < x:
+                            r = np.int64(chunk[zz, yy, xx]) - np.int64(row[v + k])
+                            if by_table:
+                                magnitude = magnitudes[np.uint64(abs(r))]
+                            else:
+                                magnitude = np.int64(np.floor((abs(r) + max_error) / divisor))
+                            q = np.int32(magnitude if r >= 0 else -magnitude)
+                            total += magnitude
+                        target[v + k] = q
         energy[t] = total
 
 
@@ -139,16 +138,14 @@ def normalized_tokens(chunk, token_shape, lo, span, out):
                     v = (i * ty + j) * tx
                     for k in range(tx):
                         target[v + k] = np.float32(source[k]) - lo
-            for v in range(target.shape[0]):
-                target[v] /= span
-            continue
-        for i in range(tz):
-            zz = min(a * tz + i, z - 1)
-            for j in range(ty):
-                yy = min(b * ty + j, y - 1)
-                v = (i * ty + j) * tx
-                for k in range(tx):
-                    xx = min(c * tx + k, x - 1)
-                    target[v + k] = np.float32(chunk[zz, yy, xx]) - lo
+        else:
+            for i in range(tz):
+                zz = min(a * tz + i, z - 1)
+                for j in range(ty):
+                    yy = min(b * ty + j, y - 1)
+                    v = (i * ty + j) * tx
+                    for k in range(tx):
+                        xx = min(c * tx + k, x - 1)
+                        target[v + k] = np.float32(chunk[zz, yy, xx]) - lo
         for v in range(target.shape[0]):  # apart, so that LLVM vectorises the divisions
             target[v] /= span
