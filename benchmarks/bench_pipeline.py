@@ -1,19 +1,21 @@
-"""Archive-pipeline throughput: ``compress`` on 1 and 2 local threads and a 2-process LocalCluster.
+"""Archive-pipeline throughput: ``compress`` on local threads (1 and 2) and a LocalCluster (2 processes).
 
 Usage::
 
     python benchmarks/bench_pipeline.py [--data PATH.npy] [--tiles 2 2 2] [--workdir /tmp/uc-bench]
+        [--workers 1 2] [--no-batch-table]
 
 The source is the real EM volume tiled ``--tiles`` times along (z, y, x), mirrored at every
 other tile so that no two neighbouring tiles are identical (ISBI 2012 has only 30 x 512 x 512
 voxels). Each run writes a Zarr v3 array with (16, 256, 256) chunks in (32, 512, 512) shards,
 with the default model (no fitting), and the table reports raw MB/s including the read-back
 verification of every region. A second table varies the batch (chunks per task) of an unsharded
-Zarr v2 array. A third reads each archive back lazily, ``da.from_zarr(DEST).sum().compute()``, on
-1 and 2 threads and on a 2-process LocalCluster (second of two reads, so worker start-up and
+Zarr v2 array (``--no-batch-table`` leaves it out). A third reads each archive back lazily,
+``da.from_zarr(DEST).sum().compute()``, on each ``--workers`` count of threads and on a LocalCluster
+of the largest count of processes (second of two reads, so worker start-up and
 model loading are not counted; the archive rows follow one warm-up job on a (32, 512, 512)
 piece, so that the first row does not count the process's imports either). The codeword
-search runs in NumPy (no GPU on this machine: see the README on `--device cuda`).
+search runs on a GPU where torch sees one, else in NumPy (``compress``'s default).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def tiled_volume(volume: np.ndarray, tiles: tuple[int, int, int]) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def lazy_read_rates(dest: Path) -> list[tuple[str, int, float]]:
+def lazy_read_rates(dest: Path, thread_counts: list[int]) -> list[tuple[str, int, float]]:
     """(scheduler, workers, MB/s of decoded voxels) of ``da.from_zarr(dest).sum().compute()``."""
     import dask
     import dask.array as da
@@ -51,14 +53,15 @@ def lazy_read_rates(dest: Path) -> list[tuple[str, int, float]]:
         lazy.sum().compute()
         return lazy.nbytes / 1e6 / (time.perf_counter() - start)
 
-    for workers in (1, 2):
+    for workers in thread_counts:
         with dask.config.set(scheduler="threads", num_workers=workers):
             timed_read()
             rates.append(("threads", workers, timed_read()))
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    processes = max(thread_counts)
+    with LocalCluster(n_workers=processes, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster):
         timed_read()
-        rates.append(("LocalCluster (processes)", 2, timed_read()))
+        rates.append(("LocalCluster (processes)", processes, timed_read()))
     return rates
 
 
@@ -67,10 +70,15 @@ def main() -> None:
     parser.add_argument("--data", default=None)
     parser.add_argument("--tiles", type=int, nargs=3, default=(2, 2, 2))
     parser.add_argument("--workdir", default="/tmp/unicompress-bench-pipeline")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="thread counts; the LocalCluster rows use the largest as processes")
+    parser.add_argument("--no-batch-table", action="store_true", help="leave out the Zarr v2 batch-size table")
     args = parser.parse_args()
+    processes = max(args.workers)
 
     from zarr_unicompress.data import load_em_volume
     from zarr_unicompress.pipeline import compress
+    from zarr_unicompress.runtime.codeword_search import default_search_device
 
     volume = np.load(args.data) if args.data else load_em_volume("isbi2012")
     work = Path(args.workdir)
@@ -87,8 +95,8 @@ def main() -> None:
     rows = []
     read_rows = []
     for quality in ({"ratio": 10.0}, {"max_error": 2}):
-        for label, scheduler, workers in (("threads", None, 1), ("threads", None, 2),
-                                          ("LocalCluster (processes)", "local-cluster", 2)):
+        for label, scheduler, workers in ([("threads", None, w) for w in args.workers]
+                                          + [("LocalCluster (processes)", "local-cluster", processes)]):
             dest = work / "out.zarr"
             shutil.rmtree(dest, ignore_errors=True)
             start = time.perf_counter()
@@ -97,9 +105,11 @@ def main() -> None:
             seconds = time.perf_counter() - start
             rows.append((", ".join(f"{k}={v}" for k, v in quality.items()), label, workers,
                          summary.raw_bytes / 1e6 / seconds, summary.ratio, summary.psnr))
-        read_rows += [(rows[-1][0], *rate) for rate in lazy_read_rates(dest)]
+            print(f"# archive {rows[-1][:3]}: {rows[-1][3]:.1f} MB/s", flush=True)  # in case the run is cut
+        read_rows += [(rows[-1][0], *rate) for rate in lazy_read_rates(dest, args.workers)]
+        print(f"# lazy reads {read_rows[-len(args.workers) - 1:]}", flush=True)
     batch_rows = []
-    for group in (1, 2, None):  # chunks per task without shards; None: from memory and workers
+    for group in () if args.no_batch_table else (1, 2, None):  # chunks per task without shards; None: from memory and workers
         dest = work / "out_v2.zarr"
         shutil.rmtree(dest, ignore_errors=True)
         start = time.perf_counter()
@@ -109,16 +119,18 @@ def main() -> None:
         region = zarr.open_array(str(dest), mode="r").attrs["unicompress_region"]
         batch_rows.append((group, region[0] // 16, summary.regions_written, summary.raw_bytes / 1e6 / seconds))
     print(f"source: ISBI 2012 tiled {tuple(args.tiles)} -> {shape} uint8 ({np.prod(shape) / 1e6:.0f} MB); "
-          f"{os.cpu_count()} cores; chunks (16, 256, 256), shards (32, 512, 512); {time.strftime('%Y-%m-%d')}")
+          f"{os.cpu_count()} cores; codeword search on {default_search_device(None) or 'numpy'}; "
+          f"chunks (16, 256, 256), shards (32, 512, 512); {time.strftime('%Y-%m-%d')}")
     print("\n| quality | scheduler | workers | MB/s (encode + verify) | ratio (with metadata) | PSNR (dB) |")
     print("|---|---|---:|---:|---:|---:|")
     for q, label, workers, mbs, ratio, psnr in rows:
         print(f"| {q} | {label} | {workers} | {mbs:.1f} | {ratio:.2f} | {psnr:.2f} |")
-    print("\nBatch size: Zarr v2 without shards, max_error=2, 2 threads, chunks per task along z\n")
-    print("| --group-chunks | chunks per task | tasks | MB/s (encode + verify) |")
-    print("|---|---:|---:|---:|")
-    for group, per_task, tasks, mbs in batch_rows:
-        print(f"| {'auto' if group is None else group} | {per_task} | {tasks} | {mbs:.1f} |")
+    if batch_rows:
+        print("\nBatch size: Zarr v2 without shards, max_error=2, 2 threads, chunks per task along z\n")
+        print("| --group-chunks | chunks per task | tasks | MB/s (encode + verify) |")
+        print("|---|---:|---:|---:|")
+        for group, per_task, tasks, mbs in batch_rows:
+            print(f"| {'auto' if group is None else group} | {per_task} | {tasks} | {mbs:.1f} |")
 
     print("\nLazy reads: da.from_zarr(DEST).sum().compute() of the sharded archives above\n")
     print("| quality | scheduler | workers | MB/s (decoded) |")

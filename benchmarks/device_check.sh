@@ -18,13 +18,17 @@
 #   mkdir -p /tmp/nbsite && for w in /tmp/nbwhl/*.whl; do python3 -m zipfile -e "$w" /tmp/nbsite; done
 #   tar -C /tmp/nbsite -cf - . | xz -9 -T2 > .gpu/numba_site.tar.xz     (about 2 minutes)
 # The line 'compiled loops:' below says whether they ran.
-# There: bash benchmarks/device_check.sh   (results under $OUT, at most about 9 minutes; timeout_s=560)
+# There: bash benchmarks/device_check.sh [CHECK ...]   (results under $OUT; CHECK: tests gpu_decode encode
+# lazy_read pipeline, default all: at most about 11 minutes, so run them in two calls of timeout_s=560)
 set -o pipefail
 out="${OUT:-/tmp/device_check}"
 mkdir -p "$out"
+checks="${*:-tests gpu_decode encode lazy_read pipeline}"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 if [ -f .gpu/numba_site.tar.xz ]; then tar -C /tmp/site -xJf .gpu/numba_site.tar.xz || exit 1; fi
 python3 -m pip install -q --no-deps --no-build-isolation --no-index --target /tmp/site . || exit 1  # entry points
+# fresh interpreters of the tests drop PYTHONPATH (they check the installed package): a .pth finds /tmp/site
+echo /tmp/site > "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/unicompress_site.pth"
 export PYTHONPATH=/tmp/site:$PWD/benchmarks UNICOMPRESS_DATA=$PWD/.gpu PYTHONUNBUFFERED=1
 loops() { python3 -c "from zarr_unicompress.runtime import numba_support as n; print('compiled loops:', n.loops('lifting_loops') is not None, n.loops('rans_loops') is not None)"; }
 if ! loops | tee "$out/loops.log" | grep -q "True True"; then  # the carried numba does not fit this numpy: the image's own
@@ -33,11 +37,19 @@ if ! loops | tee "$out/loops.log" | grep -q "True True"; then  # the carried num
 fi
 nvidia-smi -L
 python3 -c "import torch, numpy, numba; print('torch', torch.__version__, 'numpy', numpy.__version__, 'numba', numba.__version__)"
-timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_torch_decode.py tests/test_codeword_search.py \
-  tests/test_bulk_read.py tests/test_compiled_loops.py tests/test_rans.py 2>&1 | tee "$out/tests.log" | tail -4
-timeout 180 python3 benchmarks/bench_gpu_decode.py --chunks 96 --batch 8 --tsv "$out/gpu_decode.tsv" \
-  --out-dir "$out" 2>&1 | tee "$out/gpu_decode.log"
-timeout 120 python3 benchmarks/bench_encode_device.py --chunks 32 --tsv "$out/encode_device.tsv" \
-  --out-dir "$out" 2>&1 | tee "$out/encode_device.log"
-timeout 120 python3 benchmarks/bench_lazy_read_device.py --tiles 4 2 4 --workers 15 2>&1 \
-  | grep -v "^\s*$" | tee "$out/lazy_read_device.log"
+for check in $checks; do
+  case $check in
+    tests) timeout 90 python3 -m pytest -q -p no:cacheprovider -rfE --tb=short tests/test_torch_decode.py \
+             tests/test_codeword_search.py tests/test_bulk_read.py tests/test_compiled_loops.py tests/test_rans.py \
+             2>&1 | tee "$out/tests.log" | tail -12 ;;
+    gpu_decode) timeout 180 python3 benchmarks/bench_gpu_decode.py --chunks 96 --batch 8 --tsv "$out/gpu_decode.tsv" \
+             --out-dir "$out" 2>&1 | tee "$out/gpu_decode.log" ;;
+    encode) timeout 120 python3 benchmarks/bench_encode_device.py --chunks 32 --tsv "$out/encode_device.tsv" \
+             --out-dir "$out" 2>&1 | tee "$out/encode_device.log" ;;
+    lazy_read) timeout 120 python3 benchmarks/bench_lazy_read_device.py --tiles 4 2 4 --workers 15 2>&1 \
+             | grep -v "^\s*$" | tee "$out/lazy_read_device.log" ;;
+    pipeline) timeout 240 python3 benchmarks/bench_pipeline.py --tiles 4 2 4 --workers 1 15 --no-batch-table \
+             --workdir /tmp/unicompress-bench-pipeline 2>&1 | grep -v "^\s*$" | tee "$out/pipeline.log" ;;
+    *) echo "unknown check $check (tests gpu_decode encode lazy_read pipeline)"; exit 2 ;;
+  esac
+done

@@ -167,6 +167,28 @@ def test_auto_group_chunks_follows_memory_and_workers() -> None:
     assert auto_group_chunks(chunk, 1000, workers=2, available=8 << 30, device_available=80 << 30) == 10
 
 
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [int(info["num_threads"]) for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_threaded_region_tasks_run_with_one_blas_thread() -> None:
+    """Encoding threads each call BLAS (the codeword search): one BLAS thread per call inside
+    the threaded scheduler, as distributed's workers do; the process's setting is restored."""
+    from threadpoolctl import threadpool_limits
+
+    from zarr_unicompress.scheduling import run_tasks
+
+    with threadpool_limits(limits=2, user_api="blas"):  # a known starting point, also on 1-core machines
+        before = _blas_threads()
+        if not before:
+            pytest.skip("numpy's BLAS is not a library threadpoolctl controls")
+        inside = run_tasks(_blas_threads, [()] * 3, [1] * 3, scheduler="threads", workers=2, progress=False)
+        assert inside == [[1] * len(before)] * 3
+        assert _blas_threads() == before == [2] * len(before)
+
+
 def test_resumed_job_keeps_its_region_shape(tmp_path: Path, source: Path) -> None:
     dest = tmp_path / "g.zarr"
     first = compress(source, dest, chunks=(4, 32, 32), group_chunks=2, max_error=BOUND, progress=False)

@@ -102,6 +102,22 @@ def test_batches_equal_chunk_by_chunk(default_model: RuntimeModel, device: str, 
     _check_equal_to_numpy(default_model, streams, decoded)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_threads_decoding_at_once_get_their_own_voxels(default_model: RuntimeModel, device: str) -> None:
+    """Dask's and zarr's threads call the codec at once: each thread's reconstruction (on a CUDA
+    stream of its own) gives that thread's chunks, equal to NumPy's, while the others run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    block = em_block((6, 256, 256))
+    streams = [encode_chunk(default_model, np.roll(block, 37 * k, axis=2), QualitySettings(ratio=r))
+               for k, r in enumerate((4, 6, 8, 12, 16, 24))]
+    with ThreadPoolExecutor(6) as pool:
+        decoded = list(pool.map(lambda k: torch_decode.decode_chunks(default_model, [streams[k % 6]] * 2, device),
+                                range(24)))
+    for k, pair in enumerate(decoded):
+        _check_equal_to_numpy(default_model, [streams[k % 6]] * 2, pair)
+
+
 @settings(max_examples=15, deadline=None)
 @given(z=st.integers(1, 4), y=st.integers(1, 90), x=st.integers(1, 90), ratio=st.floats(2, 40),
        dtype=st.sampled_from(["uint8", "uint16", "int16", "int8"]), inr=st.booleans())

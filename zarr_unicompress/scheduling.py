@@ -101,8 +101,22 @@ def _run_threads(fn: Callable[..., Any], args: Sequence[tuple[Any, ...]], sizes:
                 bar.update(size_of[key] / 1e6)
                 bar.set_postfix_str(f"{done[0]}/{len(size_of)} regions")
 
-    with _Progress():
+    with _Progress(), one_blas_thread():
         return list(dask.compute(*tasks, scheduler="threads", num_workers=workers))
+
+
+def one_blas_thread() -> Any:
+    """A context in which BLAS libraries (OpenBLAS, MKL, BLIS) loaded in this process run one
+    thread per call, as ``distributed``'s workers do (``OPENBLAS_NUM_THREADS=1`` and friends).
+
+    The encoder's codeword search is a matrix product per chunk; with zarr's and Dask's threads
+    each encoding a chunk, a BLAS pool of all cores per call oversubscribes the CPU. On a 16-core
+    host, 15 threads encoding (30, 512, 512) blocks ran at 236 MB/s (ratio 8) and 103 MB/s
+    (max_error=2) with OpenBLAS's default pool and at 489 and 580 MB/s with one BLAS thread
+    (``bench_encode_device.py``, RESULTS.md v0.4.2). The limits are restored on exit."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _run_distributed(fn: Callable[..., Any], args: Sequence[tuple[Any, ...]], sizes: Sequence[int],
