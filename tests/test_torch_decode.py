@@ -104,8 +104,8 @@ def test_batches_equal_chunk_by_chunk(default_model: RuntimeModel, device: str, 
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_threads_decoding_at_once_get_their_own_voxels(default_model: RuntimeModel, device: str) -> None:
-    """Dask's and zarr's threads call the codec at once: each thread's reconstruction (on a CUDA
-    stream of its own) gives that thread's chunks, equal to NumPy's, while the others run."""
+    """Dask's and zarr's threads call the codec at once: each thread's reconstruction gives that
+    thread's chunks, equal to NumPy's, while the others run."""
     from concurrent.futures import ThreadPoolExecutor
 
     block = em_block((6, 256, 256))

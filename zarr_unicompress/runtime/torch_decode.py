@@ -20,8 +20,6 @@ Torch is imported by the functions that need it only: decoding never requires to
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -65,37 +63,12 @@ def decode_chunks(model: RuntimeModel, buffers: Sequence[bytes | memoryview] | N
     out: list[np.ndarray | CodedWavelet] = list(opened)
     positions = [i for i, c in enumerate(opened) if isinstance(c, CodedWavelet)]
     coded = [opened[i] for i in positions]
-    if not coded:
-        return out  # type: ignore[return-value]
-    with _thread_stream(decode_device.torch_device(device)):
-        for members, group in _reconstruct_groups(model, coded, device, max_batch):
-            host = _to_host_view(group)
-            depth = group.shape[0] // len(members)
-            for k, m in enumerate(members):
-                out[positions[m]] = host[k * depth : (k + 1) * depth].astype(coded[m].header.dtype)
+    for members, group in _reconstruct_groups(model, coded, device, max_batch):
+        host = _to_host_view(group)
+        depth = group.shape[0] // len(members)
+        for k, m in enumerate(members):
+            out[positions[m]] = host[k * depth : (k + 1) * depth].astype(coded[m].header.dtype)
     return out  # type: ignore[return-value]
-
-
-_streams = threading.local()
-
-
-def _thread_stream(dev: torch.device) -> contextlib.AbstractContextManager[object]:
-    """For a CUDA ``dev``, a context that queues this thread's work on a CUDA stream of its own
-    (created once per thread and device): the waits for the host copies (the finiteness check,
-    the voxels) then wait for this thread's kernels only, not for those that other decoding
-    threads (dask's, zarr's) queued on the shared default stream. A no-op for other devices.
-    Everything :func:`decode_chunks` queues is waited for before it returns."""
-    if dev.type != "cuda":
-        return contextlib.nullcontext()
-    import torch
-
-    per_device = getattr(_streams, "per_device", None)
-    if per_device is None:
-        per_device = _streams.per_device = {}
-    index = dev.index if dev.index is not None else torch.cuda.current_device()
-    if index not in per_device:
-        per_device[index] = torch.cuda.Stream(device=index)
-    return torch.cuda.stream(per_device[index])
 
 
 def reconstruct_batch(model: RuntimeModel, coded: Sequence[CodedWavelet], device: str,
