@@ -337,3 +337,18 @@ def test_streams_of_constrictions_coder_decode_to_the_voxels_of_rans_streams(
     for old_stream, new_stream in zip(old, new, strict=True):
         assert not unpack_chunk(old_stream)[0].uses_rans and unpack_chunk(new_stream)[0].uses_rans
         np.testing.assert_array_equal(decode_chunk(default_model, old_stream), decode_chunk(default_model, new_stream))
+
+
+@pytest.mark.parametrize("n_classes", [1, 3, 8])
+def test_tokens_by_class_equal_a_masked_copy_per_class(n_classes: int) -> None:
+    """The max_error encoder's residual groups: per class, its tokens' rows in token order
+    (classes may be empty, e.g. the last ones)."""
+    from zarr_unicompress.runtime.chunk_codec import _tokens_by_class
+
+    rng = np.random.default_rng(n_classes)
+    q_tokens = rng.integers(-40, 40, size=(500, 16)).astype(np.int32)
+    token_class = rng.integers(0, max(1, n_classes - 1), size=500)  # the last class stays empty
+    got = _tokens_by_class(q_tokens, token_class, n_classes)
+    assert len(got) == n_classes
+    for c, group in enumerate(got):
+        np.testing.assert_array_equal(group, q_tokens[token_class == c].ravel())
