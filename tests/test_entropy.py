@@ -27,6 +27,28 @@ def test_groups_round_trip_including_empty_and_single_symbol(allow_rans: bool) -
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("allow_rans", [True, False])
+def test_groups_decode_into_slices_of_one_buffer(allow_rans: bool) -> None:
+    """``next(..., out=)``: each group straight into its part of a buffer (the max_error
+    decoder's residual classes), the same values as new arrays; a mismatched ``out`` is refused."""
+    rng = np.random.default_rng(3)
+    groups = [rng.integers(-30, 30, 500), np.full(40, 7), np.empty(0, np.int64), rng.integers(-2, 3, 333)]
+    coded = encode_groups(groups, allow_rans=allow_rans)
+    buffer = np.full(sum(len(g) for g in groups), -99, np.int16)
+    decoder = GroupDecoder(coded.tables, coded.words, coded.uses_rans)
+    start = 0
+    for group in groups:
+        part = buffer[start : start + len(group)]
+        assert decoder.next(len(group), dtype=np.int16, out=part) is part
+        start += len(group)
+    decoder.finish()
+    np.testing.assert_array_equal(buffer, np.concatenate(groups))
+    for wrong in (np.empty(499, np.int16), np.empty(500, np.int32), np.empty(1000, np.int16)[::2]):
+        decoder = GroupDecoder(coded.tables, coded.words, coded.uses_rans)
+        with pytest.raises(ValueError, match="out must be"):
+            decoder.next(500, dtype=np.int16, out=wrong)
+
+
 def test_entropy_coding_beats_raw_size_on_skewed_data() -> None:
     rng = np.random.default_rng(1)
     values = rng.laplace(0, 2, 100_000).round().astype(np.int64)

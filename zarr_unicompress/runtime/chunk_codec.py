@@ -365,13 +365,16 @@ _MAGNITUDE_TABLE_MAX = 1 << 17
 
 def _quantized_residuals(model: RuntimeModel, vol: np.ndarray, indices: np.ndarray, lo: int, hi: int,
                          max_error: int) -> tuple[np.ndarray, np.ndarray]:
-    """The quantised residual symbols (n_tokens, voxels per token) int32 of a chunk against its
+    """The quantised residual symbols (n_tokens, voxels per token) of a chunk against its
     tokens' table entries (0 for the voxels edge padding adds) and each token's sum of |q|
-    (n_tokens,) int64; in one compiled pass where numba runs (same values)."""
+    (n_tokens,) int64; in one compiled pass where numba runs (same values, in int16 where
+    they fit: half the memory of int32 for the passes that follow), else in NumPy (int32)."""
     table = scaled_table(model, lo, hi)
     compiled = numba_support.loops("voxel_loops") if max_error < 1 << 30 else None
     if compiled is not None:
-        q_tokens = np.empty((len(indices), table.shape[1]), np.int32)
+        largest = (hi - lo + max_error) // (2 * max_error + 1)  # |q| <= this: |r| <= hi - lo
+        symbol_type = np.int16 if largest <= np.iinfo(np.int16).max else np.int32
+        q_tokens = np.empty((len(indices), table.shape[1]), symbol_type)
         energy = np.empty(len(indices), np.int64)
         # |r| <= hi - lo (voxels and table entries lie in [lo, hi]): its quantised magnitudes
         # as a table where that is small (uint8 / uint16 data), else the loop divides
@@ -539,7 +542,8 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
     table = scaled_table(model, header.lo, header.hi).astype(work)
     voxels_per_token = table.shape[1]
     token_class = np.empty(0, np.int64)
-    residuals: list[np.ndarray] = []  # per class, in class order
+    residuals: list[np.ndarray] = []  # per class, in class order: slices of ``symbols``
+    symbols = np.empty(0, work)
     step = work(2 * header.max_error + 1) if header.max_error is not None else work(1)
     if header.has_residual:
         if header.max_error is None or len(sections.classes) != model.codebook_size:
@@ -549,22 +553,24 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
             raise ChunkCorrupt("chunk class map and symbol groups disagree; the chunk is damaged")
         token_class = classes[indices]
         limit = None if wide else -(-(1 << 17) // int(step)) + 1  # |q| of a real chunk stays below this
+        # the symbols in int16 where the bound allows (max_error >= 2): half the memory of int32
+        narrow = np.int16 if limit is not None and limit <= np.iinfo(np.int16).max + 1 else work
         tokens_per_class = np.bincount(token_class, minlength=decoder.n_groups - 1)
+        ends = np.cumsum(tokens_per_class * voxels_per_token)
+        symbols = np.empty(int(ends[-1]), narrow)  # all classes in one buffer: no concatenation
         for c in range(decoder.n_groups - 1):
-            residuals.append(decoder.next(int(tokens_per_class[c]) * voxels_per_token, dtype=work,
-                                          magnitude_limit=limit))
+            part = symbols[int(ends[c] - tokens_per_class[c] * voxels_per_token) : int(ends[c])]
+            residuals.append(decoder.next(len(part), dtype=narrow, magnitude_limit=limit, out=part))
     compiled = None if wide else numba_support.loops("voxel_loops")
     if compiled is not None:
         out = np.empty(header.shape, header.dtype)
         starts = np.cumsum([0] + [len(r) for r in residuals[:-1]], dtype=np.int64)
-        compiled.tokens_to_chunk(indices, table, token_class,
-                                 np.concatenate(residuals) if residuals else np.empty(0, work), starts,
+        compiled.tokens_to_chunk(indices, table, token_class, symbols, starts,
                                  int(step), header.lo, header.hi, np.array(model.token_shape, np.int64), out)
         return out
     pred_tokens = table[indices]
     for c, q in enumerate(residuals):
-        q *= step
-        pred_tokens[token_class == c] += q.reshape(-1, voxels_per_token)
+        pred_tokens[token_class == c] += q.reshape(-1, voxels_per_token).astype(work) * step
     np.clip(pred_tokens, header.lo, header.hi, out=pred_tokens)
     return np.ascontiguousarray(from_tokens(pred_tokens, header.shape, model.token_shape), dtype=header.dtype)
 

@@ -146,12 +146,19 @@ class GroupDecoder:
     def n_groups(self) -> int:
         return len(self._tables)
 
-    def next(self, expected_total: int, dtype: type = np.int64, magnitude_limit: int | None = None) -> np.ndarray:
+    def next(self, expected_total: int, dtype: type = np.int64, magnitude_limit: int | None = None,
+             out: np.ndarray | None = None) -> np.ndarray:
         """Decode the next group; it must hold exactly ``expected_total`` symbols.
 
-        Returns (n,) of ``dtype``. A table whose symbols reach ``magnitude_limit`` in absolute
-        value (or do not fit ``dtype``) raises :class:`ChunkCorrupt` before decoding.
+        Returns (n,) of ``dtype``: ``out`` where given (a C-contiguous (n,) array of ``dtype``,
+        e.g. a slice of a buffer that holds several groups), else a new array. A table whose
+        symbols reach ``magnitude_limit`` in absolute value (or do not fit ``dtype``) raises
+        :class:`ChunkCorrupt` before decoding.
         """
+        if out is not None and (out.shape != (expected_total,) or out.dtype != np.dtype(dtype)
+                                or not out.flags.c_contiguous or not out.flags.writeable):
+            raise ValueError(f"out must be a writeable C-contiguous ({expected_total},) {np.dtype(dtype)} array, "
+                             f"got {out.shape} {out.dtype}")
         if self._next >= len(self._tables):
             raise ChunkCorrupt("chunk has fewer symbol groups than its header implies; it is damaged")
         table = self._tables[self._next]
@@ -171,11 +178,14 @@ class GroupDecoder:
                                    "the chunk is damaged")
         symbols = symbols.astype(dtype)
         if len(symbols) == 0:
-            return np.empty(0, dtype=dtype)
+            return np.empty(0, dtype=dtype) if out is None else out
         if len(symbols) == 1:
-            return np.full(table.total, symbols[0], dtype=dtype)
+            if out is None:
+                return np.full(table.total, symbols[0], dtype=dtype)
+            out.fill(symbols[0])
+            return out
         if self._rans is not None:
-            return self._rans.decode(table.counts, symbols)
+            return self._rans.decode(table.counts, symbols, out)
         try:
             ranks = self._coder.decode(table.model(), table.total)
         except (ValueError, RuntimeError) as exc:
@@ -185,8 +195,12 @@ class GroupDecoder:
             # cast and the add wrap modulo 2**bits, and the sum, a symbol, fits the dtype
             values = ranks.astype(dtype, copy=False)
             values += symbols[0]
+        else:
+            values = symbols[ranks]
+        if out is None:
             return values
-        return symbols[ranks]
+        out[:] = values
+        return out
 
     def next_narrow(self, expected_total: int) -> np.ndarray:
         """:meth:`next` in the narrowest signed integer dtype (int8 .. int64) that holds the

@@ -141,10 +141,11 @@ class RansReader:
         self._slot_info = np.empty(1 << PRECISION, np.int32)
         self._slot_rank = np.empty(1 << PRECISION, np.int16)
 
-    def decode(self, counts: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+    def decode(self, counts: np.ndarray, symbols: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The next group: ``counts.sum()`` symbols, each one of ``symbols`` (k,) (ascending,
         2 <= k <= MAX_DISTINCT, in the dtype of the result) with ``counts`` (k,) int64 (each
-        at most their sum, which the caller has checked)."""
+        at most their sum, which the caller has checked); written into ``out`` where given
+        (C-contiguous, (counts.sum(),), the dtype of ``symbols``: the caller checks)."""
         if not 2 <= len(counts) <= MAX_DISTINCT:
             raise ChunkCorrupt(f"chunk frequency table holds {len(counts)} symbols where its coder codes 2 to "
                                f"{MAX_DISTINCT}; the chunk is damaged")
@@ -155,7 +156,8 @@ class RansReader:
         if int(freq.min()) < 1 or int(freq.sum()) != 1 << PRECISION:
             raise ChunkCorrupt("chunk frequency table does not normalise; the chunk is damaged")
         n = int(counts.sum())
-        out = np.empty(n, symbols.dtype)
+        if out is None:
+            out = np.empty(n, symbols.dtype)
         if self._loops is not None:
             self._loops.fill_slots(freq, self._slot_info, self._slot_rank)
             position = self._loops.decode_symbols(self._states, self._words, self._position, n, self._slot_info,

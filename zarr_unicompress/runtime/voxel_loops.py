@@ -59,7 +59,8 @@ def tokens_to_chunk(indices, table, token_class, residuals, class_starts, step, 
 
 @numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 def quantized_residuals(chunk, indices, table, max_error, token_shape, magnitudes, out, energy):
-    """The encoder's side of :func:`tokens_to_chunk`: ``out`` (n_tokens, V) int32 gets, for
+    """The encoder's side of :func:`tokens_to_chunk`: ``out`` (n_tokens, V) int32 (or int16,
+    where the caller knows that every q fits) gets, for
     voxel v of token t, q = sign(r) * floor((|r| + E) / (2E + 1)) of r = the chunk's voxel minus
     ``table[indices[t], v]`` (E = ``max_error``; :func:`.chunk_codec.quantize_residual`), and 0
     for the voxels that edge padding adds past the chunk (as ``_zero_padding`` sets them);
