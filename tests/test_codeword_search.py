@@ -119,3 +119,18 @@ def test_a_job_on_a_machine_without_gpu_nodes_picks_numpy_without_importing_torc
         print(default_search_device(None), "torch" in sys.modules)
     """)
     assert out.split() == ["None", "False"]
+
+
+@pytest.mark.parametrize("shape", [(30, 512, 512), (13, 300, 200), (16, 256, 256), (5, 45, 70), (1, 8, 8)])
+def test_indices_searched_a_few_token_rows_at_a_time_equal_those_of_all_tokens(
+        default_model: RuntimeModel, shape: tuple[int, int, int]) -> None:
+    """``codebook_indices`` normalises and searches a few token rows at a time (the last one
+    edge-padded along z when the depth is no multiple of the token's): the indices of the
+    search over all the chunk's tokens at once."""
+    from zarr_unicompress.runtime.chunk_codec import codebook_indices, select_indices
+    from zarr_unicompress.runtime.tokens import normalized_tokens
+
+    vol = em_block(shape)
+    lo, hi = int(vol.min()), int(vol.max())
+    whole = select_indices(default_model, normalized_tokens(vol, default_model.token_shape, lo, hi), "table")
+    np.testing.assert_array_equal(codebook_indices(default_model, vol, lo, hi, "table"), whole)
