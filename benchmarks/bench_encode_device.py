@@ -105,6 +105,7 @@ def _plot(path: Path, header: list[str], rows: list[list[str]], n_searches: int,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from plotting import save_figure
 
     labels = [f"{r[0]}\nT={r[1]}" for r in rows]
     columns = list(range(2, 2 + n_searches + 1))
@@ -116,10 +117,7 @@ def _plot(path: Path, header: list[str], rows: list[list[str]], n_searches: int,
     ax.set_ylabel("MB/s of voxels")
     ax.set_title(f"UniCompress encode vs decode, {what}", fontsize=9)
     ax.legend(fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    print(f"# plot: {path}")
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -146,6 +146,7 @@ def _plot(path: Path, header: list[str], rows: list[list[str]], what: str) -> No
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from plotting import save_figure
 
     ratios = [float(r[0]) for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -158,10 +159,7 @@ def _plot(path: Path, header: list[str], rows: list[list[str]], what: str) -> No
     ax.set_title(f"UniCompress decode, {what}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    print(f"# plot: {path}")
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":
