@@ -8,7 +8,8 @@
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 #     --platform manylinux1_x86_64 --platform manylinux_2_5_x86_64 -d .whl \
 #     constriction==0.5.0 numcodecs==0.16.6 zarr==3.1.6 donfig==0.8.1.post1 google-crc32c==1.9.0 \
-#     dask==2026.8.0 distributed==2026.8.0 partd==1.4.2 locket==1.0.0 tblib==3.2.2 tornado==6.6.1 zict==3.0.0
+#     dask==2026.8.0 distributed==2026.8.0 partd==1.4.2 locket==1.0.0 tblib==3.2.2 tornado==6.6.1 zict==3.0.0 \
+#     threadpoolctl==3.8.0
 #   mkdir -p .gpu && cp ../shared/data/isbi2012_train.npy .gpu/
 # numba + llvmlite (their wheels take 64 MB, past what `carry` takes with the rest; unpacked and
 # packed with xz -9 they take 42 MB): since v0.4.0 the rANS decoder of new streams runs as compiled
