@@ -395,14 +395,15 @@ def _quantized_residuals(model: RuntimeModel, vol: np.ndarray, indices: np.ndarr
     table = scaled_table(model, lo, hi)
     compiled = numba_support.loops("voxel_loops") if max_error < 1 << 30 else None
     if compiled is not None:
-        largest = (hi - lo + max_error) // (2 * max_error + 1)  # |q| <= this: |r| <= hi - lo
+        # |r| <= span (voxels and table entries lie in [lo, hi]), so |q| <= largest
+        span, divisor = hi - lo, 2 * max_error + 1
+        largest = (span + max_error) // divisor
         symbol_type = np.int16 if largest <= np.iinfo(np.int16).max else np.int32
         q_tokens = np.empty((len(indices), table.shape[1]), symbol_type)
         energy = np.empty(len(indices), np.int64)
-        # |r| <= hi - lo (voxels and table entries lie in [lo, hi]): its quantised magnitudes
-        # as a table where that is small (uint8 / uint16 data), else the loop divides
-        span = hi - lo
-        magnitudes = ((np.arange(span + 1, dtype=np.int64) + max_error) // (2 * max_error + 1)
+        # the quantised magnitudes of every |r| as a table where the span is small (uint8 /
+        # uint16 data), else the loop divides
+        magnitudes = ((np.arange(span + 1, dtype=np.int64) + max_error) // divisor
                       if span <= _MAGNITUDE_TABLE_MAX else np.empty(0, np.int64))
         compiled.quantized_residuals(vol, indices, table, max_error, np.array(model.token_shape, np.int64),
                                      magnitudes, q_tokens, energy)
@@ -567,6 +568,7 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
     token_class = np.empty(0, np.int64)
     residuals: list[np.ndarray] = []  # per class, in class order: slices of ``symbols``
     symbols = np.empty(0, work)
+    starts = np.zeros(1, np.int64)  # where each class's residuals start in ``symbols``
     step = work(2 * header.max_error + 1) if header.max_error is not None else work(1)
     if header.has_residual:
         if header.max_error is None or len(sections.classes) != model.codebook_size:
@@ -578,16 +580,16 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
         limit = None if wide else -(-(1 << 17) // int(step)) + 1  # |q| of a real chunk stays below this
         # the symbols in int16 where the bound allows (max_error >= 2): half the memory of int32
         narrow = np.int16 if limit is not None and limit <= np.iinfo(np.int16).max + 1 else work
-        tokens_per_class = np.bincount(token_class, minlength=decoder.n_groups - 1)
-        ends = np.cumsum(tokens_per_class * voxels_per_token)
+        sizes = np.bincount(token_class, minlength=decoder.n_groups - 1) * voxels_per_token
+        ends = np.cumsum(sizes)
+        starts = ends - sizes
         symbols = np.empty(int(ends[-1]), narrow)  # all classes in one buffer: no concatenation
-        for c in range(decoder.n_groups - 1):
-            part = symbols[int(ends[c] - tokens_per_class[c] * voxels_per_token) : int(ends[c])]
+        for start, end in zip(starts.tolist(), ends.tolist()):
+            part = symbols[start:end]
             residuals.append(decoder.next(len(part), dtype=narrow, magnitude_limit=limit, out=part))
     compiled = None if wide else numba_support.loops("voxel_loops")
     if compiled is not None:
         out = np.empty(header.shape, header.dtype)
-        starts = np.cumsum([0] + [len(r) for r in residuals[:-1]], dtype=np.int64)
         compiled.tokens_to_chunk(indices, table, token_class, symbols, starts,
                                  int(step), header.lo, header.hi, np.array(model.token_shape, np.int64), out)
         return out
