@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 
 
-def rate_mb_s(pool: ThreadPoolExecutor, job: Callable[[], object], count: int, mb: float) -> float:
-    """MB/s of ``count`` runs of ``job`` on ``pool`` (``mb`` MB each), after one warm-up round."""
-    list(pool.map(lambda _: job(), range(pool._max_workers)))
+def rate_mb_s(pool: ThreadPoolExecutor, threads: int, job: Callable[[], object], count: int, mb: float) -> float:
+    """MB/s of ``count`` runs of ``job`` on ``pool`` of ``threads`` (``mb`` MB each), after a
+    warm-up round of one run per thread."""
+    list(pool.map(lambda _: job(), range(threads)))
     start = time.perf_counter()
     list(pool.map(lambda _: job(), range(count)))
     return count * mb / (time.perf_counter() - start)
@@ -86,9 +87,9 @@ def main() -> None:
                 for search in searches:
                     set_search_device(search)
                     streams.append(encode_chunk(model, block, quality))
-                    encodes.append(rate_mb_s(pool, lambda q=quality: encode_chunk(model, block, q), args.chunks, mb))
+                    encodes.append(rate_mb_s(pool, t, lambda q=quality: encode_chunk(model, block, q), args.chunks, mb))
                 set_search_device(None)
-                decode = rate_mb_s(pool, lambda s=streams[0]: decode_chunk(model, s), args.chunks, mb)
+                decode = rate_mb_s(pool, t, lambda s=streams[0]: decode_chunk(model, s), args.chunks, mb)
             best = max(encodes)
             row = [label, str(t), *(f"{e:.1f}" for e in encodes), f"{decode:.1f}", f"{best / decode:.2f}",
                    str(all(s == streams[0] for s in streams))]
