@@ -7,8 +7,9 @@ or on a torch device (GPU).
 
 Issue #6 asks that encoding after fitting be at least as fast as decoding. The ISBI block (real
 EM data; ``--chunk``, default (30, 512, 512)) is encoded ``--chunks`` times per configuration
-by a ThreadPoolExecutor of T threads (``--threads``; default 1 and all cores but one) with the
-encoder's codeword search in NumPy ("numpy") or on ``--device``; the stream is then decoded
+by a ThreadPoolExecutor of T threads (``--threads``; default 1 and all cores but one; one BLAS
+thread per call, as in the archive pipeline) with the encoder's codeword search in NumPy
+("numpy") or on ``--device``; the stream is then decoded
 (:func:`decode_chunk`, NumPy) ``--chunks`` times on the same threads. MB/s = 10**6 voxel bytes
 (uint8) per second of wall time, one round after a warm-up round. ``same stream``: whether the
 device's search gave the NumPy search's stream byte for byte (float rounding may pick another
@@ -45,6 +46,7 @@ def main() -> None:
     from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
     from zarr_unicompress.runtime.codeword_search import set_search_device
     from zarr_unicompress.runtime.model import load_model
+    from zarr_unicompress.scheduling import one_blas_thread
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="EM volume .npy (default: the ISBI 2012 volume)")
@@ -80,21 +82,22 @@ def main() -> None:
                                                                                       "encode/decode", "same stream"]
     rows = []
     print("\t".join(header), flush=True)
-    for label, quality in qualities:
-        for t in threads:
-            with ThreadPoolExecutor(t) as pool:
-                encodes, streams = [], []
-                for search in searches:
-                    set_search_device(search)
-                    streams.append(encode_chunk(model, block, quality))
-                    encodes.append(rate_mb_s(pool, t, lambda q=quality: encode_chunk(model, block, q), args.chunks, mb))
-                set_search_device(None)
-                decode = rate_mb_s(pool, t, lambda s=streams[0]: decode_chunk(model, s), args.chunks, mb)
-            best = max(encodes)
-            row = [label, str(t), *(f"{e:.1f}" for e in encodes), f"{decode:.1f}", f"{best / decode:.2f}",
-                   str(all(s == streams[0] for s in streams))]
-            rows.append(row)
-            print("\t".join(row), flush=True)
+    with one_blas_thread():  # as the archive pipeline's threads run (a BLAS pool per call oversubscribes)
+        for label, quality in qualities:
+            for t in threads:
+                with ThreadPoolExecutor(t) as pool:
+                    encodes, streams = [], []
+                    for search in searches:
+                        set_search_device(search)
+                        streams.append(encode_chunk(model, block, quality))
+                        encodes.append(rate_mb_s(pool, t, lambda q=quality: encode_chunk(model, block, q), args.chunks, mb))
+                    set_search_device(None)
+                    decode = rate_mb_s(pool, t, lambda s=streams[0]: decode_chunk(model, s), args.chunks, mb)
+                best = max(encodes)
+                row = [label, str(t), *(f"{e:.1f}" for e in encodes), f"{decode:.1f}", f"{best / decode:.2f}",
+                       str(all(s == streams[0] for s in streams))]
+                rows.append(row)
+                print("\t".join(row), flush=True)
     if args.tsv:
         args.tsv.write_text("\n".join("\t".join(r) for r in [header, *rows]) + "\n")
     _plot(args.out_dir / "encode_device.png", header, rows, len(searches),

@@ -20,7 +20,9 @@
 #   tar -C /tmp/nbsite -cf - . | xz -9 -T2 > .gpu/numba_site.tar.xz     (about 2 minutes)
 # The line 'compiled loops:' below says whether they ran.
 # There: bash benchmarks/device_check.sh [CHECK ...]   (results under $OUT; CHECK: tests gpu_decode encode
-# lazy_read pipeline, default all: about 12 minutes at most, so run them in two calls of timeout_s=560)
+# lazy_read pipeline, default all: about 12 minutes at most, so run them in two calls of timeout_s=560;
+# not in the default: encode_small (thread scaling of (16, 256, 256) chunks, 1-15 threads) and
+# archive_large (bench_pipeline on 504 MB, 15 threads and a 15-process LocalCluster))
 set -o pipefail
 out="${OUT:-/tmp/device_check}"
 mkdir -p "$out"
@@ -47,10 +49,14 @@ for check in $checks; do
              --out-dir "$out" 2>&1 | tee "$out/gpu_decode.log" ;;
     encode) timeout 120 python3 benchmarks/bench_encode_device.py --chunks 32 --tsv "$out/encode_device.tsv" \
              --out-dir "$out" 2>&1 | tee "$out/encode_device.log" ;;
+    encode_small) timeout 120 python3 benchmarks/bench_encode_device.py --chunk 16 256 256 --chunks 240 --ratios 8 \
+             --max-errors 2 --threads 1 4 8 15 --tsv "$out/encode_small.tsv" --out-dir "$out" 2>&1 | tee "$out/encode_small.log" ;;
     lazy_read) timeout 120 python3 benchmarks/bench_lazy_read_device.py --tiles 4 2 4 --workers 15 2>&1 \
              | grep -v "^\s*$" | tee "$out/lazy_read_device.log" ;;
     pipeline) timeout 240 python3 benchmarks/bench_pipeline.py --tiles 4 2 4 --workers 1 15 --no-batch-table \
              --workdir /tmp/unicompress-bench-pipeline 2>&1 | grep -v "^\s*$" | tee "$out/pipeline.log" ;;
-    *) echo "unknown check $check (tests gpu_decode encode lazy_read pipeline)"; exit 2 ;;
+    archive_large) timeout 240 python3 benchmarks/bench_pipeline.py --tiles 8 2 4 --workers 15 --no-batch-table \
+             --workdir /tmp/unicompress-bench-pipeline 2>&1 | grep -v "^\s*$" | tee "$out/archive_large.log" ;;
+    *) echo "unknown check $check (tests gpu_decode encode encode_small lazy_read pipeline archive_large)"; exit 2 ;;
   esac
 done

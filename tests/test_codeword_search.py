@@ -62,21 +62,39 @@ def test_default_search_device() -> None:
     assert codeword_search.default_search_device(None) == ("cuda" if torch.cuda.is_available() else None)
 
 
-def test_search_in_the_table_span_finds_the_nearest_entry(default_model: RuntimeModel) -> None:
-    """The d-dim search (table span) returns a nearest entry: where it differs from the full
-    V-dim distance argmin, only by float32 ties (squared-distance regret < 1e-3)."""
+def test_search_in_the_leading_directions_finds_a_nearest_entry(default_model: RuntimeModel) -> None:
+    """The search in the table's first SEARCH_RANK principal directions picks the entry of
+    the full V-dim distance argmin for most tokens; the others are near misses (summed
+    squared-distance regret below 0.1 %, no token's above a tenth of its distance)."""
     tokens = normalised_tokens(default_model, em_block((8, 256, 256)))
     table = default_model.table_float
-    basis, _, _ = codeword_search.search_table(default_model.digest, table)
-    assert basis.shape[0] == table.shape[1] and basis.shape[1] < table.shape[1]
+    basis, coords, _ = codeword_search.search_table(default_model.digest, table)
+    rank = codeword_search.SEARCH_RANK
+    assert basis.shape == (table.shape[1], rank) and coords.shape == (table.shape[0], rank)
     found = codeword_search.nearest_table_entries(default_model.digest, table, tokens)
     table64 = table.astype(np.float64)
     full = np.concatenate([((tokens[s : s + 2048, None, :] - table64[None]) ** 2).sum(2)
                            for s in range(0, len(tokens), 2048)])
     best = full.min(axis=1)
     chosen = full[np.arange(len(tokens)), found]
-    assert (chosen - best).max() < 1e-3
-    assert np.count_nonzero(chosen > best) <= len(tokens) // 1000
+    assert np.count_nonzero(chosen > best) <= len(tokens) // 20
+    assert chosen.sum() <= 1.001 * best.sum()
+    assert (chosen - best).max() <= 0.1 * best.max()
+
+
+def test_search_in_all_directions_finds_the_nearest_entry(default_model: RuntimeModel,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every direction of the table's span (rank >= K), the same search is the exact
+    nearest-entry search, except for float32 ties (squared-distance regret < 1e-3): the
+    reduction to the first directions is the only approximation."""
+    monkeypatch.setattr(codeword_search, "SEARCH_RANK", default_model.codebook_size)
+    tokens = normalised_tokens(default_model, em_block((4, 128, 128)))
+    table = default_model.table_float
+    found = codeword_search.nearest_table_entries("all-directions-" + default_model.digest, table, tokens)
+    full = ((tokens[:, None, :] - table.astype(np.float64)[None]) ** 2).sum(2)
+    chosen = full[np.arange(len(tokens)), found]
+    assert (chosen - full.min(axis=1)).max() < 1e-3
+    assert np.count_nonzero(chosen > full.min(axis=1)) <= len(tokens) // 1000
 
 
 def test_threads_that_meet_a_new_table_compute_its_search_basis_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,5 @@
 """The compiled (numba) loops of runtime/lifting_loops.py, block_loops.py, quantize_loops.py,
-table_loops.py and voxel_loops.py give the NumPy code's values bit for bit, so streams and decoded voxels do
+table_loops.py, voxel_loops.py and synthesis_loops.py give the NumPy code's values bit for bit, so streams and decoded voxels do
 not depend on whether numba is installed."""
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from zarr_unicompress.runtime.chunk_codec import (
 )
 from zarr_unicompress.runtime.model import RuntimeModel
 from zarr_unicompress.runtime.wavelet_residual import (
+    ZERO_BLOCK,
     block_grid,
     block_peaks,
     cut_into_blocks,
+    from_blocks,
     to_blocks,
 )
 
@@ -44,6 +46,7 @@ def numpy_only(monkeypatch: pytest.MonkeyPatch):
 def test_the_compiled_loops_are_used_by_default() -> None:
     assert numba_support.enabled()
     assert numba_support.loops("lifting_loops") is not None and numba_support.loops("block_loops") is not None
+    assert numba_support.loops("synthesis_loops") is not None
 
 
 def random_volume(shape: tuple[int, int, int], seed: int) -> np.ndarray:
@@ -283,3 +286,53 @@ def test_sample_counts_report_values_beyond_the_histogram_instead_of_writing_pas
     coded, counts, complete = loops.sample_counts(units, peaks, np.zeros(64, np.int64), 1, False, np.float32(1.0),
                                                   _ROUNDING, np.float32(0.65), np.float32(1.65), 1, 10)
     assert complete and counts[0, 10 + 7] == 1 and counts[0, 10] == 64 * 16 - 1 and coded[0] == 64
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 16), (3, 17, 30), (1, 5, 3), (2, 64, 4), (4, 1, 9), (1, 3, 1)])
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64"])
+def test_dequantized_blocks_equal_the_numpy_blocks_times_the_step(shape: tuple[int, int, int], dtype: str) -> None:
+    rng = np.random.default_rng(sum(shape))
+    nonzero = rng.random(int(np.prod(block_grid(shape)))) < 0.6
+    values = rng.integers(-100, 100, int(nonzero.sum()) * ZERO_BLOCK**2).astype(dtype)
+    step = np.float32(2.75)
+    want = from_blocks(nonzero, values.astype(np.float32), shape)
+    want *= step
+    got = np.full(shape, np.nan, np.float32)
+    numba_support.loops("synthesis_loops").dequantize_blocks(nonzero.view(np.uint8), values, step, got)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(("shape", "dtype"), [((16, 256, 256), "uint8"), ((9, 45, 30), "uint16"),
+                                             ((5, 130, 70), "int16"), ((3, 64, 64), "int8"), ((1, 33, 1), "uint8")])
+def test_inr_based_ratio_streams_decode_as_in_numpy(default_model: RuntimeModel, shape: tuple[int, int, int],
+                                                    dtype: str, numpy_only, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled reconstruction adds an INR base array as the NumPy one does (the flat base
+    wins on real EM chunks, so the encoder's choice is forced here)."""
+    from zarr_unicompress.bitstream import unpack_chunk
+    from zarr_unicompress.runtime import chunk_codec
+
+    monkeypatch.setattr(chunk_codec, "_inr_base_wins", lambda *args: True)
+    chunk = em_block(shape, dtype)
+    streams = [encode_chunk(default_model, chunk, QualitySettings(ratio=ratio)) for ratio in (4.0, 30.0)]
+    assert not any(unpack_chunk(stream)[0].has_flat_base for stream in streams)
+    decoded = [decode_chunk(default_model, stream) for stream in streams]
+    with numpy_only:
+        for stream, got in zip(streams, decoded, strict=True):
+            np.testing.assert_array_equal(got, decode_chunk(default_model, stream))
+
+
+def test_overflowing_coefficients_are_refused_by_both_reconstructions(default_model: RuntimeModel,
+                                                                      numpy_only) -> None:
+    from zarr_unicompress.bitstream import ChunkSections, pack_chunk, unpack_chunk
+    from zarr_unicompress.errors import ChunkCorrupt
+    from zarr_unicompress.runtime.wavelet_residual import WaveletParams
+
+    stream = encode_chunk(default_model, em_block((2, 64, 64)), QualitySettings(ratio=4.0))
+    header, sections = unpack_chunk(stream)
+    params = WaveletParams.unpack(sections.classes)
+    forged = pack_chunk(header, ChunkSections(sections.tables, WaveletParams(3.0e38, params.levels,
+                                                                             params.flat_value).pack(), sections.words))
+    with pytest.raises(ChunkCorrupt, match="overflow"):
+        decode_chunk(default_model, forged)
+    with numpy_only, pytest.raises(ChunkCorrupt, match="overflow"):
+        decode_chunk(default_model, forged)

@@ -39,8 +39,8 @@ _HIGH_GAIN = np.float32(-_KAPPA / np.sqrt(2.0))
 #: gain) and of the inverse ones (-delta, -gamma, -beta, -alpha, 1 / low gain, 1 / high
 #: gain), as the NumPy steps below use them, for the compiled loops.
 _FORWARD_STEPS = np.array([_ALPHA, _BETA, _GAMMA, _DELTA, _LOW_GAIN, _HIGH_GAIN], np.float32)
-_INVERSE_STEPS = np.array([-_DELTA, -_GAMMA, -_BETA, -_ALPHA, np.float32(1.0 / _LOW_GAIN),
-                           np.float32(1.0 / _HIGH_GAIN)], np.float32)
+INVERSE_STEPS = np.array([-_DELTA, -_GAMMA, -_BETA, -_ALPHA, np.float32(1.0 / _LOW_GAIN),
+                          np.float32(1.0 / _HIGH_GAIN)], np.float32)
 #: voxels transformed together (whole slices, at least one), so that a slab and its halves
 #: stay in cache: 4 slices of 512 x 512 were fastest for (30, 512, 512) chunks (5 levels: 1
 #: slice 58 ms, 2: 53, 4: 51, all 30 at once: 80). Slabs this large also keep the Python
@@ -261,7 +261,7 @@ def _compiled_inverse(kernel: Callable, low: np.ndarray, high: np.ndarray, axis:
     shape = list(low.shape)
     shape[axis] *= 2
     out = np.empty(shape, np.float32)
-    kernel(low, high, out, _INVERSE_STEPS)
+    kernel(low, high, out, INVERSE_STEPS)
     return out
 
 

@@ -20,6 +20,7 @@ Quality modes (exactly one applies):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,7 @@ from ..bitstream import (
 from ..errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
 from . import numba_support
 from .codeword_search import nearest_table_entries, search_device
+from .compiled_synthesis import synthesize_chunk
 from .entropy import GroupDecoder, encode_groups, symbol_counts
 from .model import RuntimeModel
 from .rate_control import MIN_STEP, BandUnits, SizeEstimator, group_bits, next_step
@@ -546,7 +548,7 @@ def open_chunk(
 
 def _decode_indices(model: RuntimeModel, header: ChunkHeader, decoder: GroupDecoder) -> np.ndarray:
     """Codebook indices (n_tokens,) int64 of the chunk, range-checked."""
-    n_tokens = int(np.prod(token_grid(header.shape, model.token_shape)))
+    n_tokens = math.prod(token_grid(header.shape, model.token_shape))
     indices = decoder.next(n_tokens)
     if indices.min() < 0 or indices.max() >= model.codebook_size:
         raise ChunkCorrupt(f"chunk holds codebook indices outside 0..{model.codebook_size - 1}; it is damaged")
@@ -616,11 +618,11 @@ def _read_wavelet_residual(model: RuntimeModel, header: ChunkHeader, sections: C
     bands: list[tuple[np.ndarray | None, np.ndarray]] = []
     for shape in band_shapes(header.shape, params.levels):
         if header.has_zero_blocks:
-            nonzero = decoder.next(int(np.prod(block_grid(shape))), dtype=np.uint8, magnitude_limit=2)
+            nonzero = decoder.next(math.prod(block_grid(shape)), dtype=np.uint8, magnitude_limit=2)
             nonzero = nonzero.view(np.bool_)
-            bands.append((nonzero, decoder.next_narrow(int(nonzero.sum()) * ZERO_BLOCK**2)))
+            bands.append((nonzero, decoder.next_narrow(np.count_nonzero(nonzero) * ZERO_BLOCK**2)))
         else:  # streams written before zero blocks (v0.2.0-v0.2.4)
-            bands.append((None, decoder.next_narrow(int(np.prod(shape)))))
+            bands.append((None, decoder.next_narrow(math.prod(shape))))
     return CodedWavelet(header, params, indices, bands)
 
 
@@ -630,7 +632,9 @@ def reconstruct_wavelet(model: RuntimeModel, coded: CodedWavelet) -> np.ndarray:
 
     Returns the chunk (z, y, x) in its dtype: rounded, clipped to [lo, hi]. Base, rounding and
     clipping are applied to each slab of the inverse transform while it is in cache. Raises
-    :class:`ChunkCorrupt` where the dequantised coefficients overflow float32.
+    :class:`ChunkCorrupt` where the dequantised coefficients overflow float32. Where numba
+    runs, :func:`.compiled_synthesis.synthesize_chunk` does all of it after the base (same
+    voxels).
     """
     header, params = coded.header, coded.params
     if coded.indices is None:
@@ -638,6 +642,11 @@ def reconstruct_wavelet(model: RuntimeModel, coded: CodedWavelet) -> np.ndarray:
     else:
         base = prediction(model, coded.indices, header.shape, header.lo, header.hi, header.dtype)
     step = np.float32(params.step)
+    compiled = numba_support.loops("synthesis_loops")
+    if compiled is not None:
+        out = np.empty(header.shape, header.dtype)
+        synthesize_chunk(compiled, coded.bands, params.levels, step, base, header.lo, header.hi, out)
+        return out
     bands = []
     with np.errstate(over="ignore", invalid="ignore"):  # a forged stream may overflow: checked below
         for shape, (nonzero, values) in zip(band_shapes(header.shape, params.levels), coded.bands):

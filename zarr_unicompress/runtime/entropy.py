@@ -14,8 +14,9 @@ varints (written and read by the loops of :mod:`.table_kernels`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import constriction
 import numpy as np
@@ -39,6 +40,14 @@ class FrequencyTable:
 
     def model(self) -> constriction.stream.model.Categorical:
         return constriction.stream.model.Categorical(self.counts.astype(np.float64), perfect=False)
+
+
+@functools.cache
+def _integer_limits(dtype: Any) -> tuple[int, int]:
+    """(min, max) of an integer dtype (``np.iinfo`` builds an object per call: 1-2 us of the
+    GIL each, dozens of times per chunk)."""
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
 
 
 _BINCOUNT_SPAN = 1 << 20  # value spans up to this use bincount (no sort), wider ones np.unique
@@ -170,10 +179,10 @@ class GroupDecoder:
             )
         symbols = table.symbols
         if len(symbols):
-            info = np.iinfo(dtype)
+            smallest, largest = _integer_limits(dtype)
             lo, hi = int(symbols[0]), int(symbols[-1])
-            bound = magnitude_limit if magnitude_limit is not None else info.max + 1
-            if lo < max(info.min, -bound + 1) or hi > min(info.max, bound - 1):
+            bound = magnitude_limit if magnitude_limit is not None else largest + 1
+            if lo < max(smallest, -bound + 1) or hi > min(largest, bound - 1):
                 raise ChunkCorrupt(f"chunk holds symbols in [{lo}, {hi}], outside what its section allows; "
                                    "the chunk is damaged")
         symbols = symbols.astype(dtype)
@@ -209,8 +218,8 @@ class GroupDecoder:
         if self._next < len(self._tables) and len(symbols := self._tables[self._next].symbols):
             lo, hi = int(symbols[0]), int(symbols[-1])
             for dtype in (np.int8, np.int16, np.int32):
-                info = np.iinfo(dtype)
-                if -info.max <= lo and hi <= info.max:  # :meth:`next` bounds magnitudes symmetrically
+                largest = _integer_limits(dtype)[1]
+                if -largest <= lo and hi <= largest:  # :meth:`next` bounds magnitudes symmetrically
                     return self.next(expected_total, dtype=dtype)
         return self.next(expected_total)
 
