@@ -42,7 +42,7 @@ def main() -> None:
     import torch
     import zarr
     from bench_pipeline import tiled_volume
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from zarr_unicompress.bulk_read import read_array
     from zarr_unicompress.data import load_em_volume
@@ -51,6 +51,7 @@ def main() -> None:
         set_decode_device,
     )
     from zarr_unicompress.runtime.parallel_open import ChunkOpener
+    from zarr_unicompress.scheduling import local_cluster
     from zarr_unicompress.zarr3 import UniCompressCodec
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -80,7 +81,7 @@ def main() -> None:
                 os.environ[DECODE_DEVICE_ENV] = device
             else:
                 os.environ.pop(DECODE_DEVICE_ENV, None)
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            cluster = local_cluster(workers)
             with cluster, Client(cluster):
                 rate, decoded = timed_read(dest)
             reference = decoded if reference is None else reference

@@ -43,7 +43,9 @@ def lazy_read_rates(dest: Path, thread_counts: list[int]) -> list[tuple[str, int
     """(scheduler, workers, MB/s of decoded voxels) of ``da.from_zarr(dest).sum().compute()``."""
     import dask
     import dask.array as da
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from zarr_unicompress.scheduling import local_cluster
 
     lazy = da.from_zarr(str(dest))
     rates = []
@@ -58,8 +60,7 @@ def lazy_read_rates(dest: Path, thread_counts: list[int]) -> list[tuple[str, int
             timed_read()
             rates.append(("threads", workers, timed_read()))
     processes = max(thread_counts)
-    with LocalCluster(n_workers=processes, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster):
+    with local_cluster(processes) as cluster, Client(cluster):
         timed_read()
         rates.append(("LocalCluster (processes)", processes, timed_read()))
     return rates

@@ -218,3 +218,29 @@ def test_region_errors_equal_the_whole_region_int64_arithmetic(dtype: str) -> No
     assert largest == int(error.max()) > 0
     assert squared == pytest.approx(float((error.astype(np.float64) ** 2).sum()), rel=1e-12)
     assert region_errors(block, block) == (0, 0.0)
+
+
+def test_local_cluster_workers_keep_glibc_adaptive_buffers_and_one_zarr_thread(tmp_path: Path) -> None:
+    """distributed starts workers with MALLOC_TRIM_THRESHOLD_=65536, which made every buffer of
+    128 KiB and up a fresh mmap (2.4x slower regions); the codec's LocalCluster leaves it out,
+    keeps one BLAS thread per process and gives zarr one thread per process."""
+    pytest.importorskip("distributed")
+    script = """
+import json, os
+from distributed import Client
+from zarr_unicompress.scheduling import local_cluster
+def worker_environ():
+    import zarr
+    return {key: os.environ.get(key) for key in ("MALLOC_TRIM_THRESHOLD_", "OPENBLAS_NUM_THREADS")} | {
+        "zarr_threads": zarr.config.get("threading.max_workers")}
+if __name__ == "__main__":
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        print(json.dumps(list(client.run(worker_environ).values())))
+"""
+    (tmp_path / "job.py").write_text(script)
+    out = subprocess.run([sys.executable, str(tmp_path / "job.py")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    import json
+
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [
+        {"MALLOC_TRIM_THRESHOLD_": None, "OPENBLAS_NUM_THREADS": "1", "zarr_threads": 1}]

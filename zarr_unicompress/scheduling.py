@@ -119,14 +119,40 @@ def one_blas_thread() -> Any:
     return threadpool_limits(limits=1, user_api="blas")
 
 
+#: environment of :func:`local_cluster`'s worker processes: zarr's thread pool of one thread, so
+#: that each process encodes one chunk at a time. The processes are the parallelism; with zarr's
+#: default pool (cores + 4 threads per process) each process would encode a shard's chunks in
+#: threads at once, which queue for that process's GIL.
+LOCAL_CLUSTER_WORKER_ENV = {"ZARR_THREADING__MAX_WORKERS": "1"}
+#: variables of ``distributed.nanny.pre-spawn-environ`` that :func:`local_cluster` leaves out.
+#: distributed starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also turns off glibc's
+#: adaptive mmap threshold: every buffer of 128 KiB or more is then a fresh mmap whose pages
+#: fault on first touch, and a (32, 512, 512) region took 387-424 ms instead of 167-173 ms to
+#: encode, write and verify in one thread (RESULTS.md, v0.4.3).
+LOCAL_CLUSTER_DROPPED_PRE_SPAWN = ("MALLOC_TRIM_THRESHOLD_",)
+
+
+def local_cluster(workers: int) -> Any:
+    """A ``distributed.LocalCluster`` of ``workers`` one-thread processes for codec work:
+    distributed's pre-spawn environment without :data:`LOCAL_CLUSTER_DROPPED_PRE_SPAWN` (it
+    keeps one BLAS/OpenMP thread per process), plus :data:`LOCAL_CLUSTER_WORKER_ENV`."""
+    import dask
+    from distributed import LocalCluster
+
+    environ = {key: value for key, value in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+               if key not in LOCAL_CLUSTER_DROPPED_PRE_SPAWN}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                            env=dict(LOCAL_CLUSTER_WORKER_ENV))
+
+
 def _run_distributed(fn: Callable[..., Any], args: Sequence[tuple[Any, ...]], sizes: Sequence[int],
                      scheduler: str, workers: int | None, bar: Any) -> list[Any]:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
 
     with ExitStack() as stack:
         if scheduler == "local-cluster":
-            cluster = stack.enter_context(LocalCluster(n_workers=workers or 2, threads_per_worker=1,
-                                                       processes=True, dashboard_address=None))
+            cluster = stack.enter_context(local_cluster(workers or 2))
             client = stack.enter_context(Client(cluster))
         else:
             client = stack.enter_context(Client(scheduler))
