@@ -1,13 +1,15 @@
 """Whether the runtime's compiled loops (:mod:`.lifting_loops`, :mod:`.block_loops`,
-:mod:`.quantize_loops`, :mod:`.table_loops`, :mod:`.voxel_loops`, :mod:`.rans_loops`) run.
+:mod:`.quantize_loops`, :mod:`.table_loops`, :mod:`.voxel_loops`, :mod:`.rans_loops`,
+:mod:`.synthesis_loops`) run.
 
 numba is a dependency, but the runtime also works without it: where numba is installed the
 wavelet transform, the cut into zero blocks, the quantiser's coded blocks and size estimates,
-the frequency tables, the voxel reconstruction of indices-only and ``max_error`` chunks and
-the rANS entropy coder run as compiled loops with the same results as their NumPy code (the
-rANS loops: as plain Python, about 100x slower); without it (or with the environment variable
-``UNICOMPRESS_NUMBA=0``, read once per process) the NumPy and Python code runs. Nothing else
-changes: the same streams, the same decoded voxels, only the time.
+the frequency tables, the voxel reconstruction of indices-only and ``max_error`` chunks, the
+reconstruction of ratio-mode chunks and the rANS entropy coder run as compiled loops with the
+same results as their NumPy code (the rANS loops: as plain Python, about 100x slower);
+without it (or with the environment variable ``UNICOMPRESS_NUMBA=0``, read once per process)
+the NumPy and Python code runs. Nothing else changes: the same streams, the same decoded
+voxels, only the time.
 """
 
 from __future__ import annotations
