@@ -95,9 +95,7 @@ def synthesize_into(flat, offsets, shapes, levels, slab_depth, base, base_is_arr
     row = np.empty(x, np.float32)
     for z0 in range(0, z, slab_depth):
         z1 = min(z, z0 + slab_depth)
-        first = shapes[0]
-        approx = flat[offsets[0] : offsets[0] + first[0] * first[1] * first[2]].reshape(
-            (first[0], first[1], first[2]))[z0:z1]
+        approx = _band(flat, offsets, shapes, 0)[z0:z1]
         for level in range(levels):
             b = 1 + 3 * level
             horizontal = _band(flat, offsets, shapes, b)[z0:z1]
