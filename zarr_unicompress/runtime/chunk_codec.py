@@ -44,8 +44,9 @@ from . import numba_support
 from .codeword_search import nearest_table_entries, search_device
 from .compiled_synthesis import synthesize_chunk
 from .entropy import GroupDecoder, encode_groups, symbol_counts
+from .estimate_bits import group_bits
 from .model import RuntimeModel
-from .rate_control import MIN_STEP, BandUnits, SizeEstimator, group_bits, next_step
+from .rate_control import MIN_STEP, BandUnits, SizeEstimator, next_step
 from .tokens import from_tokens, normalized_tokens, to_tokens, token_grid
 from .wavelet_residual import (
     ZERO_BLOCK,

@@ -1,6 +1,6 @@
 """Whether the runtime's compiled loops (:mod:`.lifting_loops`, :mod:`.block_loops`,
-:mod:`.quantize_loops`, :mod:`.table_loops`, :mod:`.voxel_loops`, :mod:`.rans_loops`,
-:mod:`.synthesis_loops`) run.
+:mod:`.quantize_loops`, :mod:`.estimate_loops`, :mod:`.table_loops`, :mod:`.voxel_loops`,
+:mod:`.rans_loops`, :mod:`.synthesis_loops`) run.
 
 numba is a dependency, but the runtime also works without it: where numba is installed the
 wavelet transform, the cut into zero blocks, the quantiser's coded blocks and size estimates,

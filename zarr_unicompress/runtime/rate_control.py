@@ -12,12 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 
 import numpy as np
 
 from . import cdf97, numba_support
 from .entropy import symbol_counts
+from .estimate_bits import flag_bits, group_bits, joint_bits, sequential_sum
 from .wavelet_residual import (
     DEADZONE_ROUNDING,
     ZERO_BLOCK,
@@ -253,13 +253,6 @@ def sample_strides(band_sizes: list[int], samples: int, whole_on_top: bool = Fal
     return [1 if w else stride for w in whole]
 
 
-def table_bits(counts: np.ndarray) -> float:
-    """Bits of the frequency table of a group whose distinct symbols have these (estimated)
-    ``counts``, as :func:`~.entropy.encode_groups` writes it: a header byte, then per symbol a
-    one-byte delta (consecutive symbols) and the count as an LEB128 varint."""
-    return float(_table_entry_bits(np.asarray(counts, np.float64)).sum() + _TABLE_HEADER_BITS)
-
-
 class SizeEstimator:
     """Coded size (bits) of quantised bands as a function of the step, from a sample of their
     coding units.
@@ -353,45 +346,24 @@ class SizeEstimator:
         return self._last[1]
 
     def _bits(self, step: float) -> float:
-        compiled = numba_support.loops("quantize_loops")
+        compiled = numba_support.loops("estimate_loops")
         if compiled is not None and self._units.dtype == np.float32:
-            half_span = abs(int(quantize(self._largest, step)[0]))  # no |q| in the sample is larger
-            if self._n_bands * (2 * half_span + 1) <= _JOINT_HISTOGRAM_BINS:
-                bits = self._compiled_bits(compiled, step, half_span)
-                if bits is not None:
-                    return bits
+            bits, made = compiled.sample_bits(
+                self._units, self._peaks if self._zero_blocks else self._units[:0, 0], self._band, self._n_bands,
+                self._zero_blocks, np.float32(step), _ROUNDING, SPARSE_BLOCK_NONZERO, self._largest[0], self._scales,
+                self._totals, self._table_weight, _JOINT_HISTOGRAM_BINS)
+            if made:
+                return bits
         if not self._zero_blocks:
-            return float(_grouped_bits(quantize(self._units, step), self._band, self._n_bands, self._scales,
-                                       self._table_weight).sum())
+            return sequential_sum(_grouped_bits(quantize(self._units, step), self._band, self._n_bands, self._scales,
+                                                self._table_weight))
         nonzero = coded_blocks(self._units, self._peaks, step, detail=self._detail)
         picked = np.flatnonzero(nonzero)
         bands = np.take(self._band, picked)
         values = _grouped_bits(quantize(np.take(self._units, picked, axis=0), step), bands, self._n_bands, self._scales,
                                self._table_weight)
-        return self._with_flags(np.bincount(bands, minlength=self._n_bands), values)
-
-    def _with_flags(self, coded: np.ndarray, values: np.ndarray) -> float:
-        """Bits of the zero-block flags of bands with ``coded`` (n_bands,) coded blocks in the
-        sample, their tables, plus the values' bits ``values`` (n_bands,)."""
-        ones = coded * self._scales
-        zeros = self._totals - ones
-        flags = _entropy_bits(ones, self._totals) + _entropy_bits(zeros, self._totals)
-        flag_tables = (_table_entry_bits(ones) * (ones > 0) + _table_entry_bits(zeros) * (zeros > 0)
-                       + _TABLE_HEADER_BITS)
-        return float(flags.sum() + self._table_weight * flag_tables.sum() + values.sum())
-
-    def _compiled_bits(self, compiled: ModuleType, step: float, half_span: int) -> float | None:
-        """:meth:`_bits` from the histogram of :func:`.quantize_loops.sample_counts` (the same
-        counts, so the same float64 sums in the same order: the same estimate); None where a
-        value fell outside ``half_span`` (not seen: the sample's largest |c| bounds them)."""
-        coded, counts, complete = compiled.sample_counts(
-            self._units, self._peaks if self._zero_blocks else self._units[:0, 0], self._band, self._n_bands,
-            self._zero_blocks, np.float32(step), _ROUNDING, magnitude_threshold(step, 1),
-            magnitude_threshold(step, 2), SPARSE_BLOCK_NONZERO, half_span)
-        if not complete:
-            return None
-        values = _bits_of_joint_counts(counts, self._n_bands, self._scales, self._table_weight)
-        return self._with_flags(coded, values) if self._zero_blocks else float(values.sum())
+        coded = np.bincount(bands, minlength=self._n_bands)
+        return sequential_sum(flag_bits(coded, self._scales, self._totals, self._table_weight) + values)
 
     def step_for(self, budget_bits: float, span: int, tolerance: float = 2e-3, guess: float | None = None) -> float:
         """Smallest step (float32-exact, within ``tolerance`` relative, >= MIN_STEP) whose
@@ -481,19 +453,12 @@ def _bracket(excess: Callable[[float], float], start: float, width: float, lo_s:
 _JOINT_HISTOGRAM_BINS = 1 << 22
 
 
-def _entropy_bits(counts: np.ndarray, totals: np.ndarray) -> np.ndarray:
-    """-counts * log2(counts / totals) elementwise, 0 where counts is 0 (float64 arrays)."""
-    counts = np.asarray(counts, np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bits = -counts * np.log2(counts / np.asarray(totals, np.float64))
-    return np.where(counts > 0, bits, 0.0)
-
-
 def _grouped_bits(q: np.ndarray, band_of_row: np.ndarray, n_bands: int, scales: np.ndarray,
                   table_weight: float = 1.0) -> np.ndarray:
     """Estimated coded bits (n_bands,) of the symbols in the rows of ``q`` ((rows, k) int32),
     one symbol group per band (the rows' ``band_of_row``): per non-empty band,
-    :func:`group_bits` of its symbol counts, sampling scale and ``table_weight``."""
+    :func:`~.estimate_bits.group_bits` of its symbol counts, sampling scale and
+    ``table_weight`` (from one joint histogram, band by band where it would be too wide)."""
     bits = np.zeros(n_bands)
     if q.size == 0:
         return bits
@@ -508,45 +473,7 @@ def _grouped_bits(q: np.ndarray, band_of_row: np.ndarray, n_bands: int, scales: 
     key = (q - lo).astype(np.intp)
     key += (band_of_row * span)[:, None]
     counts = np.bincount(key.ravel(), minlength=n_bands * span).reshape(n_bands, span)
-    return _bits_of_joint_counts(counts, n_bands, scales, table_weight)
-
-
-def _bits_of_joint_counts(counts: np.ndarray, n_bands: int, scales: np.ndarray, table_weight: float) -> np.ndarray:
-    """:func:`_grouped_bits` from the histogram ``counts`` (n_bands, span) int64 of the bands'
-    quantised values (columns ascending by symbol, any offset)."""
-    band, symbol = np.nonzero(counts)  # row-major: bands ascending, symbols ascending per band
-    c = counts[band, symbol].astype(np.float64)
-    sizes = np.bincount(band, weights=c, minlength=n_bands)
-    c_log_c = np.bincount(band, weights=c * np.log2(c), minlength=n_bands)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        entropy = np.where(sizes > 0, sizes * np.log2(sizes) - c_log_c, 0.0)
-    tables = (np.bincount(band, weights=_table_entry_bits(c * scales[band]), minlength=n_bands)
-              + _TABLE_HEADER_BITS * (sizes > 0))
-    return entropy * scales + table_weight * tables
-
-
-def group_bits(counts: np.ndarray, scale: float = 1.0, table_weight: float = 1.0) -> float:
-    """Estimated coded bits of one symbol group from the counts of its distinct symbols in a
-    sample ``scale`` times smaller than the group: zeroth-order entropy times the scale, plus
-    :func:`table_bits` of the scaled counts times ``table_weight``."""
-    c = np.asarray(counts, np.float64)
-    c = c[c > 0]
-    if not c.size:
-        return 0.0
-    n = c.sum()
-    entropy = n * np.log2(n) - (c * np.log2(c)).sum()
-    return float(entropy * scale) + table_weight * table_bits(c * scale)
-
-
-#: bits of a frequency table's header (its number of symbols, one LEB128 byte up to 127).
-_TABLE_HEADER_BITS = 8.0
-
-
-def _table_entry_bits(counts: np.ndarray) -> np.ndarray:
-    """Bits of the frequency-table entries of symbols with these (estimated) counts, as
-    :func:`~.entropy.encode_groups` writes them: a one-byte symbol delta (consecutive symbols)
-    and the count as an LEB128 varint of 1 + floor(log2(count) / 7) bytes."""
-    return 8.0 * (2 + np.floor(np.log2(np.maximum(counts, 1.0)) / 7))
+    return joint_bits(counts, scales, table_weight)
 
 
 def next_step(tried: list[tuple[float, int]], budget: float) -> float:
