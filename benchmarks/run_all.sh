@@ -14,6 +14,7 @@ python benchmarks/bench_distillation.py "${data_args[@]}" | tee benchmarks/lates
 python benchmarks/bench_residual_variants.py "${data_args[@]}" | tee benchmarks/latest/residual_variants.md
 python benchmarks/bench_sparse_blocks.py "${data_args[@]}" | tee benchmarks/latest/sparse_blocks.md
 python benchmarks/bench_rate_control.py "${data_args[@]}" | tee benchmarks/latest/rate_control.md
+python benchmarks/bench_encode_floor.py "${data_args[@]}" | tee benchmarks/latest/encode_floor.md
 python benchmarks/bench_entropy.py "${data_args[@]}" | tee benchmarks/latest/entropy.md
 python benchmarks/bench_base_choice.py "${data_args[@]}" | tee benchmarks/latest/base_choice.md
 python benchmarks/bench_check_points.py "${data_args[@]}" > benchmarks/latest/check_points.tsv

@@ -13,7 +13,7 @@ from .errors import ChunkCorrupt, ModelCorrupt, ModelMismatch, UniCompressError,
 
 __all__ = ["UniCompress", "UniCompressCodec", "fit", "FitSettings", "FittedModel", "UniCompressError",
            "ChunkCorrupt", "ModelCorrupt", "ModelMismatch", "UnsupportedInput"]
-__version__ = "0.4.3"
+__version__ = "0.4.4"
 
 
 def __getattr__(name: str) -> Any:
