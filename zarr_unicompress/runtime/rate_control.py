@@ -262,7 +262,9 @@ class SizeEstimator:
     sampled units of all bands are kept in one array, so an estimate is a dozen NumPy calls
     whatever the number of bands (one joint histogram keyed by (band, symbol)) instead of a
     dozen per band: small chunks spent half their encode time in per-band calls, and those
-    hold the GIL.
+    hold the GIL. With the compiled loops an estimate is one call
+    (:func:`.estimate_loops.sample_bits`), with the same float64 result
+    (:mod:`.estimate_bits`).
 
     The sample is first a stride through every band (:func:`sample_strides`). Once a step
     search has a first answer (the guess, or the coarse sample's answer), the zero-block
