@@ -39,8 +39,8 @@ STATE_LOW = 1 << 16
 _MASK = (1 << PRECISION) - 1
 #: a state of at least freq << _RENORM_SHIFT pushes a word before coding a symbol of frequency freq.
 _RENORM_SHIFT = 32 - PRECISION
-#: the type of the encoder's array indices: int here, numpy.uint64 where :mod:`.rans_loops`
-#: compiles the loops (numba then indexes without a test for negative indices).
+#: the type of the encoder's (and the slot tables') array indices: int here, numpy.uint64 where
+#: :mod:`.rans_loops` compiles the loops (numba then indexes without a test for negative indices).
 _unsigned = int
 
 
@@ -157,14 +157,16 @@ def rounded_up_inverse(freq):
 def fill_slots(freq, slot_info, slot_rank):
     """The decoder's tables of one group: for each slot (2**PRECISION,) of the symbol of rank r
     (``freq`` (k,) int64, summing to 2**PRECISION), ``slot_info`` = freq[r] << PRECISION |
-    (slot - start[r]) and ``slot_rank`` = r."""
-    slot = 0
+    (slot - start[r]) and ``slot_rank`` = r. Slots are ``_unsigned`` (numba: uint64, which lets
+    LLVM vectorise the inner loop: 1.2-2.2 instead of 13.6-16.1 us per table)."""
+    slot = _unsigned(0)
     for rank in range(len(freq)):
         f = freq[rank]
+        info = f << PRECISION
         for k in range(f):
-            slot_info[slot] = (f << PRECISION) | k
-            slot_rank[slot] = rank
-            slot += 1
+            slot_info[slot + _unsigned(k)] = info | k
+            slot_rank[slot + _unsigned(k)] = rank
+        slot += _unsigned(f)
 
 
 def decode_symbols(states, words, position, n, slot_info, slot_rank, symbols, out):

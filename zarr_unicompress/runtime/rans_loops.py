@@ -15,5 +15,5 @@ _jit = numba.njit(cache=True, nogil=True, fastmath=False)
 normalize_counts = _jit(rans_kernels.normalize_counts)
 # indices as numpy.uint64 (the plain module's ``_unsigned`` is int): no negative-index tests
 encode_symbols = compiled_copy(_jit, rans_kernels.encode_symbols, _unsigned=np.uint64)
-fill_slots = _jit(rans_kernels.fill_slots)
+fill_slots = compiled_copy(_jit, rans_kernels.fill_slots, _unsigned=np.uint64)
 decode_symbols = _jit(rans_kernels.decode_symbols)
