@@ -228,6 +228,26 @@ def test_frequencies_are_the_same_compiled_and_in_plain_python(counts: list[int]
     np.testing.assert_array_equal(rans.normalized_frequencies(counts_array), plain)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 2**40), min_size=2, max_size=rans.MAX_DISTINCT))
+def test_slot_tables_are_the_same_compiled_and_in_plain_python(counts: list[int]) -> None:
+    """The decoder's slot tables: each slot's frequency, offset and rank, from the compiled
+    loop (uint64 slot indices) as from the plain one."""
+    from zarr_unicompress.runtime import rans_kernels
+
+    loops = numba_support.loops("rans_loops")
+    if loops is None:
+        pytest.skip("numba is not installed or turned off: only the plain loops run")
+    freq = rans.normalized_frequencies(np.array(counts, np.int64))
+    info, rank = [0] * (1 << PRECISION), [0] * (1 << PRECISION)
+    rans_kernels.fill_slots(freq.tolist(), info, rank)
+    compiled_info, compiled_rank = np.empty(1 << PRECISION, np.int32), np.empty(1 << PRECISION, np.int16)
+    loops.fill_slots(freq, compiled_info, compiled_rank)
+    assert compiled_info.tolist() == info and compiled_rank.tolist() == rank
+    starts = np.concatenate([[0], np.cumsum(freq)])
+    assert info[int(starts[-2])] == int(freq[-1]) << PRECISION and rank[-1] == len(freq) - 1
+
+
 def test_the_rounded_up_inverse_gives_the_exact_quotient_for_every_frequency() -> None:
     """int(x * rounded_up_inverse(f)) == x // f at the states where the float error matters
     most: x = q * f (a product rounded down would lose 1) and x = q * f + f - 1 (one rounded up
