@@ -5,9 +5,9 @@ in the same order: the same estimate to the last bit).
 
 Why: the rate control estimates the size of a chunk's bands 11-15 times per chunk, and in
 NumPy each estimate was about 30 calls around the histogram (thresholds, the bits of the
-counts, the flags): 80-190 us of the GIL per estimate on top of the histogram's 13-125 us,
-a fifth of a (16, 256, 256) chunk's encode time. Imported only where
-:func:`.numba_support.enabled`.
+counts, the flags): 74-197 us of the GIL per estimate on top of the histogram's 13-125 us;
+(16, 256, 256) chunks encode 11-12 % faster without it (benchmarks/RESULTS.md, v0.4.4).
+Imported only where :func:`.numba_support.enabled`.
 """
 
 from __future__ import annotations
