@@ -147,11 +147,6 @@ class BandUnits:
         return BandUnits([u[::k] for u, k in zip(self.units, strides)],
                          [p[::k] for p, k in zip(self.peaks, strides)], self.zero_blocks)
 
-    def picked(self, indices: list[np.ndarray]) -> BandUnits:
-        """The units ``indices[k]`` (int array) of band k (copies, by ``np.take``)."""
-        return BandUnits([np.take(u, i, axis=0) for u, i in zip(self.units, indices)],
-                         [np.take(p, i) for p, i in zip(self.peaks, indices)], self.zero_blocks)
-
     def slices(self, zs: np.ndarray, depth: int) -> BandUnits:
         """The units of the z-slices ``zs`` (ascending int array) of bands ``depth`` slices
         deep: units are in z-major order in both layouts, so consecutive slices are views and
@@ -286,19 +281,20 @@ class SizeEstimator:
         self._table_weight = table_weight
         self._bands, self._samples = bands, samples
         self._totals = np.array([len(u) for u in bands.units], np.float64)
-        stride = max(self._sample_strided())
+        stride = max(sample_strides([u.size for u in bands.units], samples))
+        self._units: np.ndarray | None = None  # the sample, drawn by the first estimate or focus
+        self._lowest_step = 0.0
         self._focus_tried = False
         total = sum(u.size for u in bands.units)
         coarse_samples = samples // COARSE_SHARE
         self._coarse = (SizeEstimator(bands, coarse_samples)
                         if coarse_samples >= COARSE_MIN_SAMPLES and total // coarse_samples > stride else None)
 
-    def _sample_strided(self) -> list[int]:
-        """Sample every band with :func:`sample_strides`' strides (returned)."""
+    def _sample_strided(self) -> None:
+        """Sample every band with :func:`sample_strides`' strides."""
         strides = sample_strides([u.size for u in self._bands.units], self._samples)
         self._sample(self._bands.strided(strides), self._totals)
         self._lowest_step = 0.0
-        return strides
 
     def focus(self, step: float) -> None:
         """Sample, for estimates at steps >= FOCUS_LOWEST * ``step`` (intensity units), only the
@@ -319,17 +315,38 @@ class SizeEstimator:
         if counts.sum() > FOCUS_MAX_SHARE * self._totals.sum():
             return  # most blocks can be coded: the strided sample serves as well
         strides = sample_strides([len(c) * ZERO_BLOCK**2 for c in candidates], self._samples, whole_on_top=True)
-        self._sample(self._bands.picked([c[::k] for c, k in zip(candidates, strides)]), counts)
+        self._sample_rows([c[::k] for c, k in zip(candidates, strides)], counts)
         self._lowest_step = lowest
+
+    def _sample_rows(self, rows: list[np.ndarray], pools: np.ndarray) -> None:
+        """Keep the zero blocks ``rows[k]`` (int array) of each band k, each band's standing for
+        its ``pools[k]`` units, copied once into the sample's arrays (``np.take`` into their
+        slices, not into a copy per band that is then concatenated)."""
+        bands = self._bands
+        lengths = np.array([len(r) for r in rows])
+        ends = np.cumsum(lengths)
+        units = np.empty((int(ends[-1]), bands.units[0].shape[1]), bands.units[0].dtype)
+        peaks = np.empty(int(ends[-1]), bands.peaks[0].dtype)
+        for k, (picked, end) in enumerate(zip(rows, ends)):
+            np.take(bands.units[k], picked, axis=0, out=units[end - len(picked):end])
+            np.take(bands.peaks[k], picked, out=peaks[end - len(picked):end])
+        self._keep(units, peaks, lengths, True, pools)
 
     def _sample(self, sample: BandUnits, pools: np.ndarray) -> None:
         """Keep ``sample``, whose band k stands for the ``pools[k]`` units of the band it is
         drawn from (all its units, or those that can be coded); forget the last answer."""
         lengths = np.array([len(u) for u in sample.units])
-        self._zero_blocks = sample.zero_blocks
+        peaks = np.concatenate(sample.peaks) if sample.zero_blocks else None
+        self._keep(np.concatenate(sample.units), peaks, lengths, sample.zero_blocks, pools)
+
+    def _keep(self, units: np.ndarray, peaks: np.ndarray | None, lengths: np.ndarray, zero_blocks: bool,
+              pools: np.ndarray) -> None:
+        """Keep a sample: ``units`` (n, unit_size) of all bands in band order, ``lengths[k]``
+        of band k, standing for its ``pools[k]`` units; their ``peaks`` (n,) with zero blocks."""
+        self._zero_blocks = zero_blocks
         self._n_bands = len(lengths)
-        self._units = np.concatenate(sample.units)
-        self._peaks = np.concatenate(sample.peaks) if self._zero_blocks else None
+        self._units = units
+        self._peaks = peaks
         self._band = np.repeat(np.arange(self._n_bands), lengths)
         self._detail = self._band > 0
         self._scales = np.where(lengths > 0, pools / np.maximum(lengths, 1), 0.0)
@@ -341,7 +358,7 @@ class SizeEstimator:
     def bits(self, step: float) -> float:
         """Estimated bits of all bands quantised with ``step`` (intensity units), tables included
         (the last answer is kept: a search for a new budget starts at the last step)."""
-        if step < self._lowest_step:
+        if self._units is None or step < self._lowest_step:
             self._sample_strided()
         if self._last is None or self._last[0] != step:
             self._last = (step, self._bits(step))
