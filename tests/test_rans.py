@@ -248,6 +248,23 @@ def test_slot_tables_are_the_same_compiled_and_in_plain_python(counts: list[int]
     assert info[int(starts[-2])] == int(freq[-1]) << PRECISION and rank[-1] == len(freq) - 1
 
 
+def test_one_call_group_decode_refuses_tables_that_do_not_normalise() -> None:
+    """More distinct symbols than slots cannot all get a frequency >= 1: the compiled one-call
+    decode answers NOT_NORMALISED before it fills a slot table (the reader refuses such tables
+    earlier still, by their size)."""
+    loops = numba_support.loops("rans_loops")
+    if loops is None:
+        pytest.skip("numba is not installed or turned off: only the plain loops run")
+    k = (1 << PRECISION) + 3
+    slot_info, slot_rank = np.full(1 << PRECISION, -7, np.int32), np.full(1 << PRECISION, -7, np.int16)
+    states = np.full(LANES, STATE_LOW, np.int64)
+    answer = loops.decode_group(np.ones(k, np.int64), np.arange(k, dtype=np.int64), states,
+                                np.zeros(8, np.uint16), 0, np.empty(k, np.int64), slot_info, slot_rank,
+                                np.empty(16, np.int64))
+    assert answer == loops.NOT_NORMALISED
+    assert (slot_info == -7).all() and (slot_rank == -7).all() and (states == STATE_LOW).all()
+
+
 def test_the_rounded_up_inverse_gives_the_exact_quotient_for_every_frequency() -> None:
     """int(x * rounded_up_inverse(f)) == x // f at the states where the float error matters
     most: x = q * f (a product rounded down would lose 1) and x = q * f + f - 1 (one rounded up

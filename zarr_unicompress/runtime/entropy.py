@@ -194,7 +194,7 @@ class GroupDecoder:
             out.fill(symbols[0])
             return out
         if self._rans is not None:
-            return self._rans.decode(table.counts, symbols, out)
+            return self._rans.decode(table.counts, symbols, out, expected_total)
         try:
             ranks = self._coder.decode(table.model(), table.total)
         except (ValueError, RuntimeError) as exc:

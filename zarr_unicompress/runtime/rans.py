@@ -140,30 +140,33 @@ class RansReader:
         # the slot tables of the group being decoded, filled anew for each group
         self._slot_info = np.empty(1 << PRECISION, np.int32)
         self._slot_rank = np.empty(1 << PRECISION, np.int16)
+        self._freq = np.empty(MAX_DISTINCT, np.int64)  # the group's frequencies (its first k)
 
-    def decode(self, counts: np.ndarray, symbols: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The next group: ``counts.sum()`` symbols, each one of ``symbols`` (k,) (ascending,
-        2 <= k <= MAX_DISTINCT, in the dtype of the result) with ``counts`` (k,) int64 (each
-        at most their sum, which the caller has checked); written into ``out`` where given
-        (C-contiguous, (counts.sum(),), the dtype of ``symbols``: the caller checks)."""
+    def decode(self, counts: np.ndarray, symbols: np.ndarray, out: np.ndarray | None = None,
+               total: int | None = None) -> np.ndarray:
+        """The next group: ``counts.sum()`` symbols (``total`` where the caller has it), each
+        one of ``symbols`` (k,) (ascending, 2 <= k <= MAX_DISTINCT, in the dtype of the result)
+        with ``counts`` (k,) int64 (C-contiguous; each at most their sum, which the caller has
+        checked); written into ``out`` where given (C-contiguous, (counts.sum(),), the dtype of
+        ``symbols``: the caller checks). One compiled call per group where numba runs."""
         if not 2 <= len(counts) <= MAX_DISTINCT:
             raise ChunkCorrupt(f"chunk frequency table holds {len(counts)} symbols where its coder codes 2 to "
                                f"{MAX_DISTINCT}; the chunk is damaged")
-        freq = normalized_frequencies(counts)
+        if out is None:
+            out = np.empty(int(counts.sum()) if total is None else total, symbols.dtype)
         # what keeps fill_slots and decode_symbols inside their tables: every frequency >= 1,
         # their sum 2**PRECISION (tables of counts > 2**40 are refused when read, so this
         # holds for every table that reaches here; checked all the same, it is cheap)
-        if int(freq.min()) < 1 or int(freq.sum()) != 1 << PRECISION:
-            raise ChunkCorrupt("chunk frequency table does not normalise; the chunk is damaged")
-        n = int(counts.sum())
-        if out is None:
-            out = np.empty(n, symbols.dtype)
         if self._loops is not None:
-            self._loops.fill_slots(freq, self._slot_info, self._slot_rank)
-            position = self._loops.decode_symbols(self._states, self._words, self._position, n, self._slot_info,
-                                                  self._slot_rank, symbols, out)
+            position = self._loops.decode_group(counts, symbols, self._states, self._words, self._position, self._freq,
+                                                self._slot_info, self._slot_rank, out)
+            if position == self._loops.NOT_NORMALISED:
+                raise ChunkCorrupt("chunk frequency table does not normalise; the chunk is damaged")
         else:
-            position = self._decode_in_python(freq, n, symbols, out)
+            freq = normalized_frequencies(counts)
+            if int(freq.min()) < 1 or int(freq.sum()) != 1 << PRECISION:
+                raise ChunkCorrupt("chunk frequency table does not normalise; the chunk is damaged")
+            position = self._decode_in_python(freq, len(out), symbols, out)
         if position < 0:
             raise ChunkCorrupt("chunk rANS section ends before its last symbol; the chunk is damaged")
         self._position = position

@@ -1,6 +1,8 @@
 """The interleaved rANS coder's loops (:mod:`.rans_kernels`) compiled with numba (on-disk
 cache, releasing the GIL, integer arithmetic only: the same words and symbols as the plain
-Python functions). Imported only where :func:`.numba_support.enabled`."""
+Python functions), and :func:`decode_group`, which chains the decoder's three loops for one
+group in one call (a ratio-mode chunk decodes about 32 groups: 5.7 instead of 9.9 us of Python
+per group, less time holding the GIL). Imported only where :func:`.numba_support.enabled`."""
 
 from __future__ import annotations
 
@@ -17,3 +19,28 @@ normalize_counts = _jit(rans_kernels.normalize_counts)
 encode_symbols = compiled_copy(_jit, rans_kernels.encode_symbols, _unsigned=np.uint64)
 fill_slots = compiled_copy(_jit, rans_kernels.fill_slots, _unsigned=np.uint64)
 decode_symbols = _jit(rans_kernels.decode_symbols)
+
+#: :func:`decode_group`'s answer where the counts do not normalise to frequencies >= 1 summing
+#: to 2**PRECISION (a damaged table; the words ran out: -1, as :func:`decode_symbols` says).
+NOT_NORMALISED = -2
+
+
+@_jit
+def decode_group(counts, symbols, states, words, position, freq, slot_info, slot_rank, out):
+    """One group in one call (the GIL is released throughout): the frequencies of ``counts``
+    (k,) int64 into ``freq`` (at least k) int64, checked, the slot tables, then
+    :func:`decode_symbols` of len(``out``) symbols. Returns the next word position, -1 where the
+    words ran out or NOT_NORMALISED; the same frequencies, tables and symbols as the separate
+    calls."""
+    k = len(counts)
+    group_freq = freq[:k]
+    normalize_counts(counts, group_freq)
+    total = 0
+    for r in range(k):
+        if group_freq[r] < 1:
+            return NOT_NORMALISED
+        total += group_freq[r]
+    if total != 1 << rans_kernels.PRECISION:
+        return NOT_NORMALISED
+    fill_slots(group_freq, slot_info, slot_rank)
+    return decode_symbols(states, words, position, len(out), slot_info, slot_rank, symbols, out)
