@@ -172,9 +172,10 @@ class GroupDecoder:
             raise ChunkCorrupt("chunk has fewer symbol groups than its header implies; it is damaged")
         table = self._tables[self._next]
         self._next += 1
-        if table.total != expected_total:
+        total = table.total  # a sum of the counts: once per group
+        if total != expected_total:
             raise ChunkCorrupt(
-                f"chunk frequency table counts {table.total} symbols where {expected_total} are "
+                f"chunk frequency table counts {total} symbols where {expected_total} are "
                 "expected; the chunk is damaged"
             )
         symbols = table.symbols
@@ -190,13 +191,13 @@ class GroupDecoder:
             return np.empty(0, dtype=dtype) if out is None else out
         if len(symbols) == 1:
             if out is None:
-                return np.full(table.total, symbols[0], dtype=dtype)
+                return np.full(total, symbols[0], dtype=dtype)
             out.fill(symbols[0])
             return out
         if self._rans is not None:
             return self._rans.decode(table.counts, symbols, out, expected_total)
         try:
-            ranks = self._coder.decode(table.model(), table.total)
+            ranks = self._coder.decode(table.model(), total)
         except (ValueError, RuntimeError) as exc:
             raise ChunkCorrupt(f"chunk entropy-coded section does not decode: {exc}") from None
         if int(symbols[-1]) - int(symbols[0]) + 1 == len(symbols):  # contiguous: no gather needed
