@@ -154,6 +154,37 @@ def test_skewed_groups_with_many_rare_symbols_use_constriction() -> None:
     assert frequencies is not None and frequencies[1] is None and int(frequencies[0].sum()) == 1 << PRECISION
 
 
+@pytest.mark.skipif(not numba_support.enabled(), reason="numba is not installed: only the plain loops run")
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 2**40), min_size=0, max_size=60), min_size=1, max_size=8))
+def test_coder_choice_and_frequencies_are_the_same_compiled_and_in_numpy(counts: list[list[int]]) -> None:
+    """The sizes that choose the coder add the same float64 terms in the same order in the
+    compiled call and in NumPy: the same frequencies and the same choice."""
+    from zarr_unicompress.runtime import estimate_loops
+
+    groups = [np.array(c, np.int64) for c in counts]
+    compiled = rans.frequencies_if_affordable(groups)
+    original = numba_support.loops
+    numba_support.loops = lambda name: None  # type: ignore[assignment]
+    try:
+        plain = rans.frequencies_if_affordable(groups)
+    finally:
+        numba_support.loops = original  # type: ignore[assignment]
+    assert (compiled is None) == (plain is None)
+    if compiled is not None:
+        assert [None if f is None else f.tolist() for f in compiled] == [None if f is None else f.tolist() for f in plain]
+    coded = [g for g in groups if len(g) >= 2]
+    if coded:
+        all_counts = np.concatenate(coded)
+        ends = np.cumsum([len(g) for g in coded])
+        freq, numpy_freq = np.empty(len(all_counts), np.int64), np.empty(len(all_counts), np.int64)
+        bits = estimate_loops.rans_group_bits(all_counts, ends, PRECISION, freq)
+        assert bits == rans.group_bits(all_counts, ends, PRECISION, numpy_freq)  # to the last bit
+        np.testing.assert_array_equal(freq, numpy_freq)
+        entropy = sum(float((g * np.log2(g.sum() / g)).sum()) for g in coded)
+        assert bits[0] == pytest.approx(entropy, rel=1e-12, abs=1e-9)
+
+
 def test_groups_that_code_nothing_leave_the_word_section_empty() -> None:
     groups = [np.full(10, 3), np.empty(0, np.int64), np.full(5, -1, np.int8)]
     coded = encode_groups(groups)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .estimate_bits import LOG2_E, SERIES, SQRT_HALF, TABLE_HEADER_BITS, VARINT_LIMITS
 from .quantize_loops import quantize_one, sample_counts
+from .rans_loops import normalize_counts
 
 _jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 _SERIES = np.array(SERIES)
@@ -131,3 +132,31 @@ def band_bits(counts, scale, table_weight):
         return 0.0
     entropy = size * log2(size) - c_log_c
     return entropy * scale + table_weight * (table + TABLE_HEADER_BITS)
+
+
+@_jit
+def rans_group_bits(counts, ends, precision, freq):
+    """:func:`.rans.frequencies_if_affordable`'s sizes in one call: the frequencies of the
+    groups whose counts (all >= 1, at least 2 per group) lie in ``counts`` (n,) int64, group g
+    ending at ``ends[g]``, into ``freq`` (n,) int64, and (entropy bits, coded bits) of all
+    groups, summed in the order of the NumPy code."""
+    entropy_bits = 0.0
+    coded_bits = 0.0
+    start = 0
+    for g in range(len(ends)):
+        end = ends[g]
+        normalize_counts(counts[start:end], freq[start:end])
+        total = 0.0
+        for r in range(start, end):
+            total += float(counts[r])
+        entropy = 0.0
+        coded = 0.0
+        for r in range(start, end):
+            weight = float(counts[r])
+            entropy += weight * log2(total / weight)
+        for r in range(start, end):
+            coded += float(counts[r]) * (precision - log2(float(freq[r])))
+        entropy_bits += entropy
+        coded_bits += coded
+        start = end
+    return entropy_bits, coded_bits

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import ChunkCorrupt
 from . import numba_support, rans_kernels
+from .estimate_bits import log2, sequential_sum
 from .rans_kernels import LANES, PRECISION, STATE_LOW
 
 #: a chunk is coded with this coder where its groups all have at most this many distinct
@@ -61,21 +62,46 @@ def frequencies_if_affordable(counts: list[np.ndarray]) -> list[np.ndarray | Non
     """The frequencies of groups with ``counts`` (each (k,) int64 >= 1; None for groups of one
     symbol or none, which code nothing), or None where this coder should not code them: a
     group has more than MAX_DISTINCT symbols, or the words would exceed the groups' entropy by
-    more than MAX_EXCESS (the sizes are known from the counts before coding)."""
+    more than MAX_EXCESS (the sizes are known from the counts before coding).
+
+    The sizes use :mod:`.estimate_bits`' log2 and sums in index order (in one compiled call
+    for all groups where numba runs), so the choice of coder is the same on every machine and
+    with or without numba."""
     if any(len(c) > MAX_DISTINCT for c in counts):
         return None
-    frequencies: list[np.ndarray | None] = []
-    entropy_bits = coded_bits = 0.0
-    for group_counts in counts:
-        if len(group_counts) < 2:
-            frequencies.append(None)
-            continue
-        freq = normalized_frequencies(group_counts)
-        weights = group_counts.astype(np.float64)
-        entropy_bits += float(weights @ np.log2(weights.sum() / weights))
-        coded_bits += float(weights @ (PRECISION - np.log2(freq)))
-        frequencies.append(freq)
+    coded = [np.ascontiguousarray(c, np.int64) for c in counts if len(c) >= 2]
+    frequencies: list[np.ndarray | None] = [None] * len(counts)
+    if not coded:
+        return frequencies
+    lengths = [len(c) for c in coded]
+    ends = np.cumsum(lengths)
+    all_counts = np.concatenate(coded)
+    all_freq = np.empty(len(all_counts), np.int64)
+    loops = numba_support.loops("estimate_loops")
+    sizes = loops.rans_group_bits if loops is not None else group_bits
+    entropy_bits, coded_bits = sizes(all_counts, ends, PRECISION, all_freq)
+    groups = iter(np.split(all_freq, ends[:-1]))
+    for g, c in enumerate(counts):
+        if len(c) >= 2:
+            frequencies[g] = next(groups)
     return frequencies if coded_bits <= entropy_bits * (1 + MAX_EXCESS) + 64 else None
+
+
+def group_bits(counts: np.ndarray, ends: np.ndarray, precision: int, freq: np.ndarray) -> tuple[float, float]:
+    """The frequencies of the groups whose counts (each >= 1, at least 2 per group) lie in
+    ``counts`` (n,) int64, group g ending at ``ends[g]``, into ``freq`` (n,) int64, and the
+    groups' entropy and coded size in bits (frequencies of 2**-``precision``), summed group by
+    group, symbol by symbol (:func:`.estimate_loops.rans_group_bits` does the same in one call)."""
+    entropy_bits = coded_bits = 0.0
+    start = 0
+    for end in ends.tolist():
+        group = slice(start, end)
+        freq[group] = normalized_frequencies(counts[group])
+        weights = counts[group].astype(np.float64)
+        entropy_bits += sequential_sum(weights * log2(weights.sum() / weights))
+        coded_bits += sequential_sum(weights * (precision - log2(freq[group].astype(np.float64))))
+        start = end
+    return entropy_bits, coded_bits
 
 
 def encode_words(groups: list[tuple[np.ndarray, int, np.ndarray]], frequencies: list[np.ndarray | None]) -> bytes:
@@ -94,6 +120,9 @@ def encode_words(groups: list[tuple[np.ndarray, int, np.ndarray]], frequencies: 
     for (codes, base, offsets), freq in zip(reversed(groups), reversed(frequencies)):
         if freq is None:
             continue
+        if loops is not None:
+            n_words = loops.encode_group(codes, base, offsets, freq, states, words, n_words)
+            continue
         span = int(offsets[-1]) + 1
         freq_of_code = np.zeros(span, np.int64)
         start_of_code = np.zeros(span, np.int64)
@@ -101,11 +130,8 @@ def encode_words(groups: list[tuple[np.ndarray, int, np.ndarray]], frequencies: 
         start_of_code[offsets] = np.cumsum(freq) - freq
         inverse_of_code = np.zeros(span, np.float64)
         inverse_of_code[offsets] = rans_kernels.rounded_up_inverse(freq.astype(np.float64))
-        tables = (freq_of_code, start_of_code, inverse_of_code)
-        if loops is not None:
-            n_words = loops.encode_symbols(codes, base, *tables, states, words, n_words)
-        else:
-            n_words = _encode_in_python(codes, base, tables, states, words, n_words)
+        n_words = _encode_in_python(codes, base, (freq_of_code, start_of_code, inverse_of_code), states, words,
+                                    n_words)
     return _STATES.pack(*(int(s) for s in states)) + words[:n_words][::-1].astype("<u2").tobytes()
 
 

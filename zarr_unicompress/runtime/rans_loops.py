@@ -19,6 +19,28 @@ normalize_counts = _jit(rans_kernels.normalize_counts)
 encode_symbols = compiled_copy(_jit, rans_kernels.encode_symbols, _unsigned=np.uint64)
 fill_slots = compiled_copy(_jit, rans_kernels.fill_slots, _unsigned=np.uint64)
 decode_symbols = _jit(rans_kernels.decode_symbols)
+rounded_up_inverse = _jit(rans_kernels.rounded_up_inverse)
+
+
+@_jit
+def encode_group(codes, base, offsets, freq, states, words, n_words):
+    """One group in one call: the encoder's tables of a group (symbol r has code ``base +
+    offsets[r]``, ``offsets`` (k,) int64 ascending, and frequency ``freq[r]``), then
+    :func:`encode_symbols` of ``codes``. Returns the new word count; the same tables and words as
+    :func:`.rans.encode_words` builds in NumPy without numba."""
+    span = offsets[len(offsets) - 1] + 1
+    freq_of_code = np.zeros(span, np.int64)
+    start_of_code = np.zeros(span, np.int64)
+    inverse_of_code = np.zeros(span, np.float64)
+    start = 0
+    for r in range(len(offsets)):
+        code = offsets[r]
+        f = freq[r]
+        freq_of_code[code] = f
+        start_of_code[code] = start
+        inverse_of_code[code] = rounded_up_inverse(np.float64(f))
+        start += f
+    return encode_symbols(codes, base, freq_of_code, start_of_code, inverse_of_code, states, words, n_words)
 
 #: :func:`decode_group`'s answer where the counts do not normalise to frequencies >= 1 summing
 #: to 2**PRECISION (a damaged table; the words ran out: -1, as :func:`decode_symbols` says).
