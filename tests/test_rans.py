@@ -178,7 +178,7 @@ def test_coder_choice_and_frequencies_are_the_same_compiled_and_in_numpy(counts:
         all_counts = np.concatenate(coded)
         ends = np.cumsum([len(g) for g in coded])
         freq, numpy_freq = np.empty(len(all_counts), np.int64), np.empty(len(all_counts), np.int64)
-        bits = estimate_loops.rans_group_bits(all_counts, ends, PRECISION, freq)
+        bits = estimate_loops.coder_choice_bits(all_counts, ends, PRECISION, freq)
         assert bits == rans.coder_choice_bits(all_counts, ends, PRECISION, numpy_freq)  # to the last bit
         np.testing.assert_array_equal(freq, numpy_freq)
         entropy = sum(float((g * np.log2(g.sum() / g)).sum()) for g in coded)

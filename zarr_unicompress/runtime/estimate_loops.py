@@ -135,7 +135,7 @@ def band_bits(counts, scale, table_weight):
 
 
 @_jit
-def rans_group_bits(counts, ends, precision, freq):
+def coder_choice_bits(counts, ends, precision, freq):
     """:func:`.rans.frequencies_if_affordable`'s sizes in one call: the frequencies of the
     groups whose counts (all >= 1, at least 2 per group) lie in ``counts`` (n,) int64, group g
     ending at ``ends[g]``, into ``freq`` (n,) int64, and (entropy bits, coded bits) of all

@@ -78,7 +78,7 @@ def frequencies_if_affordable(counts: list[np.ndarray]) -> list[np.ndarray | Non
     all_counts = np.concatenate(coded)
     all_freq = np.empty(len(all_counts), np.int64)
     loops = numba_support.loops("estimate_loops")
-    sizes = loops.rans_group_bits if loops is not None else coder_choice_bits
+    sizes = loops.coder_choice_bits if loops is not None else coder_choice_bits
     entropy_bits, coded_bits = sizes(all_counts, ends, PRECISION, all_freq)
     groups = iter(np.split(all_freq, ends[:-1]))
     for g, c in enumerate(counts):
@@ -91,7 +91,7 @@ def coder_choice_bits(counts: np.ndarray, ends: np.ndarray, precision: int, freq
     """The frequencies of the groups whose counts (each >= 1, at least 2 per group) lie in
     ``counts`` (n,) int64, group g ending at ``ends[g]``, into ``freq`` (n,) int64, and the
     groups' entropy and coded size in bits (frequencies of 2**-``precision``), summed group by
-    group, symbol by symbol (:func:`.estimate_loops.rans_group_bits` does the same in one call)."""
+    group, symbol by symbol (:func:`.estimate_loops.coder_choice_bits` does the same in one call)."""
     entropy_bits = coded_bits = 0.0
     start = 0
     for end in ends.tolist():
