@@ -281,7 +281,9 @@ class SizeEstimator:
         self._table_weight = table_weight
         self._bands, self._samples = bands, samples
         self._totals = np.array([len(u) for u in bands.units], np.float64)
-        stride = max(sample_strides([u.size for u in bands.units], samples))
+        self._zero_blocks = bands.zero_blocks
+        self._strides = sample_strides([u.size for u in bands.units], samples)
+        stride = max(self._strides)
         self._units: np.ndarray | None = None  # the sample, drawn by the first estimate or focus
         self._lowest_step = 0.0
         self._focus_tried = False
@@ -292,8 +294,9 @@ class SizeEstimator:
 
     def _sample_strided(self) -> None:
         """Sample every band with :func:`sample_strides`' strides."""
-        strides = sample_strides([u.size for u in self._bands.units], self._samples)
-        self._sample(self._bands.strided(strides), self._totals)
+        sample = self._bands.strided(self._strides)
+        peaks = np.concatenate(sample.peaks) if self._zero_blocks else None
+        self._keep(np.concatenate(sample.units), peaks, np.array([len(u) for u in sample.units]), self._totals)
         self._lowest_step = 0.0
 
     def focus(self, step: float) -> None:
@@ -306,7 +309,7 @@ class SizeEstimator:
         nothing without zero blocks, or where more than FOCUS_MAX_SHARE of the blocks can be
         coded (there the strided sample was within 0.7 % at ratios 4-16 and a focused one
         would be no smaller)."""
-        if not self._bands.zero_blocks:
+        if not self._zero_blocks:
             return
         lowest = float(np.float32(step * FOCUS_LOWEST))
         one = magnitude_threshold(lowest, 1)
@@ -330,20 +333,13 @@ class SizeEstimator:
         for k, (picked, end) in enumerate(zip(rows, ends)):
             np.take(bands.units[k], picked, axis=0, out=units[end - len(picked):end])
             np.take(bands.peaks[k], picked, out=peaks[end - len(picked):end])
-        self._keep(units, peaks, lengths, True, pools)
+        self._keep(units, peaks, lengths, pools)
 
-    def _sample(self, sample: BandUnits, pools: np.ndarray) -> None:
-        """Keep ``sample``, whose band k stands for the ``pools[k]`` units of the band it is
-        drawn from (all its units, or those that can be coded); forget the last answer."""
-        lengths = np.array([len(u) for u in sample.units])
-        peaks = np.concatenate(sample.peaks) if sample.zero_blocks else None
-        self._keep(np.concatenate(sample.units), peaks, lengths, sample.zero_blocks, pools)
-
-    def _keep(self, units: np.ndarray, peaks: np.ndarray | None, lengths: np.ndarray, zero_blocks: bool,
-              pools: np.ndarray) -> None:
+    def _keep(self, units: np.ndarray, peaks: np.ndarray | None, lengths: np.ndarray, pools: np.ndarray) -> None:
         """Keep a sample: ``units`` (n, unit_size) of all bands in band order, ``lengths[k]``
-        of band k, standing for its ``pools[k]`` units; their ``peaks`` (n,) with zero blocks."""
-        self._zero_blocks = zero_blocks
+        of band k, which stands for the ``pools[k]`` units of the band it is drawn from (all its
+        units, or those that can be coded); their ``peaks`` (n,) with zero blocks. Forgets the
+        last answer."""
         self._n_bands = len(lengths)
         self._units = units
         self._peaks = peaks
