@@ -27,11 +27,11 @@ import numpy as np
 from zarr_unicompress.data import load_em_volume
 from zarr_unicompress.default_model import default_student_blob
 from zarr_unicompress.runtime import chunk_codec
-from zarr_unicompress.runtime.entropy import symbol_counts
-from zarr_unicompress.runtime.model import load_model
-from zarr_unicompress.runtime.rate_control import BandUnits, SizeEstimator
-from zarr_unicompress.runtime.tokens import token_grid
-from zarr_unicompress.runtime.wavelet_residual import levels_for
+from zarr_unicompress.runtime.entropy.groups import symbol_counts
+from zarr_unicompress.runtime.inr.model import load_model
+from zarr_unicompress.runtime.quantize.rate_control import BandUnits, SizeEstimator
+from zarr_unicompress.runtime.inr.tokens import token_grid
+from zarr_unicompress.runtime.transform.wavelet_residual import levels_for
 
 
 def em_blocks(volume: np.ndarray) -> list[np.ndarray]:

@@ -33,9 +33,9 @@ from plotting import save_figure
 from zarr_unicompress.data import load_em_volume
 from zarr_unicompress.default_model import default_student_blob
 from zarr_unicompress.runtime import chunk_codec
-from zarr_unicompress.runtime.model import RuntimeModel, load_model
-from zarr_unicompress.runtime.rate_control import BandUnits
-from zarr_unicompress.runtime.wavelet_residual import levels_for
+from zarr_unicompress.runtime.inr.model import RuntimeModel, load_model
+from zarr_unicompress.runtime.quantize.rate_control import BandUnits
+from zarr_unicompress.runtime.transform.wavelet_residual import levels_for
 
 
 def interleaved_ms(functions: list[Callable[[], object]], repeats: int) -> list[float]:

@@ -29,10 +29,11 @@ import numpy as np
 
 from zarr_unicompress.data import load_em_volume
 from zarr_unicompress.default_model import default_student_blob
-from zarr_unicompress.runtime import chunk_codec, rate_control
-from zarr_unicompress.runtime.entropy import encode_groups
-from zarr_unicompress.runtime.model import load_model
-from zarr_unicompress.runtime.wavelet_residual import levels_for
+from zarr_unicompress.runtime import chunk_codec
+from zarr_unicompress.runtime.quantize import rate_control
+from zarr_unicompress.runtime.entropy.groups import encode_groups
+from zarr_unicompress.runtime.inr.model import load_model
+from zarr_unicompress.runtime.transform.wavelet_residual import levels_for
 
 #: share of the budget the estimate is asked to fill (the middle of the accepted window).
 AIM = 0.9925

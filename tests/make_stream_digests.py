@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from zarr_unicompress.runtime.chunk_codec import QualitySettings, encode_chunk
-from zarr_unicompress.runtime.model import RuntimeModel
+from zarr_unicompress.runtime.inr.model import RuntimeModel
 
 DIGESTS = Path(__file__).parent / "data" / "stream_digests.json"
 
@@ -64,7 +64,7 @@ def stream_digests(model: RuntimeModel) -> dict[str, str]:
 
 def main() -> None:
     from numcodecs_ext.unicompress import model_blob
-    from zarr_unicompress.runtime.model import load_model
+    from zarr_unicompress.runtime.inr.model import load_model
 
     model = load_model(model_blob(None))
     digests = stream_digests(model)

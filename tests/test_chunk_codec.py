@@ -9,7 +9,7 @@ import pytest
 from tests.common import check_round_trip, em_block, em_volume
 from zarr_unicompress.errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
 from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
-from zarr_unicompress.runtime.model import RuntimeModel
+from zarr_unicompress.runtime.inr.model import RuntimeModel
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "int8", "int16"])
@@ -54,9 +54,9 @@ def test_ratio_mode_edge_shapes(default_model: RuntimeModel, shape: tuple[int, i
 def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
     """The INR-base variant of the ratio mode decodes to the same voxels the encoder computed."""
     from zarr_unicompress.runtime import chunk_codec as cc
-    from zarr_unicompress.runtime.tokens import from_tokens, to_tokens
-    from zarr_unicompress.runtime.rate_control import BandUnits
-    from zarr_unicompress.runtime.wavelet_residual import analyze, from_blocks, levels_for, synthesize
+    from zarr_unicompress.runtime.inr.tokens import from_tokens, to_tokens
+    from zarr_unicompress.runtime.quantize.rate_control import BandUnits
+    from zarr_unicompress.runtime.transform.wavelet_residual import analyze, from_blocks, levels_for, synthesize
 
     vol = em_block((4, 64, 64))
     lo, hi = int(vol.min()), int(vol.max())
@@ -88,8 +88,8 @@ def test_ratio_near_one_keeps_the_finest_step(default_model: RuntimeModel, dtype
     """The step in a stream is never below MIN_STEP; where even that step fits the budget (a
     smooth ramp at ratio 1.01), the encoder uses it and the chunk decodes within one unit."""
     from zarr_unicompress.bitstream import unpack_chunk
-    from zarr_unicompress.runtime.rate_control import MIN_STEP
-    from zarr_unicompress.runtime.wavelet_residual import WaveletParams
+    from zarr_unicompress.runtime.quantize.rate_control import MIN_STEP
+    from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams
 
     z, y, x = np.mgrid[:4, :96, :96]
     ramp = (z + y + 2 * x).astype(dtype)  # smooth: every step down to the finest fits the budget
@@ -110,9 +110,9 @@ def test_zero_block_streams_decode_like_streams_without_them(default_model: Runt
     from zarr_unicompress.bitstream import (FLAG_FLAT_BASE, FLAG_WAVELET, ChunkHeader, ChunkSections, pack_chunk,
                                             unpack_chunk)
     from zarr_unicompress.runtime import chunk_codec as cc
-    from zarr_unicompress.runtime.entropy import encode_groups
-    from zarr_unicompress.runtime.rate_control import BandUnits
-    from zarr_unicompress.runtime.wavelet_residual import WaveletParams, analyze, from_blocks, levels_for
+    from zarr_unicompress.runtime.entropy.groups import encode_groups
+    from zarr_unicompress.runtime.quantize.rate_control import BandUnits
+    from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams, analyze, from_blocks, levels_for
 
     vol = np.ascontiguousarray(em_block((16, 300, 300), real_only=shape[0] == 16)[: shape[0], : shape[1], : shape[2]])
     lo, hi = int(vol.min()), int(vol.max())
@@ -140,8 +140,8 @@ def test_forged_zero_block_flags_are_refused(default_model: RuntimeModel) -> Non
     """A block flag other than 0/1, or zero blocks without a wavelet residual, is a clear error."""
     from zarr_unicompress.bitstream import (FLAG_FLAT_BASE, FLAG_WAVELET, FLAG_ZERO_BLOCKS, ChunkHeader,
                                             ChunkSections, pack_chunk, unpack_chunk)
-    from zarr_unicompress.runtime.entropy import encode_groups
-    from zarr_unicompress.runtime.wavelet_residual import WaveletParams, band_shapes, block_grid, levels_for
+    from zarr_unicompress.runtime.entropy.groups import encode_groups
+    from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams, band_shapes, block_grid, levels_for
 
     shape = (1, 16, 16)
     levels = levels_for(shape)
@@ -169,7 +169,7 @@ def test_ratio_mode_chooses_inr_base_where_it_predicts(default_model: RuntimeMod
     flat base; both land at or under their byte budget."""
     from zarr_unicompress.bitstream import unpack_chunk
     from zarr_unicompress.runtime import chunk_codec as cc
-    from zarr_unicompress.runtime.tokens import from_tokens, token_grid
+    from zarr_unicompress.runtime.inr.tokens import from_tokens, token_grid
 
     shape = (17, 64, 96)
     n_tokens = int(np.prod(token_grid(shape, default_model.token_shape)))
@@ -316,9 +316,9 @@ def test_streams_of_constrictions_coder_decode_to_the_voxels_of_rans_streams(
     symbols; the ratio mode's rate control could pick another step for another size)."""
     from zarr_unicompress.bitstream import unpack_chunk
     from zarr_unicompress.runtime import chunk_codec as cc
-    from zarr_unicompress.runtime import rans
-    from zarr_unicompress.runtime.rate_control import BandUnits
-    from zarr_unicompress.runtime.wavelet_residual import levels_for
+    from zarr_unicompress.runtime.entropy import rans
+    from zarr_unicompress.runtime.quantize.rate_control import BandUnits
+    from zarr_unicompress.runtime.transform.wavelet_residual import levels_for
 
     vol = em_block(shape)
     lo, hi, levels = int(vol.min()), int(vol.max()), levels_for(vol.shape)

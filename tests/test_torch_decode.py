@@ -27,9 +27,9 @@ from zarr_unicompress.runtime.chunk_codec import (
     encode_chunk,
     open_chunk,
 )
-from zarr_unicompress.runtime.model import RuntimeModel
-from zarr_unicompress.runtime.parallel_open import ChunkOpener
-from zarr_unicompress.runtime.wavelet_residual import WaveletParams
+from zarr_unicompress.runtime.inr.model import RuntimeModel
+from zarr_unicompress.runtime.device.parallel_open import ChunkOpener
+from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams
 
 torch = pytest.importorskip("torch")
 

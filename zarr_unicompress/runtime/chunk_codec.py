@@ -41,14 +41,14 @@ from ..bitstream import (
 )
 from ..errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
 from . import numba_support
-from .codeword_search import nearest_table_entries, search_device
-from .compiled_synthesis import synthesize_chunk
-from .entropy import GroupDecoder, encode_groups, symbol_counts
-from .estimate_bits import group_bits
-from .model import RuntimeModel
-from .rate_control import MIN_STEP, BandUnits, SizeEstimator, next_step
-from .tokens import from_tokens, normalized_tokens, to_tokens, token_grid
-from .wavelet_residual import (
+from .inr.codeword_search import nearest_table_entries, search_device
+from .transform.compiled_synthesis import synthesize_chunk
+from .entropy.groups import GroupDecoder, encode_groups, symbol_counts
+from .entropy.estimate_bits import group_bits
+from .inr.model import RuntimeModel
+from .quantize.rate_control import MIN_STEP, BandUnits, SizeEstimator, next_step
+from .inr.tokens import from_tokens, normalized_tokens, to_tokens, token_grid
+from .transform.wavelet_residual import (
     ZERO_BLOCK,
     WaveletParams,
     band_shapes,
@@ -396,7 +396,7 @@ def _quantized_residuals(model: RuntimeModel, vol: np.ndarray, indices: np.ndarr
     (n_tokens,) int64; in one compiled pass where numba runs (same values, in int16 where
     they fit: half the memory of int32 for the passes that follow), else in NumPy (int32)."""
     table = scaled_table(model, lo, hi)
-    compiled = numba_support.loops("voxel_loops") if max_error < 1 << 30 else None
+    compiled = numba_support.loops("quantize.voxel_loops") if max_error < 1 << 30 else None
     if compiled is not None:
         # |r| <= span (voxels and table entries lie in [lo, hi]), so |q| <= largest
         span, divisor = hi - lo, 2 * max_error + 1
@@ -476,11 +476,11 @@ def decode_chunk(
     """
     opened = open_chunk(model, buf, expected_shape, expected_dtype)
     if isinstance(opened, CodedWavelet):
-        from .decode_device import decode_device
+        from .device.decode_device import decode_device
 
         device = decode_device()
         if device is not None:
-            from .torch_decode import decode_chunks  # imports torch
+            from .device.torch_decode import decode_chunks  # imports torch
 
             return decode_chunks(model, None, device, opened=[opened])[0]
         return reconstruct_wavelet(model, opened)
@@ -590,7 +590,7 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
         for start, end in zip(starts.tolist(), ends.tolist()):
             part = symbols[start:end]
             residuals.append(decoder.next(len(part), dtype=narrow, magnitude_limit=limit, out=part))
-    compiled = None if wide else numba_support.loops("voxel_loops")
+    compiled = None if wide else numba_support.loops("quantize.voxel_loops")
     if compiled is not None:
         out = np.empty(header.shape, header.dtype)
         compiled.tokens_to_chunk(indices, table, token_class, symbols, starts,
@@ -643,7 +643,7 @@ def reconstruct_wavelet(model: RuntimeModel, coded: CodedWavelet) -> np.ndarray:
     else:
         base = prediction(model, coded.indices, header.shape, header.lo, header.hi, header.dtype)
     step = np.float32(params.step)
-    compiled = numba_support.loops("synthesis_loops")
+    compiled = numba_support.loops("transform.synthesis_loops")
     if compiled is not None:
         out = np.empty(header.shape, header.dtype)
         synthesize_chunk(compiled, coded.bands, params.levels, step, base, header.lo, header.hi, out)

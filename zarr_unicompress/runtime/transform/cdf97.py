@@ -24,7 +24,7 @@ from types import ModuleType
 
 import numpy as np
 
-from . import numba_support
+from .. import numba_support
 
 # lifting coefficients of the CDF 9/7 wavelet (Daubechies & Sweldens 1998, JPEG 2000 Part 1)
 _ALPHA = -1.586134342059924
@@ -216,7 +216,7 @@ def _forward_2d(a: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray
 
 def _loops() -> ModuleType | None:
     """:mod:`.lifting_loops` where numba runs (:mod:`.numba_support`), else None."""
-    return numba_support.loops("lifting_loops")
+    return numba_support.loops("transform.lifting_loops")
 
 
 def _half_shape(shape: tuple[int, ...], axis: int) -> list[int]:

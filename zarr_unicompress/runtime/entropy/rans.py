@@ -28,8 +28,9 @@ import struct
 
 import numpy as np
 
-from ..errors import ChunkCorrupt
-from . import numba_support, rans_kernels
+from ...errors import ChunkCorrupt
+from .. import numba_support
+from . import rans_kernels
 from .estimate_bits import log2, sequential_sum
 from .rans_kernels import LANES, PRECISION, STATE_LOW
 
@@ -53,7 +54,7 @@ def normalized_frequencies(counts: np.ndarray) -> np.ndarray:
     (integer arithmetic and a stable sort: the same frequencies on every machine)."""
     counts = np.ascontiguousarray(counts, np.int64)
     freq = np.empty(len(counts), np.int64)
-    loops = numba_support.loops("rans_loops")
+    loops = numba_support.loops("entropy.rans_loops")
     (loops.normalize_counts if loops is not None else rans_kernels.normalize_counts)(counts, freq)
     return freq
 
@@ -77,7 +78,7 @@ def frequencies_if_affordable(counts: list[np.ndarray]) -> list[np.ndarray | Non
     ends = np.cumsum(lengths)
     all_counts = np.concatenate(coded)
     all_freq = np.empty(len(all_counts), np.int64)
-    loops = numba_support.loops("estimate_loops")
+    loops = numba_support.loops("entropy.estimate_loops")
     sizes = loops.coder_choice_bits if loops is not None else coder_choice_bits
     entropy_bits, coded_bits = sizes(all_counts, ends, PRECISION, all_freq)
     groups = iter(np.split(all_freq, ends[:-1]))
@@ -110,7 +111,7 @@ def encode_words(groups: list[tuple[np.ndarray, int, np.ndarray]], frequencies: 
     has code ``base + offsets[r]`` and frequency ``freq[r]``. Groups are coded from the last
     to the first, so that the decoder reads them in order. Empty where no group codes a
     symbol."""
-    loops = numba_support.loops("rans_loops")
+    loops = numba_support.loops("entropy.rans_loops")
     n_total = sum(len(codes) for (codes, _, _), freq in zip(groups, frequencies) if freq is not None)
     if n_total == 0:
         return b""
@@ -159,7 +160,7 @@ class RansReader:
         if not all(STATE_LOW <= s < STATE_LOW << 16 for s in states):
             raise ChunkCorrupt("chunk rANS section starts with an impossible coder state; the chunk is damaged")
         self._states = np.array(states, np.int64)
-        self._loops = numba_support.loops("rans_loops")
+        self._loops = numba_support.loops("entropy.rans_loops")
         words = np.frombuffer(word_bytes, "<u2", offset=_STATES.size)
         self._words = words.astype(np.uint16) if self._loops is not None else words.tolist()
         self._position = 0

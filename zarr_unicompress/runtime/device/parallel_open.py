@@ -23,9 +23,9 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 
 import numpy as np
 
-from ..errors import UnsupportedInput
-from .chunk_codec import CodedWavelet, decode_chunk, open_chunk
-from .model import RuntimeModel, load_model
+from ...errors import UnsupportedInput
+from ..chunk_codec import CodedWavelet, decode_chunk, open_chunk
+from ..inr.model import RuntimeModel, load_model
 
 _worker_model: RuntimeModel | None = None
 

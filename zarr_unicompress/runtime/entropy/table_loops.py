@@ -11,7 +11,7 @@ import numba
 import numpy as np
 
 from . import table_kernels
-from .numba_support import compiled_copy
+from ..numba_support import compiled_copy
 
 _jit = numba.njit(cache=True, nogil=True, fastmath=False)
 

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import ChunkCorrupt, UnsupportedInput
-from . import cdf97_torch, decode_device
-from .chunk_codec import CodedWavelet, open_chunk, scaled_table
-from .model import RuntimeModel
-from .wavelet_residual import ZERO_BLOCK, band_shapes, block_grid
+from ...errors import ChunkCorrupt, UnsupportedInput
+from . import cdf97_torch
+from . import decode_device
+from ..chunk_codec import CodedWavelet, open_chunk, scaled_table
+from ..inr.model import RuntimeModel
+from ..transform.wavelet_residual import ZERO_BLOCK, band_shapes, block_grid
 
 if TYPE_CHECKING:
     import torch

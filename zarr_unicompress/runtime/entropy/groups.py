@@ -21,8 +21,10 @@ from typing import Any, NamedTuple
 import constriction
 import numpy as np
 
-from ..errors import ChunkCorrupt, UnsupportedInput
-from . import numba_support, rans, table_kernels
+from ...errors import ChunkCorrupt, UnsupportedInput
+from .. import numba_support
+from . import rans
+from . import table_kernels
 
 _MAX_GROUPS = 64
 
@@ -109,7 +111,7 @@ def _table_and_codes(flat: np.ndarray) -> tuple[FrequencyTable, np.ndarray, int,
         return FrequencyTable(np.empty(0, np.int64), np.empty(0, np.int64)), flat, 0, np.empty(0, np.int64)
     if not flat.dtype.isnative:  # the compiled loops read native byte order
         flat = flat.astype(flat.dtype.newbyteorder("="))
-    compiled = numba_support.loops("table_loops")
+    compiled = numba_support.loops("entropy.table_loops")
     if not (flat.dtype.kind == "i" or (flat.dtype.kind in "ub" and flat.dtype.itemsize < 8)):
         compiled = None
     if flat.dtype.kind == "b":
@@ -244,7 +246,7 @@ def _pack_tables(tables: list[FrequencyTable]) -> bytes:
         raise UnsupportedInput(f"symbol values or counts beyond 2**40 cannot be entropy coded (the reader "
                                f"refuses them); got symbols in [{int(symbols.min())}, {int(symbols.max())}]")
     out = np.empty(10 * (2 + len(tables) + 2 * len(symbols)), np.uint8)  # 10 bytes per varint at most
-    compiled = numba_support.loops("table_loops")
+    compiled = numba_support.loops("entropy.table_loops")
     if compiled is not None:
         return out[: compiled.pack_tables(group_starts, symbols, counts, out)].tobytes()
     buffer = bytearray(len(out))
@@ -270,7 +272,7 @@ def _unpack_tables(data: bytes) -> list[FrequencyTable]:
     raw = np.frombuffer(data, np.uint8)  # bytes, whatever the buffer's item type
     group_starts = np.zeros(_MAX_GROUPS + 1, np.int64)
     capacity = raw.size // 2  # an entry takes two bytes at least
-    compiled = numba_support.loops("table_loops")
+    compiled = numba_support.loops("entropy.table_loops")
     if compiled is not None:
         symbols, counts = np.empty(capacity, np.int64), np.empty(capacity, np.int64)
         n_groups, error = compiled.parse_tables(raw, _MAX_GROUPS, group_starts, symbols, counts)

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import cdf97, numba_support
-from .entropy import symbol_counts
-from .estimate_bits import flag_bits, group_bits, joint_bits, sequential_sum
-from .wavelet_residual import (
+from ..transform import cdf97
+from .. import numba_support
+from ..entropy.groups import symbol_counts
+from ..entropy.estimate_bits import flag_bits, group_bits, joint_bits, sequential_sum
+from ..transform.wavelet_residual import (
     DEADZONE_ROUNDING,
     ZERO_BLOCK,
     analyze,
@@ -165,7 +166,7 @@ class BandUnits:
         units = self.units[band]
         if not self.zero_blocks:
             return [quantize(units, step).ravel()]
-        compiled = numba_support.loops("quantize_loops")
+        compiled = numba_support.loops("quantize.quantize_loops")
         if compiled is not None and units.dtype == np.float32:
             flags = np.empty(len(units), np.int8)
             values = compiled.coded_values(units, self.peaks[band], band > 0, np.float32(step), _ROUNDING,
@@ -361,7 +362,7 @@ class SizeEstimator:
         return self._last[1]
 
     def _bits(self, step: float) -> float:
-        compiled = numba_support.loops("estimate_loops")
+        compiled = numba_support.loops("entropy.estimate_loops")
         if compiled is not None and self._units.dtype == np.float32:
             bits, made = compiled.sample_bits(
                 self._units, self._peaks if self._zero_blocks else self._units[:0, 0], self._band, self._n_bands,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import cdf97
+from ..transform import cdf97
 
 if TYPE_CHECKING:
     import torch

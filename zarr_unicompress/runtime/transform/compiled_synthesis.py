@@ -11,7 +11,7 @@ from types import ModuleType
 
 import numpy as np
 
-from ..errors import ChunkCorrupt
+from ...errors import ChunkCorrupt
 from .cdf97 import INVERSE_STEPS, slab_slices
 from .wavelet_residual import ZERO_BLOCK, band_shapes, block_grid
 

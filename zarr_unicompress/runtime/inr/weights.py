@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelCorrupt
+from ...errors import ModelCorrupt
 
 BLOB_MAGIC = b"UCMW"
 BLOB_FORMAT = 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import numba_support
+from .. import numba_support
 
 
 def token_grid(shape: tuple[int, ...], token_shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -38,7 +38,7 @@ def normalized_tokens(chunk: np.ndarray, token_shape: tuple[int, int, int], lo: 
     token) mapped to [0, 1]: (v - lo) / (hi - lo) in float32 (the conversion, then one float32
     subtraction and one division), for intensities spanning [``lo``, ``hi``], lo < hi; in one
     compiled pass where numba runs (:func:`.voxel_loops.normalized_tokens`, the same values)."""
-    compiled = numba_support.loops("voxel_loops")
+    compiled = numba_support.loops("quantize.voxel_loops")
     kind_ok = chunk.dtype.kind in "iu" or (chunk.dtype.kind == "f" and chunk.dtype.itemsize >= 4)  # numba: no float16
     if compiled is not None and chunk.ndim == 3 and kind_ok and chunk.dtype.isnative and chunk.size:
         grid = token_grid(chunk.shape, token_shape)

@@ -12,7 +12,7 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
-from ..errors import UnsupportedInput
+from ...errors import UnsupportedInput
 from .torch_devices import checked_torch_device
 
 if TYPE_CHECKING:

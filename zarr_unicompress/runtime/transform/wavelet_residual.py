@@ -31,8 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ChunkCorrupt
-from . import cdf97, numba_support
+from ...errors import ChunkCorrupt
+from . import cdf97
+from .. import numba_support
 from .cdf97 import band_shapes  # noqa: F401  (shapes of the bands in coding order)
 
 WAVELET = "bior4.4"
@@ -216,7 +217,7 @@ def cut_into_blocks(band: np.ndarray, units: np.ndarray, peaks: np.ndarray) -> N
     if units.shape != (z * by * bx, ZERO_BLOCK**2) or peaks.shape != (z * by * bx,):
         raise ValueError(f"a band of shape {band.shape} has {z * by * bx} blocks: units {units.shape} "
                          f"and peaks {peaks.shape} do not fit")
-    compiled = numba_support.loops("block_loops")
+    compiled = numba_support.loops("transform.block_loops")
     if compiled is not None and band.dtype == units.dtype == peaks.dtype == np.float32:
         compiled.cut(band, units, peaks, ZERO_BLOCK)
         return

@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from .estimate_bits import LOG2_E, SERIES, SQRT_HALF, TABLE_HEADER_BITS, VARINT_LIMITS
-from .quantize_loops import quantize_one, sample_counts
+from ..quantize.quantize_loops import quantize_one, sample_counts
 from .rans_loops import normalize_counts
 
 _jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")

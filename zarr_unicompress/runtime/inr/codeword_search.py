@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .torch_devices import checked_torch_device
+from ..device.torch_devices import checked_torch_device
 
 #: tokens per NumPy product: (4096 x 256) float32 distances are 4 MiB; per (30, 512, 512)
 #: chunk 4096 tokens per product took 32 ms, 16384 took 46 ms.

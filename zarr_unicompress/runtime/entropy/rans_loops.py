@@ -10,7 +10,7 @@ import numba
 import numpy as np
 
 from . import rans_kernels
-from .numba_support import compiled_copy
+from ..numba_support import compiled_copy
 
 _jit = numba.njit(cache=True, nogil=True, fastmath=False)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import UnsupportedInput
+from ...errors import UnsupportedInput
 
 if TYPE_CHECKING:
     import torch

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelCorrupt
-from .inr import encoder_forward, intensity_table, nearest_codewords, table_digest
+from ...errors import ModelCorrupt
+from .network import encoder_forward, intensity_table, nearest_codewords, table_digest
 from .weights import WeightsBlob, blob_digest, unpack_weights
 
 _REQUIRED_ARCH = ("token_shape", "code_dim", "codebook_size", "siren_layers", "w0_first", "w0_hidden",
