@@ -182,14 +182,14 @@ def knob_point(codec: KnobCodec, block: np.ndarray, target: float) -> tuple[Poin
 def table_vs_direct(model, block: np.ndarray) -> str:
     """Indices-only reconstruction of ``block`` by the table decoder vs a direct float64 SIREN
     evaluation at every voxel (same indices): PSNR of both and how many voxels differ."""
-    from zarr_unicompress.runtime import chunk_codec as cc
+    from zarr_unicompress.runtime.inr.prediction import scaled_table, select_indices
     from zarr_unicompress.runtime.inr.network import siren_forward
     from zarr_unicompress.runtime.inr.tokens import from_tokens, local_coordinates, to_tokens
 
     lo, hi = int(block.min()), int(block.max())
     tokens01 = (to_tokens(block, model.token_shape).astype(np.float32) - lo) / (hi - lo)
-    indices = cc.select_indices(model, tokens01, "table")
-    table = from_tokens(cc.scaled_table(model, lo, hi)[indices], block.shape, model.token_shape)
+    indices = select_indices(model, tokens01, "table")
+    table = from_tokens(scaled_table(model, lo, hi)[indices], block.shape, model.token_shape)
     coords = local_coordinates(model.token_shape)
     codebook = model.weights.tensors["codebook"].astype(np.float64)
     y = siren_forward(model.weights, np.repeat(codebook[indices], len(coords), axis=0),

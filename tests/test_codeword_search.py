@@ -145,7 +145,7 @@ def test_indices_searched_a_few_token_rows_at_a_time_equal_those_of_all_tokens(
     """``codebook_indices`` normalises and searches a few token rows at a time (the last one
     edge-padded along z when the depth is no multiple of the token's): the indices of the
     search over all the chunk's tokens at once."""
-    from zarr_unicompress.runtime.chunk_codec import codebook_indices, select_indices
+    from zarr_unicompress.runtime.inr.prediction import codebook_indices, select_indices
     from zarr_unicompress.runtime.inr.tokens import normalized_tokens
 
     vol = em_block(shape)

@@ -257,17 +257,18 @@ def test_normalized_tokens_equal_numpy(shape: tuple[int, int, int], dtype: str, 
 def test_quantized_residuals_equal_numpy_by_table_and_by_division(default_model: RuntimeModel, max_error: int,
                                                                   by_table: bool, numpy_only,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from zarr_unicompress.runtime import chunk_codec
+    from zarr_unicompress.runtime.inr.prediction import codebook_indices
+    from zarr_unicompress.runtime.quantize import voxel_residual
 
     for shape, dtype in (((16, 64, 64), "uint8"), ((9, 45, 30), "uint16"), ((5, 13, 70), "int16")):
         if not by_table:  # (set again each time: leaving numpy_only undoes every patch)
-            monkeypatch.setattr(chunk_codec, "_MAGNITUDE_TABLE_MAX", -1)
+            monkeypatch.setattr(voxel_residual, "_MAGNITUDE_TABLE_MAX", -1)
         chunk = em_block(shape, dtype)
         lo, hi = int(chunk.min()), int(chunk.max())
-        indices = chunk_codec.codebook_indices(default_model, chunk, lo, hi, "table")
-        got = chunk_codec._quantized_residuals(default_model, chunk, indices, lo, hi, max_error)
+        indices = codebook_indices(default_model, chunk, lo, hi, "table")
+        got = voxel_residual.quantized_residuals(default_model, chunk, indices, lo, hi, max_error)
         with numpy_only:
-            want = chunk_codec._quantized_residuals(default_model, chunk, indices, lo, hi, max_error)
+            want = voxel_residual.quantized_residuals(default_model, chunk, indices, lo, hi, max_error)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
 
@@ -314,9 +315,9 @@ def test_inr_based_ratio_streams_decode_as_in_numpy(default_model: RuntimeModel,
     """The compiled reconstruction adds an INR base array as the NumPy one does (the flat base
     wins on real EM chunks, so the encoder's choice is forced here)."""
     from zarr_unicompress.bitstream import unpack_chunk
-    from zarr_unicompress.runtime import chunk_codec
+    from zarr_unicompress.runtime.coders import ratio
 
-    monkeypatch.setattr(chunk_codec, "_inr_base_wins", lambda *args: True)
+    monkeypatch.setattr(ratio, "inr_base_wins", lambda *args: True)
     chunk = em_block(shape, dtype)
     streams = [encode_chunk(default_model, chunk, QualitySettings(ratio=ratio)) for ratio in (4.0, 30.0)]
     assert not any(unpack_chunk(stream)[0].has_flat_base for stream in streams)
@@ -351,19 +352,19 @@ def test_ratio_streams_of_any_shape_decode_as_in_numpy(default_model: RuntimeMod
                                                        dtype: str, ratio: float, inr_base: bool) -> None:
     """The compiled reconstruction gives the NumPy one's voxels on any shape (levels 0-3, odd
     edges, bands cut by their zero blocks), dtype and base."""
-    from zarr_unicompress.runtime import chunk_codec
+    from zarr_unicompress.runtime.coders import ratio
 
-    chosen, loops = chunk_codec._inr_base_wins, numba_support.loops
+    chosen, loops = ratio.inr_base_wins, numba_support.loops
     chunk = em_block((z, y, x), dtype)
     try:
         if inr_base:
-            chunk_codec._inr_base_wins = lambda *args: True  # type: ignore[assignment]
+            ratio.inr_base_wins = lambda *args: True  # type: ignore[assignment]
         stream = encode_chunk(default_model, chunk, QualitySettings(ratio=ratio))
     finally:
-        chunk_codec._inr_base_wins = chosen  # type: ignore[assignment]
+        ratio.inr_base_wins = chosen  # type: ignore[assignment]
     compiled = decode_chunk(default_model, stream)
     try:
-        numba_support.loops = lambda name: None if name == "synthesis_loops" else loops(name)  # type: ignore[assignment]
+        numba_support.loops = lambda name: None if name == "transform.synthesis_loops" else loops(name)  # type: ignore[assignment]
         want = decode_chunk(default_model, stream)
     finally:
         numba_support.loops = loops  # type: ignore[assignment]

@@ -1,7 +1,7 @@
 """Reconstruction of ratio-mode chunks with torch (a GPU, or the CPU), many chunks at a time.
 
 Decoding a ratio-mode chunk has two stages: entropy decoding of the quantised coefficients
-(:func:`.chunk_codec.open_chunk`: sequential rANS (or constriction's ANS) on a CPU core; run it
+(:func:`.opening.open_chunk`: sequential rANS (or constriction's ANS) on a CPU core; run it
 in processes with :class:`.parallel_open.ChunkOpener`), then the reconstruction: zero-block
 placement, dequantisation, inverse 2D CDF 9/7 per slice (:mod:`.cdf97_torch`), the base (INR
 table lookup or flat), rounding and clipping. This module does the second stage on a torch
@@ -28,7 +28,9 @@ import numpy as np
 from ...errors import ChunkCorrupt, UnsupportedInput
 from . import cdf97_torch
 from . import decode_device
-from ..chunk_codec import CodedWavelet, open_chunk, scaled_table
+from ..coders.ratio import CodedWavelet
+from ..inr.prediction import scaled_table
+from ..opening import open_chunk
 from ..inr.model import RuntimeModel
 from ..transform.wavelet_residual import ZERO_BLOCK, band_shapes, block_grid
 
@@ -50,7 +52,7 @@ def decode_chunks(model: RuntimeModel, buffers: Sequence[bytes | memoryview] | N
     shape and dtype.
 
     Give either ``buffers`` (streams, opened here in this process) or ``opened`` (streams
-    already entropy-decoded by :func:`.chunk_codec.open_chunk`, e.g. by a
+    already entropy-decoded by :func:`.opening.open_chunk`, e.g. by a
     :class:`.parallel_open.ChunkOpener`). Raises :class:`UnsupportedInput` for both or
     neither and where the device runs out of memory (naming max_batch), :class:`ChunkCorrupt` /
     :class:`ModelMismatch` for damaged or foreign streams.
@@ -232,7 +234,7 @@ def _base(model: RuntimeModel, coded: list[CodedWavelet], tables: list[tuple[tor
           shape: tuple[int, int, int], dev: torch.device) -> torch.Tensor:
     """The bases (INR prediction or flat value) of the chunks stacked along z, float32 on
     ``dev``; ``tables`` hold per INR-based chunk its codebook indices and its
-    :func:`.chunk_codec.scaled_table` (flattened) on the device (None: flat base)."""
+    :func:`.inr.prediction.scaled_table` (flattened) on the device (None: flat base)."""
     import torch
 
     depth = shape[0]
