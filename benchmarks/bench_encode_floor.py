@@ -35,7 +35,7 @@ from zarr_unicompress.default_model import default_student_blob
 from zarr_unicompress.runtime import chunk_codec
 from zarr_unicompress.runtime.coders import ratio as ratio_coder
 from zarr_unicompress.runtime.inr.model import RuntimeModel, load_model
-from zarr_unicompress.runtime.quantize.rate_control import BandUnits
+from zarr_unicompress.runtime.quantize.band_units import BandUnits
 from zarr_unicompress.runtime.transform.wavelet_residual import levels_for
 
 

@@ -25,7 +25,7 @@ from zarr_unicompress.default_model import default_student_blob
 from zarr_unicompress.runtime import chunk_codec
 from zarr_unicompress.runtime.entropy.groups import GroupDecoder, encode_groups
 from zarr_unicompress.runtime.inr.model import load_model
-from zarr_unicompress.runtime.quantize.rate_control import BandUnits
+from zarr_unicompress.runtime.quantize.band_units import BandUnits
 from zarr_unicompress.runtime.transform.wavelet_residual import levels_for
 
 

@@ -56,7 +56,7 @@ def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
     from zarr_unicompress.runtime.coders import ratio
     from zarr_unicompress.runtime.inr.prediction import scaled_table, select_indices
     from zarr_unicompress.runtime.inr.tokens import from_tokens, to_tokens
-    from zarr_unicompress.runtime.quantize.rate_control import BandUnits
+    from zarr_unicompress.runtime.quantize.band_units import BandUnits
     from zarr_unicompress.runtime.transform.wavelet_residual import analyze, from_blocks, levels_for, synthesize
 
     vol = em_block((4, 64, 64))
@@ -111,7 +111,7 @@ def test_zero_block_streams_decode_like_streams_without_them(default_model: Runt
                                             unpack_chunk)
     from zarr_unicompress.runtime.coders import ratio
     from zarr_unicompress.runtime.entropy.groups import encode_groups
-    from zarr_unicompress.runtime.quantize.rate_control import BandUnits
+    from zarr_unicompress.runtime.quantize.band_units import BandUnits
     from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams, analyze, from_blocks, levels_for
 
     vol = np.ascontiguousarray(em_block((16, 300, 300), real_only=shape[0] == 16)[: shape[0], : shape[1], : shape[2]])
@@ -317,7 +317,7 @@ def test_streams_of_constrictions_coder_decode_to_the_voxels_of_rans_streams(
     from zarr_unicompress.bitstream import unpack_chunk
     from zarr_unicompress.runtime.coders import ratio
     from zarr_unicompress.runtime.entropy import rans
-    from zarr_unicompress.runtime.quantize.rate_control import BandUnits
+    from zarr_unicompress.runtime.quantize.band_units import BandUnits
     from zarr_unicompress.runtime.transform.wavelet_residual import levels_for
 
     vol = em_block(shape)

@@ -142,7 +142,8 @@ def test_coded_values_and_estimates_equal_numpy_at_every_step(shape: tuple[int, 
                                                               numpy_only) -> None:
     """The compiled quantiser and size estimate (:mod:`.estimate_loops`) give NumPy's values and
     estimates to the last bit (the rate control then picks the same steps)."""
-    from zarr_unicompress.runtime.quantize.rate_control import BandUnits, SizeEstimator
+    from zarr_unicompress.runtime.quantize.band_units import BandUnits
+    from zarr_unicompress.runtime.quantize.rate_control import SizeEstimator
 
     chunk = em_block(shape)
     units = BandUnits.of_signal(chunk, 3, float(chunk.mean()), zero_blocks=zero_blocks)
@@ -278,7 +279,7 @@ def test_sample_counts_report_values_beyond_the_histogram_instead_of_writing_pas
     """A quotient beyond int32 (or a NaN) quantises to INT32_MIN, whose abs() stays negative:
     the loop must say "incomplete" (the caller then counts in NumPy), not index with it."""
     from zarr_unicompress.runtime import numba_support
-    from zarr_unicompress.runtime.quantize.rate_control import _ROUNDING
+    from zarr_unicompress.runtime.quantize.band_units import _ROUNDING
 
     loops = numba_support.loops("quantize.quantize_loops")
     units = np.zeros((64, 16), np.float32)

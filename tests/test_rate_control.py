@@ -7,7 +7,8 @@ import pytest
 
 from tests.common import em_block, em_volume
 from zarr_unicompress.runtime.entropy.groups import encode_groups
-from zarr_unicompress.runtime.quantize.rate_control import MIN_STEP, BandUnits, SizeEstimator
+from zarr_unicompress.runtime.quantize.band_units import BandUnits
+from zarr_unicompress.runtime.quantize.rate_control import MIN_STEP, SizeEstimator
 from zarr_unicompress.runtime.transform.wavelet_residual import analyze, levels_for, quantize, to_blocks
 
 
@@ -21,7 +22,7 @@ def test_coded_blocks_follow_the_rule_computed_from_quantised_blocks(step: float
     """A block is coded exactly when one of its quantised coefficients is non-zero, except a
     detail-band block whose non-zero values are at most SPARSE_BLOCK_NONZERO of +-1; also for
     coefficients right at the quantiser's thresholds (0.65 and 1.65 steps)."""
-    from zarr_unicompress.runtime.quantize.rate_control import SPARSE_BLOCK_NONZERO
+    from zarr_unicompress.runtime.quantize.band_units import SPARSE_BLOCK_NONZERO
 
     bands = em_bands()
     rng = np.random.default_rng(0)
@@ -206,7 +207,7 @@ def test_magnitude_threshold_far_from_the_guess_falls_back_to_bisection(monkeypa
 
 @pytest.mark.parametrize("width", [16, 9, 8, 1])
 def test_true_per_row_counts_like_count_nonzero(width: int) -> None:
-    from zarr_unicompress.runtime.quantize.rate_control import _true_per_row
+    from zarr_unicompress.runtime.quantize.band_units import _true_per_row
 
     mask = np.random.default_rng(5).random((1000, width)) < 0.2
     np.testing.assert_array_equal(_true_per_row(mask), np.count_nonzero(mask, axis=1))
@@ -286,7 +287,7 @@ def test_about_mean_clips_the_flat_value_to_the_range() -> None:
 
 
 def test_coded_units_are_the_rows_a_mask_picks() -> None:
-    from zarr_unicompress.runtime.quantize.rate_control import coded_units
+    from zarr_unicompress.runtime.quantize.band_units import coded_units
 
     rng = np.random.default_rng(4)
     units = rng.normal(size=(500, 16)).astype(np.float32)

@@ -33,7 +33,8 @@ from ..inr.model import RuntimeModel
 from ..inr.prediction import inr_prediction, prediction
 from ..quality import QualitySettings
 from ..quantize.base_choice import index_bits, inr_base_wins
-from ..quantize.rate_control import MIN_STEP, BandUnits, SizeEstimator, next_step
+from ..quantize.band_units import BandUnits
+from ..quantize.rate_control import MIN_STEP, SizeEstimator, next_step
 from ..transform.compiled_synthesis import synthesize_chunk
 from ..transform.wavelet_residual import (
     ZERO_BLOCK,

@@ -14,7 +14,8 @@ from ..entropy.groups import symbol_counts
 from ..inr.model import RuntimeModel
 from ..inr.prediction import codebook_indices, prediction, prediction_slices
 from ..inr.tokens import token_grid
-from .rate_control import BandUnits, SizeEstimator
+from .band_units import BandUnits
+from .rate_control import SizeEstimator
 
 #: the base is chosen on one row of tokens (along z) in this many (all rows of chunks with
 #: fewer than 3): the transform works per slice, so these slices have exactly the coefficients
