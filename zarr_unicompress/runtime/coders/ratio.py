@@ -224,7 +224,7 @@ def reconstruct_wavelet(model: RuntimeModel, coded: CodedWavelet) -> np.ndarray:
     Returns the chunk (z, y, x) in its dtype: rounded, clipped to [lo, hi]. Base, rounding and
     clipping are applied to each slab of the inverse transform while it is in cache. Raises
     :class:`ChunkCorrupt` where the dequantised coefficients overflow float32. Where numba
-    runs, :func:`.compiled_synthesis.synthesize_chunk` does all of it after the base (same
+    runs, :func:`..transform.compiled_synthesis.synthesize_chunk` does all of it after the base (same
     voxels).
     """
     header, params = coded.header, coded.params

@@ -3,9 +3,9 @@
 constriction's ANS decoder (streams before v0.4.0) holds the GIL while it decodes, so threads
 did not run it in parallel (measured: 2 threads decoded a ratio-8 chunk no faster than 1); the
 rANS decoder of newer streams releases it, but table parsing and checks stay Python. A
-:class:`ChunkOpener` runs :func:`.chunk_codec.open_chunk` in a pool of processes, each
+:class:`ChunkOpener` runs :func:`..opening.open_chunk` in a pool of processes, each
 holding the model once; what comes back per chunk is the decoded array (indices-only,
-max_error and constant streams) or the compact :class:`.chunk_codec.CodedWavelet` (a flag byte
+max_error and constant streams) or the compact :class:`..coders.ratio.CodedWavelet` (a flag byte
 per block of 16 coefficients, the flagged blocks' values in the narrowest integer dtype, mostly
 int8) whose reconstruction :mod:`.torch_decode` does on a GPU.
 
@@ -48,7 +48,7 @@ def _model_in_worker() -> RuntimeModel:
 
 
 def _open_in_worker(buf: bytes) -> np.ndarray | CodedWavelet:
-    """Worker task: :func:`.chunk_codec.open_chunk` of one stream with the worker's model."""
+    """Worker task: :func:`..opening.open_chunk` of one stream with the worker's model."""
     return open_chunk(_model_in_worker(), buf)
 
 
@@ -86,7 +86,7 @@ class ChunkOpener:
                                              initializer=_load_worker_model, initargs=(model.blob,))
 
     def open(self, buffers: Iterable[bytes | memoryview]) -> Iterator[np.ndarray | CodedWavelet]:
-        """Entropy-decoded chunks (see :func:`.chunk_codec.open_chunk`; decoded arrays with
+        """Entropy-decoded chunks (see :func:`..opening.open_chunk`; decoded arrays with
         ``reconstruct``), in the order of
         ``buffers``, yielded as they are ready. At most IN_FLIGHT_PER_PROCESS x processes
         streams are submitted ahead of the one yielded (``buffers`` is read lazily), so

@@ -51,7 +51,7 @@ def sequential_sum(values: np.ndarray) -> float:
 
 def table_entry_bits(counts: np.ndarray) -> np.ndarray:
     """Bits of the frequency-table entries of symbols with these (estimated, float64)
-    ``counts``, as :func:`~.entropy.encode_groups` writes them: a one-byte symbol delta
+    ``counts``, as :func:`~.groups.encode_groups` writes them: a one-byte symbol delta
     (consecutive symbols) and the count as an LEB128 varint of 1 + floor(log2(count) / 7) bytes
     (counts below 1 as 1)."""
     return 8.0 * (2 + np.searchsorted(VARINT_LIMITS, counts, side="right"))

@@ -12,7 +12,7 @@ Word section of such a stream (little endian; empty where no group codes a symbo
     words    u16 ...       in the order the decoder reads them
 
 The frequency tables stay what the stream's table section holds (raw counts, see
-:mod:`.entropy`); both sides derive each group's frequencies from them with
+:mod:`.groups`); both sides derive each group's frequencies from them with
 :func:`normalized_frequencies` (integer arithmetic only). Groups of one distinct symbol (or
 none) code nothing. The groups are decoded in their order, each group's symbol i on lane i %
 LANES, the states carried from group to group; after the last group every state is back at

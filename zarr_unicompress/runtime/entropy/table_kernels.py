@@ -1,12 +1,12 @@
-"""The loops that write and read the frequency-table section (:mod:`.entropy`), written once as
+"""The loops that write and read the frequency-table section (:mod:`.groups`), written once as
 plain Python: :mod:`.table_loops` compiles these same functions with numba (no GIL, no
 per-byte interpreter work: reading the tables was 16 % of a (16, 256, 256) ratio-mode decode);
-where numba does not run, :mod:`.entropy` calls them as they are.
+where numba does not run, :mod:`.groups` calls them as they are.
 
 Layout: ``n_groups`` varint, then per group ``n_distinct`` varint followed by ``n_distinct``
 pairs (zigzag delta of the symbol from the previous one, count), all LEB128 varints of at most
 MAX_VARINT_BYTES bytes. Every value stays below 2**63 (int64 in numba, the same numbers in
-CPython). Error codes (0: none) name what is wrong; :mod:`.entropy` turns them into messages.
+CPython). Error codes (0: none) name what is wrong; :mod:`.groups` turns them into messages.
 :mod:`.table_loops` compiles the helpers ``_read_varint`` and ``_write_varint`` too and hands
 them to the compiled loops (this module imports no numba).
 """

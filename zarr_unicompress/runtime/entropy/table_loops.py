@@ -1,5 +1,5 @@
 """Compiled (numba) frequency tables: a group's table for the encoder (the table of
-:func:`.entropy._table_and_codes` in two passes over the group, range and histogram, instead
+:func:`.groups._table_and_codes` in two passes over the group, range and histogram, instead
 of NumPy's four or five), and the loops of :mod:`.table_kernels` that write and read the
 table section. Integer arithmetic only: the same tables and bytes exactly. Imported only where
 :func:`.numba_support.enabled`.

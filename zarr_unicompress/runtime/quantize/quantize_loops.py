@@ -1,5 +1,5 @@
 """Compiled (numba) quantisation of zero blocks for the encoder: which blocks are coded and
-their quantised values (:meth:`.rate_control.BandUnits.band_groups`), and the joint (band,
+their quantised values (:meth:`.band_units.BandUnits.band_groups`), and the joint (band,
 symbol) histogram of a size estimate (:meth:`.rate_control.SizeEstimator.bits`).
 
 Why: in NumPy each of these is a dozen whole-array passes (peak comparisons, a gather of the
@@ -34,7 +34,7 @@ def quantize_one(value, step, rounding):
 
 @_jit
 def is_coded(units, peaks, row, detail, one, two, sparse_max):
-    """:func:`.rate_control.coded_blocks` for block ``row``: its peak reaches ``one`` (the
+    """:func:`.band_units.coded_blocks` for block ``row``: its peak reaches ``one`` (the
     magnitude that quantises to 1), unless it is a detail block whose peak stays below ``two``
     and which holds at most ``sparse_max`` values that reach ``one``."""
     peak = peaks[row]

@@ -1,7 +1,7 @@
 """Ratio-mode reconstruction by the compiled loops of :mod:`.synthesis_loops` (where numba
 runs): the bands dequantised into one float32 buffer, then one call for the inverse transform,
 base, rounding and clipping of the whole chunk. Same voxels as the NumPy reconstruction of
-:func:`.chunk_codec.reconstruct_wavelet`; fewer Python-level calls, so that threads decoding
+:func:`..coders.ratio.reconstruct_wavelet`; fewer Python-level calls, so that threads decoding
 at once wait less for the GIL."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .wavelet_residual import ZERO_BLOCK, band_shapes, block_grid
 def synthesize_chunk(compiled: ModuleType, bands: list[tuple[np.ndarray | None, np.ndarray]], levels: int,
                      step: np.float32, base: np.float32 | np.ndarray, lo: int, hi: int, out: np.ndarray) -> None:
     """Write into ``out`` (z, y, x; the chunk's integer dtype) the chunk whose quantised
-    ``bands`` (coding order, as :class:`.chunk_codec.CodedWavelet` holds them: (zero-block flags
+    ``bands`` (coding order, as :class:`..coders.ratio.CodedWavelet` holds them: (zero-block flags
     or None, values)) times ``step`` (intensity units) are the wavelet coefficients (``levels``
     levels) of its difference from ``base`` (a number, or an array of ``out``'s shape), rounded
     and clipped to [lo, hi].

@@ -1,5 +1,5 @@
 """Compiled (numba) reconstruction of a ratio-mode chunk from its quantised bands: the values of
-:func:`.chunk_codec.reconstruct_wavelet`'s NumPy code, bit for bit, in two kinds of calls.
+:func:`..coders.ratio.reconstruct_wavelet`'s NumPy code, bit for bit, in two kinds of calls.
 
 Why: decoding a ratio-mode (16, 256, 256) chunk made about 1,750 Python-level calls (cProfile),
 many of them in the NumPy reconstruction (per band a scatter of its zero blocks, a transposing
