@@ -353,16 +353,16 @@ def test_ratio_streams_of_any_shape_decode_as_in_numpy(default_model: RuntimeMod
                                                        dtype: str, ratio: float, inr_base: bool) -> None:
     """The compiled reconstruction gives the NumPy one's voxels on any shape (levels 0-3, odd
     edges, bands cut by their zero blocks), dtype and base."""
-    from zarr_unicompress.runtime.coders import ratio
+    from zarr_unicompress.runtime.coders import ratio as ratio_coder
 
-    chosen, loops = ratio.inr_base_wins, numba_support.loops
+    chosen, loops = ratio_coder.inr_base_wins, numba_support.loops
     chunk = em_block((z, y, x), dtype)
     try:
         if inr_base:
-            ratio.inr_base_wins = lambda *args: True  # type: ignore[assignment]
+            ratio_coder.inr_base_wins = lambda *args: True  # type: ignore[assignment]
         stream = encode_chunk(default_model, chunk, QualitySettings(ratio=ratio))
     finally:
-        ratio.inr_base_wins = chosen  # type: ignore[assignment]
+        ratio_coder.inr_base_wins = chosen  # type: ignore[assignment]
     compiled = decode_chunk(default_model, stream)
     try:
         numba_support.loops = lambda name: None if name == "transform.synthesis_loops" else loops(name)  # type: ignore[assignment]

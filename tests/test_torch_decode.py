@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tests.common import em_block
 from zarr_unicompress.bitstream import ChunkSections, pack_chunk, unpack_chunk
 from zarr_unicompress.errors import ChunkCorrupt, UnsupportedInput
-from zarr_unicompress.runtime.coders import ratio
+from zarr_unicompress.runtime.coders import ratio as ratio_coder
 from zarr_unicompress.runtime.device import decode_device, parallel_open, torch_decode
 from zarr_unicompress.runtime.chunk_codec import (
     CodedWavelet,
@@ -42,12 +42,12 @@ def numpy_decode_afterwards() -> Iterator[None]:
 def _inr_based(model: RuntimeModel, block: np.ndarray, ratio: float) -> bytes:
     """A ratio-mode stream with the INR base (the flat base wins on most EM chunks, so the
     encoder's choice is forced)."""
-    chosen = ratio.inr_base_wins
-    ratio.inr_base_wins = lambda *args: True  # type: ignore[assignment]
+    chosen = ratio_coder.inr_base_wins
+    ratio_coder.inr_base_wins = lambda *args: True  # type: ignore[assignment]
     try:
         return encode_chunk(model, block, QualitySettings(ratio=ratio))
     finally:
-        ratio.inr_base_wins = chosen
+        ratio_coder.inr_base_wins = chosen
 
 
 def _streams(model: RuntimeModel) -> list[bytes]:
