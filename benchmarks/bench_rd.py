@@ -29,7 +29,9 @@ from typing import Callable  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from classical_codecs import KnobCodec, find_knob, lossless_codecs, lossy_codecs, size  # noqa: E402
+from classical_codecs import KnobCodec, find_knob, lossy_codecs, size  # noqa: E402
+from error_bounded import bounded_codecs  # noqa: E402
+from metrics import bd_rate, mean_slice_ssim, psnr, psnr_at_ratio  # noqa: E402
 
 
 @dataclass
@@ -41,17 +43,6 @@ class Point:
     ssim: float
 
 
-def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(data_range**2 / mse))
-
-
-def mean_slice_ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
-    from skimage.metrics import structural_similarity
-
-    return float(np.mean([structural_similarity(x, y, data_range=data_range) for x, y in zip(a, b)]))
-
-
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -59,44 +50,6 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return float(np.median(times))
-
-
-def bd_rate(ref: list[Point], test: list[Point]) -> float | None:
-    """Bjontegaard delta rate (%) of ``test`` vs ``ref`` over their common PSNR range (cubic fit).
-
-    Negative: ``test`` needs fewer bits for the same PSNR. Rate is bits per voxel = 8 / ratio.
-    """
-    def fit(points: list[Point]):
-        pts = sorted((p for p in points if np.isfinite(p.psnr)), key=lambda p: p.psnr)
-        if len(pts) < 4:
-            return None
-        q = np.array([p.psnr for p in pts])
-        r = np.log(np.array([8.0 / p.ratio for p in pts]))
-        return q, np.polyfit(q, r, 3)
-
-    a, b = fit(ref), fit(test)
-    if a is None or b is None:
-        return None
-    lo, hi = max(a[0].min(), b[0].min()), min(a[0].max(), b[0].max())
-    if lo >= hi:
-        return None
-    ia, ib = np.polyint(a[1]), np.polyint(b[1])
-    avg = ((np.polyval(ib, hi) - np.polyval(ib, lo)) - (np.polyval(ia, hi) - np.polyval(ia, lo))) / (hi - lo)
-    return float((np.exp(avg) - 1) * 100)
-
-
-def psnr_at_ratio(points: list[Point], ratio: float) -> float | None:
-    """PSNR of a codec's RD curve at ``ratio``: linear in log(ratio) between the two points
-    that bracket it (a point at that ratio itself where there is one); None outside the
-    curve's range. Where several points share a ratio (a knob at its limit), the first counts."""
-    curve: dict[float, float] = {}
-    for p in sorted(points, key=lambda p: p.ratio):
-        if np.isfinite(p.psnr):
-            curve.setdefault(round(p.ratio, 6), p.psnr)
-    ratios = np.array(list(curve))
-    if len(ratios) == 0 or not ratios[0] <= ratio <= ratios[-1]:
-        return None
-    return float(np.interp(np.log(ratio), np.log(ratios), np.array(list(curve.values()))))
 
 
 def rd_table(points: list[Point]) -> str:
@@ -174,7 +127,7 @@ def knob_point(codec: KnobCodec, block: np.ndarray, target: float) -> tuple[Poin
     if found is None:
         return None
     knob, stream = found
-    out = codec.decode(stream, block.shape)
+    out = codec.decode(stream, block.shape, block.dtype)
     return Point(codec.name, f"{codec.knob_name}={knob:.3f}", block.nbytes / size(stream), psnr(block, out),
                  mean_slice_ssim(block, out)), knob
 
@@ -305,10 +258,10 @@ def main() -> None:
     for bound in (0, 2, 4):
         points.append(uni.point(block, max_error=bound)[0])
     floor = []
-    for name, (enc, dec) in lossless_codecs().items():
-        stream = enc(block)
-        assert np.array_equal(dec(stream, block.shape), block)
-        floor.append(Point(name, "lossless", block.nbytes / size(stream), float("inf"), 1.0))
+    for codec in bounded_codecs(["zstd-19", "blosc2"]):
+        stream = codec.encode(block, 0)
+        assert np.array_equal(codec.decode(stream, block.shape, block.dtype), block)
+        floor.append(Point(codec.name, "lossless", block.nbytes / size(stream), float("inf"), 1.0))
     points += floor
 
     speed_ratio = min(args.ratios, key=lambda r: abs(r - 10))
@@ -321,11 +274,11 @@ def main() -> None:
             continue
         stream = codec.encode(block, knob)
         speeds.append((codec.name, f"ratio={speed_ratio}", mb / median_seconds(lambda: codec.encode(block, knob), args.repeats),
-                       mb / median_seconds(lambda: codec.decode(stream, block.shape), args.repeats)))
-    for name, (enc, dec) in lossless_codecs().items():
-        stream = enc(block)
-        speeds.append((name, "lossless", mb / median_seconds(lambda: enc(block), args.repeats),
-                       mb / median_seconds(lambda: dec(stream, block.shape), args.repeats)))
+                       mb / median_seconds(lambda: codec.decode(stream, block.shape, block.dtype), args.repeats)))
+    for codec in bounded_codecs(["zstd-19", "blosc2"]):
+        stream = codec.encode(block, 0)
+        speeds.append((codec.name, "lossless", mb / median_seconds(lambda: codec.encode(block, 0), args.repeats),
+                       mb / median_seconds(lambda: codec.decode(stream, block.shape, block.dtype), args.repeats)))
 
     by_ratio = [(r, *uni.paired_speed(block, args.repeats, ratio=float(r))) for r in args.ratios if r in (4, 8, 16, 32, 64)]
 
