@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import anchor_cache  # noqa: E402
 from classical_codecs import RATIO_ANCHORS, Decoder, bisect_knob, size  # noqa: E402
 from error_bounded import BOUNDED_ANCHORS  # noqa: E402
-from metrics import max_abs_error, mean_slice_ssim, psnr  # noqa: E402
+from metrics import max_abs_error, mean_slice_ssim, pareto_envelope, psnr  # noqa: E402
 from video_codecs import AnchorUnsupported, Stream  # noqa: E402
 
 #: short volume names -> file names in the data folders ($UNICOMPRESS_DATA, ../shared/data)
@@ -158,6 +158,16 @@ def bounded_anchor(name: str, volume: np.ndarray, bound: int, *, with_data: bool
     if result.violates:
         print(f"WARNING: {name} at E={bound} has max |error| {result.max_abs_error}", file=sys.stderr)
     return result
+
+
+def anchor_curve(name: str, volume: np.ndarray) -> list[AnchorResult]:
+    """Every cached measurement of ratio anchor ``name`` on ``volume`` (all bisection steps of
+    all targets so far), reduced to its Pareto front (sorted by ratio): a dense RD curve for
+    interpolating the anchor's PSNR at any ratio in its range (no encoding)."""
+    codec = RATIO_ANCHORS[name]()
+    measured = anchor_cache.known_knobs(codec.name, codec.settings, anchor_cache.volume_digest(volume))
+    results = [AnchorResult(codec.name, f"{codec.knob_name}={k:.4g}", k, **v, cached=True) for k, v in measured.items()]
+    return pareto_envelope(results)
 
 
 def ratio_table(volume: np.ndarray, targets: Sequence[float], names: Sequence[str] | None = None,
