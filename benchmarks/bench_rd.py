@@ -230,6 +230,7 @@ def plot(points: Sequence[Point], title: str, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     from plotting import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -243,6 +244,9 @@ def plot(points: Sequence[Point], title: str, path: Path) -> None:
             ax.plot([p.ratio for p in pts], [getattr(p, attr) for p in pts], style, label=codec)
     for ax, label in zip(axes, ("PSNR (dB)", "mean slice SSIM")):
         ax.set_xscale("log")
+        ax.set_xticks([2, 4, 8, 16, 32, 64, 128])
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("compression ratio")
         ax.set_ylabel(label)
         ax.set_title(title, fontsize=9)

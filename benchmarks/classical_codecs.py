@@ -165,15 +165,23 @@ def size(stream: Stream) -> int:
 
 
 def bisect_knob(codec: KnobCodec, target: float, ratio_of: Callable[[float], float],
-                iterations: int | None = None, known: dict[float, float] | None = None) -> float | None:
-    """The knob whose ratio is the smallest one >= ``target`` found in ``iterations`` bisection
-    steps (default ``codec.iterations``); None if no knob tried reaches it.
+                iterations: int | None = None, known: dict[float, float] | None = None,
+                tolerance: float = 0.02) -> float | None:
+    """The knob whose ratio is the smallest one >= ``target`` found in ``iterations`` steps
+    (default ``codec.iterations``); None if no knob tried reaches it. Stops early once a
+    ratio in [target, target * (1 + tolerance)] is found.
 
-    ``ratio_of(knob)`` measures a ratio (memoise it); ``known`` (knob -> ratio, e.g. from
-    earlier targets) narrows the starting bracket so later targets need fewer encodes."""
+    Each step bisects the bracket (geometric mean for multiplicative knobs) until both ends
+    are measured, then interpolates log(ratio) linearly in the knob (log knob for
+    multiplicative ones), kept 10 % inside the bracket so that it always shrinks.
+    Deterministic, so a cached ``ratio_of`` replays it without encoding.
+    ``ratio_of(knob)`` measures a ratio; ``known`` (knob -> ratio, e.g. from earlier targets)
+    narrows the starting bracket."""
     lo, hi = codec.lo, codec.hi
+    ends: dict[str, float | None] = {"lo": None, "hi": None}  # measured ratio at each end
     best: tuple[float, float] | None = None  # (knob, ratio)
     known = dict(known or {})
+    geometric = codec.geometric and codec.lo > 0
 
     def consider(knob: float, ratio: float) -> None:
         nonlocal lo, hi, best
@@ -181,20 +189,38 @@ def bisect_knob(codec: KnobCodec, target: float, ratio_of: Callable[[float], flo
         if good and (best is None or ratio < best[1]):
             best = (knob, ratio)
         if good == codec.increasing:  # increasing & good, or decreasing & too large: lower the top
-            hi = min(hi, knob)
+            if knob <= hi:
+                hi, ends["hi"] = knob, ratio
+        elif knob >= lo:
+            lo, ends["lo"] = knob, ratio
+
+    def scale(k: float) -> float:
+        return float(np.log(k)) if geometric else k
+
+    def next_knob() -> float:
+        t_lo, t_hi = scale(lo), scale(hi)
+        if ends["lo"] is None or ends["hi"] is None or ends["lo"] == ends["hi"]:
+            t = (t_lo + t_hi) / 2
         else:
-            lo = max(lo, knob)
+            y_lo, y_hi = np.log(ends["lo"]), np.log(ends["hi"])
+            t = t_lo + (np.log(target * (1 + tolerance / 4)) - y_lo) * (t_hi - t_lo) / (y_hi - y_lo)
+            t = float(np.clip(t, t_lo + 0.1 * (t_hi - t_lo), t_hi - 0.1 * (t_hi - t_lo)))
+        knob = float(np.exp(t)) if geometric else t
+        if codec.integer:
+            knob = float(min(max(round(knob), lo + 1), hi - 1))
+        return knob
 
     for knob, ratio in known.items():
         if codec.lo <= knob <= codec.hi:
             consider(knob, ratio)
     for _ in range(iterations or codec.iterations):
-        if codec.integer:
-            mid = float(round((lo + hi) / 2))
-        else:
-            if (hi / lo < 1.01 if codec.geometric and lo > 0 else hi - lo < 0.005 * (codec.hi - codec.lo)):
-                break  # bracket already tight (after ``known``)
-            mid = (lo * hi) ** 0.5 if codec.geometric and lo > 0 else (lo + hi) / 2
+        if best is not None and best[1] <= target * (1 + tolerance):
+            break
+        if codec.integer and hi - lo <= 1:
+            break
+        if not codec.integer and (hi / lo < 1.01 if geometric else hi - lo < 0.005 * (codec.hi - codec.lo)):
+            break  # bracket already tight
+        mid = next_knob()
         if mid in known or not codec.lo <= mid <= codec.hi:
             break
         known[mid] = ratio_of(mid)
