@@ -44,6 +44,10 @@ VOLUME_FILES = {"isbi": "isbi2012_train.npy", "fib": "flyem_fib_train.npy"}
 VOLUME_LABELS = {"isbi": "ISBI 2012 ssTEM 30x512x512", "fib": "FlyEM FIB-SEM 250^3"}
 
 
+class NotCached(LookupError):
+    """``cached_only=True`` and this measurement is not in the cache yet."""
+
+
 @dataclass
 class AnchorResult:
     """One anchor measurement on one volume. ``nbytes``: stored bytes; ``ratio``: raw bytes /
@@ -90,13 +94,16 @@ def load_volume(name: str) -> np.ndarray:
 
 def measure(codec: str, settings: str, knob: float, volume: np.ndarray,
             encode: Callable[[np.ndarray], Stream], decode: Decoder, *, digest: str | None = None,
-            with_data: bool = False, use_cache: bool = True) -> AnchorResult:
+            with_data: bool = False, use_cache: bool = True, cached_only: bool = False) -> AnchorResult:
     """Encode and decode ``volume`` once with fixed settings and measure everything (or take
-    the cached measurement when ``with_data`` is False)."""
+    the cached measurement when ``with_data`` is False; ``cached_only``: raise NotCached
+    instead of encoding)."""
     digest = digest or anchor_cache.volume_digest(volume)
     hit = anchor_cache.load(codec, settings, knob, digest) if use_cache and not with_data else None
     if hit is not None:
         return AnchorResult(codec, settings, knob, **hit, cached=True)
+    if cached_only:
+        raise NotCached(f"{codec} ({settings}) at {knob:g} is not cached for this volume")
     start = time.perf_counter()
     stream = encode(volume)
     middle = time.perf_counter()
@@ -114,10 +121,11 @@ def measure(codec: str, settings: str, knob: float, volume: np.ndarray,
 
 
 def ratio_anchor(name: str, volume: np.ndarray, target: float, *, iterations: int | None = None,
-                 with_data: bool = False, use_cache: bool = True) -> AnchorResult | None:
+                 with_data: bool = False, use_cache: bool = True, cached_only: bool = False) -> AnchorResult | None:
     """The ratio anchor ``name`` (a key of classical_codecs.RATIO_ANCHORS) at the knob whose
     ratio is the smallest one >= ``target`` in ``iterations`` bisection steps; None if the
-    knob cannot reach ``target``. Raises AnchorUnsupported for inputs the codec cannot code.
+    knob cannot reach ``target``. Raises AnchorUnsupported for inputs the codec cannot code,
+    NotCached with ``cached_only=True`` when a step of the search would have to encode.
 
     The bisection is deterministic and every step is cached, so a repeated call replays it
     from the cache without encoding; targets share the first steps (same starting bracket)."""
@@ -128,7 +136,7 @@ def ratio_anchor(name: str, volume: np.ndarray, target: float, *, iterations: in
 
     def run(knob: float, data: bool = False) -> AnchorResult:
         result = measure(codec.name, codec.settings, knob, volume, lambda v: codec.encode(v, knob), codec.decode,
-                         digest=digest, with_data=data, use_cache=use_cache)
+                         digest=digest, with_data=data, use_cache=use_cache, cached_only=cached_only)
         if not result.cached:
             fresh.add(knob)
         return result
@@ -143,7 +151,7 @@ def ratio_anchor(name: str, volume: np.ndarray, target: float, *, iterations: in
 
 
 def bounded_anchor(name: str, volume: np.ndarray, bound: int, *, with_data: bool = False,
-                   use_cache: bool = True) -> AnchorResult | None:
+                   use_cache: bool = True, cached_only: bool = False) -> AnchorResult | None:
     """The error-bounded anchor ``name`` (a key of error_bounded.BOUNDED_ANCHORS) at max
     |error| ``bound``; None for a lossless-only codec at ``bound`` > 0. The measured
     ``max_abs_error`` is checked: see :attr:`AnchorResult.violates`."""
@@ -153,7 +161,7 @@ def bounded_anchor(name: str, volume: np.ndarray, bound: int, *, with_data: bool
     if codec.lossless_only and bound != 0:
         return None
     result = measure(codec.name, codec.settings, bound, volume, lambda v: codec.encode(v, int(bound)), codec.decode,
-                     with_data=with_data, use_cache=use_cache)
+                     with_data=with_data, use_cache=use_cache, cached_only=cached_only)
     result.setting, result.bound = codec.settings.replace("E", str(bound), 1), int(bound)
     if result.violates:
         print(f"WARNING: {name} at E={bound} has max |error| {result.max_abs_error}", file=sys.stderr)
@@ -171,14 +179,19 @@ def anchor_curve(name: str, volume: np.ndarray) -> list[AnchorResult]:
 
 
 def ratio_table(volume: np.ndarray, targets: Sequence[float], names: Sequence[str] | None = None,
-                log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> list[AnchorResult]:
-    """Every ratio anchor (or those named) at every target; unreachable or unsupported ones logged."""
+                log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+                cached_only: bool = False) -> list[AnchorResult]:
+    """Every ratio anchor (or those named) at every target; unreachable, unsupported or (with
+    ``cached_only``) not yet measured ones are logged and left out."""
     results = []
     for name in names or list(RATIO_ANCHORS):
         for target in targets:
             start = time.perf_counter()
             try:
-                found = ratio_anchor(name, volume, target)
+                found = ratio_anchor(name, volume, target, cached_only=cached_only)
+            except NotCached as error:
+                log(f"{name} target {target:g}: {error}")
+                continue
             except AnchorUnsupported as error:
                 log(f"{name}: {error}")
                 break
@@ -190,13 +203,17 @@ def ratio_table(volume: np.ndarray, targets: Sequence[float], names: Sequence[st
 
 
 def bounded_table(volume: np.ndarray, bounds: Sequence[int], names: Sequence[str] | None = None,
-                  log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> list[AnchorResult]:
+                  log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+                  cached_only: bool = False) -> list[AnchorResult]:
     """Every error-bounded anchor (or those named) at every bound E."""
     results = []
     for name in names or list(BOUNDED_ANCHORS):
         for bound in bounds:
             try:
-                found = bounded_anchor(name, volume, bound)
+                found = bounded_anchor(name, volume, bound, cached_only=cached_only)
+            except NotCached as error:
+                log(f"{name} E={bound}: {error}")
+                continue
             except AnchorUnsupported as error:
                 log(f"{name}: {error}")
                 break
@@ -229,6 +246,7 @@ def main() -> None:
     parser.add_argument("--ratios", type=float, nargs="*", default=[4, 8, 16, 32, 64])
     parser.add_argument("--bounds", type=int, nargs="*", default=[0, 1, 2, 4])
     parser.add_argument("--codecs", nargs="*", default=None, help="subset of anchors by name")
+    parser.add_argument("--cached-only", action="store_true", help="only what the cache holds (no encoding)")
     args = parser.parse_args()
     for name in (["isbi", "fib"] if args.volume == "both" else [args.volume]):
         volume = load_volume(name)
@@ -236,10 +254,11 @@ def main() -> None:
               f"{anchor_cache.volume_digest(volume)[:16]}\n", flush=True)
         if args.ratios:
             ratio_names = [n for n in RATIO_ANCHORS if args.codecs is None or n in args.codecs]
-            print(format_ratio_table(ratio_table(volume, args.ratios, ratio_names)) + "\n", flush=True)
+            print(format_ratio_table(ratio_table(volume, args.ratios, ratio_names, cached_only=args.cached_only)) + "\n", flush=True)
         if args.bounds:
             bounded_names = [n for n in BOUNDED_ANCHORS if args.codecs is None or n in args.codecs]
-            print(format_bounded_table(bounded_table(volume, args.bounds, bounded_names), args.bounds), flush=True)
+            print(format_bounded_table(bounded_table(volume, args.bounds, bounded_names, cached_only=args.cached_only),
+                                       args.bounds), flush=True)
 
 
 if __name__ == "__main__":

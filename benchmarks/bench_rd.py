@@ -263,10 +263,10 @@ def bench_volume(name: str, args: argparse.Namespace, variants: dict[str, Callab
     ratio_names = [n for n in RATIO_ANCHORS if args.anchors is None or n in args.anchors]
     bound_names = [n for n in BOUNDED_ANCHORS if args.anchors is None or n in args.anchors]
     anchors = {}
-    for r in ratio_table(volume, args.ratios, ratio_names):
+    for r in ratio_table(volume, args.ratios, ratio_names, cached_only=args.cached_only):
         anchors.setdefault(r.codec, []).append(from_anchor(r))
     bounded = {}
-    for r in bounded_table(volume, args.bounds, bound_names):
+    for r in bounded_table(volume, args.bounds, bound_names, cached_only=args.cached_only):
         bounded.setdefault(r.codec, []).append(from_anchor(r))
     tested_ratio: dict[str, list[Point]] = {}
     tested_bound: dict[str, list[Point]] = {}
@@ -300,6 +300,7 @@ def main(argv: Sequence[str] | None = None, variants: dict[str, Callable[[np.nda
     parser.add_argument("--anchors", nargs="*", default=None, help="subset of anchors by name")
     parser.add_argument("--variants", nargs="*", default=None, help="subset of VARIANTS by name")
     parser.add_argument("--chunk", type=int, nargs=3, default=None, help="UniCompress chunk grid (default: whole)")
+    parser.add_argument("--cached-only", action="store_true", help="anchors only from the cache (no encoding)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "plots"))
     args = parser.parse_args(argv)
     chosen = dict(VARIANTS if variants is None else variants)

@@ -146,3 +146,14 @@ def test_cache_key_depends_on_the_volume_bytes() -> None:
     assert anchor_cache.load("X", "s", 1.0, anchor_cache.volume_digest(a)) == {"v": 1}
     assert anchor_cache.load("X", "s", 1.0, anchor_cache.volume_digest(b)) is None
     assert anchor_cache.load("X", "t", 1.0, anchor_cache.volume_digest(a)) is None
+
+
+def test_cached_only_never_encodes() -> None:
+    volume = textured((3, 40, 40))
+    with pytest.raises(anchors.NotCached):
+        anchors.ratio_anchor("SZ3 (3D)", volume, 4.0, cached_only=True)
+    assert anchors.ratio_table(volume, [4.0], ["SZ3 (3D)"], log=lambda s: None, cached_only=True) == []
+    measured = anchors.ratio_anchor("SZ3 (3D)", volume, 4.0)
+    again = anchors.ratio_anchor("SZ3 (3D)", volume, 4.0, cached_only=True)
+    assert again.cached and again.ratio == measured.ratio
+    assert anchors.anchor_curve("SZ3 (3D)", volume)  # the search's steps, as a curve
