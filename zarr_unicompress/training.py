@@ -19,10 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-import torch
-from torch.nn import functional as F
 
-from .errors import UnsupportedInput
+from .errors import FIT_INSTALL_HINT, FitUnavailable, UnsupportedInput
+
+try:
+    import torch
+    from torch.nn import functional as F
+except ImportError as exc:  # torch is the optional extra [fit]; readers and encoders need none
+    raise FitUnavailable(f"{FIT_INSTALL_HINT} ({exc})") from exc
 from .model.export import student_to_blob, teacher_from_blob, teacher_to_blob
 from .model.networks import StudentConfig, StudentNet, TeacherConfig, TeacherNet
 from .model.priors import TokenPriors, token_priors
