@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -57,6 +59,11 @@ class FitSettings:
     dead_code_every: int = 100
     seed: int = 0
     device: str | None = None
+    #: torch CPU threads while fitting; None: the cores this process may run on (see
+    #: :func:`usable_cores`). torch's own default counts the machine's cores, not the affinity
+    #: mask or a CPU quota, and so oversubscribes a process restricted to fewer (taskset, a batch
+    #: slot, a container); see benchmarks/RESULTS.md for fit times by thread count.
+    threads: int | None = None
 
 
 @dataclass
@@ -95,6 +102,33 @@ def fit(
         progress: show tqdm progress bars.
     """
     settings = _settings(settings, overrides)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(settings.threads or usable_cores())))
+    try:
+        return _fit(volume, chunks, teacher, teacher_config, student_config, settings, progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may use: its affinity mask (``os.sched_getaffinity``), capped by a
+    cgroup v2 CPU quota (``/sys/fs/cgroup/cpu.max``) when one is set; at least 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def _fit(volume: Any, chunks: tuple[int, int, int], teacher: Any, teacher_config: TeacherConfig | None,
+         student_config: StudentConfig | None, settings: FitSettings, progress: bool) -> FittedModel:
+    """:func:`fit` with its settings resolved and torch's thread count set."""
     rng = np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)
     device = torch.device(settings.device or ("cuda" if torch.cuda.is_available() else "cpu"))
