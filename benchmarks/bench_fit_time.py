@@ -26,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from zarr_unicompress.data import load_em_volume
-    from zarr_unicompress.training import FitSettings, fit, usable_cores
+    from zarr_unicompress.training import FitSettings, fit, fit_threads
 
     volume = np.asarray(load_em_volume("isbi2012"))
     steps = args.steps or FitSettings().teacher_steps
@@ -37,7 +37,7 @@ def main() -> None:
         fitted = fit(volume, chunks=(16, 256, 256), teacher_steps=steps, student_steps=steps, threads=n,
                      progress=False)
         seconds = time.perf_counter() - start
-        used = n or usable_cores()
+        used = n or fit_threads()
         rows.append((f"{threads} ({used})", steps, seconds, fitted.history["teacher_mse"][-1],
                      fitted.history["student_mse"][-1]))
     print(f"# fit on ISBI 2012 (30, 512, 512) uint8, chunks (16, 256, 256) as examples/train_default_model.py; "

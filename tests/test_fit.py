@@ -76,13 +76,18 @@ def test_fit_uses_the_cores_it_may_run_on_and_restores_threads(monkeypatch) -> N
     before = torch.get_num_threads()
     seen = _record_threads(monkeypatch)
     monkeypatch.setattr(training.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    monkeypatch.setattr(training.os, "getloadavg", lambda: (0.4, 0.0, 0.0))  # idle
     monkeypatch.setattr(training.Path, "read_text", lambda self: "max 100000")  # no cgroup quota
     assert training.usable_cores() == 3
     assert fit(np.zeros((1, 1, 1), np.uint8)) == "fitted"
     assert fit(np.zeros((1, 1, 1), np.uint8), threads=1) == "fitted"
+    monkeypatch.setattr(training.os, "getloadavg", lambda: (1.7, 0.0, 0.0))  # one core kept busy elsewhere
+    assert fit(np.zeros((1, 1, 1), np.uint8)) == "fitted"
+    monkeypatch.setattr(training.os, "getloadavg", lambda: (13.0, 0.0, 0.0))
+    assert fit(np.zeros((1, 1, 1), np.uint8)) == "fitted"
     monkeypatch.setattr(training.Path, "read_text", lambda self: "150000 100000")  # 1.5 CPUs
     assert training.usable_cores() == 2
-    assert seen == [3, 1] and torch.get_num_threads() == before
+    assert seen == [3, 1, 2, 1] and torch.get_num_threads() == before
 
 
 def test_fit_restores_threads_when_it_fails(monkeypatch) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = str(Path(__file__).resolve().parents[1])  # this checkout, so the test runs its code
 
 WORK = """
-    import json, sys
+    import sys
     import numpy as np
     import zarr
     import zarr_unicompress
@@ -43,8 +43,9 @@ def _run(code: str, tmp_path: Path, block_torch: bool) -> subprocess.CompletedPr
         (site / "sitecustomize.py").write_text("import sys\nsys.modules['torch'] = None  # import torch fails\n")
         paths.insert(0, str(site))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(WORK) + textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=600, env=env, cwd=tmp_path)
+    script = textwrap.dedent(WORK) + textwrap.dedent(code)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env,
+                          cwd=tmp_path)
 
 
 def test_read_encode_and_cli_do_not_import_torch(tmp_path):

@@ -59,10 +59,10 @@ class FitSettings:
     dead_code_every: int = 100
     seed: int = 0
     device: str | None = None
-    #: torch CPU threads while fitting; None: the cores this process may run on (see
-    #: :func:`usable_cores`). torch's own default counts the machine's cores, not the affinity
-    #: mask or a CPU quota, and so oversubscribes a process restricted to fewer (taskset, a batch
-    #: slot, a container); see benchmarks/RESULTS.md for fit times by thread count.
+    #: torch CPU threads while fitting; None: the cores this process may run on less the busy
+    #: ones (see :func:`fit_threads`). torch's own default counts the machine's cores, not the
+    #: affinity mask, a CPU quota or the load, and so oversubscribes a process restricted to fewer
+    #: (taskset, a batch slot, a container, a shared machine); see benchmarks/RESULTS.md.
     threads: int | None = None
 
 
@@ -103,11 +103,24 @@ def fit(
     """
     settings = _settings(settings, overrides)
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(settings.threads or usable_cores())))
+    torch.set_num_threads(max(1, int(settings.threads or fit_threads())))
     try:
         return _fit(volume, chunks, teacher, teacher_config, student_config, settings, progress)
     finally:
         torch.set_num_threads(previous_threads)
+
+
+def fit_threads() -> int:
+    """torch threads for a fit: the :func:`usable_cores` less those other processes keep busy
+    (the 1-minute load average, rounded down), at least 1. Oversubscribed torch threads wait on
+    each other: 200 + 200 steps took 398 s with 1 thread and 1523 s with 2 on 2 cores at load 13
+    (benchmarks/RESULTS.md)."""
+    cores = usable_cores()
+    try:
+        busy = int(os.getloadavg()[0])
+    except (AttributeError, OSError):  # no load average on this platform
+        busy = 0
+    return max(1, min(cores, cores - busy))
 
 
 def usable_cores() -> int:
