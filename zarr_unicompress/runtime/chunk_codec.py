@@ -550,9 +550,10 @@ def open_chunk(
 def _decode_indices(model: RuntimeModel, header: ChunkHeader, decoder: GroupDecoder) -> np.ndarray:
     """Codebook indices (n_tokens,) int64 of the chunk, range-checked."""
     n_tokens = math.prod(token_grid(header.shape, model.token_shape))
-    indices = decoder.next(n_tokens)
-    if indices.min() < 0 or indices.max() >= model.codebook_size:
-        raise ChunkCorrupt(f"chunk holds codebook indices outside 0..{model.codebook_size - 1}; it is damaged")
+    rows = min(model.codebook_size, model.table.shape[0])  # equal for a checked model; the table bounds the gathers
+    indices = decoder.next(n_tokens, magnitude_limit=rows)
+    if indices.min() < 0 or indices.max() >= rows:
+        raise ChunkCorrupt(f"chunk holds codebook indices outside 0..{rows - 1}; it is damaged")
     return indices
 
 
