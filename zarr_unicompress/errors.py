@@ -25,3 +25,7 @@ class ModelCorrupt(UniCompressError):
 
 class UnsupportedInput(UniCompressError):
     """The array handed to the codec has a dtype, shape or values the codec cannot encode."""
+
+
+class ConfigInvalid(UnsupportedInput):
+    """A codec configuration has an unknown key or a value of the wrong type or range."""

@@ -564,7 +564,10 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
     Works in int32 (half the memory traffic of int64) unless the bound is so large that
     q * (2E+1) could leave int32; then in int64.
     """
-    wide = header.max_error is not None and header.max_error >= 1 << 30
+    # A bound beyond the span decodes as the span does (any q != 0 lands outside [lo, hi] and
+    # is clipped either way): so a forged bound of 2**31 - 1 cannot ask for int64 work arrays.
+    bound = None if header.max_error is None else min(header.max_error, header.hi - header.lo)
+    wide = bound is not None and bound >= 1 << 30
     work = np.int64 if wide else np.int32
     indices = _decode_indices(model, header, decoder)
     table = scaled_table(model, header.lo, header.hi).astype(work)
@@ -573,7 +576,7 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
     residuals: list[np.ndarray] = []  # per class, in class order: slices of ``symbols``
     symbols = np.empty(0, work)
     starts = np.zeros(1, np.int64)  # where each class's residuals start in ``symbols``
-    step = work(2 * header.max_error + 1) if header.max_error is not None else work(1)
+    step = work(2 * bound + 1) if bound is not None else work(1)
     if header.has_residual:
         if header.max_error is None or len(sections.classes) != model.codebook_size:
             raise ChunkCorrupt("chunk residual section lacks its bound or its class map; it is damaged")
