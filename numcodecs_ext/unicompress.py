@@ -111,8 +111,10 @@ class UniCompress(Codec):
     def encode(self, buf: Any) -> bytes:
         if self.quality.max_error is None and self.quality.ratio is None:
             warnings.warn(PREVIEW_ONLY_WARNING, IndicesOnlyWarning, stacklevel=2)
-        arr = ensure_contiguous_ndarray_like(buf, flatten=False)
-        return encode_chunk(self.runtime, np.asarray(arr), self.quality)
+        arr = np.asarray(ensure_contiguous_ndarray_like(buf, flatten=False))
+        if arr.ndim > 1 and not arr.flags.c_contiguous:  # F order: code the buffer's bytes in memory order
+            arr = arr.T
+        return encode_chunk(self.runtime, arr, self.quality)
 
     def decode(self, buf: Any, out: Any = None) -> Any:
         data = np.asarray(ensure_contiguous_ndarray_like(buf)).view(np.uint8)
@@ -130,7 +132,9 @@ class UniCompress(Codec):
         decoded = decode_chunk(self.runtime, memoryview(data))
         if out is not None:
             return ndarray_copy(decoded, out)
-        return decoded
+        # flat, as numcodecs codecs return their buffer: the caller reshapes it in its own
+        # order (Zarr v2 arrays in F order reshape with order="F")
+        return decoded.reshape(-1)
 
     def get_config(self) -> dict[str, Any]:
         config = {
