@@ -110,3 +110,19 @@ def test_garbage_is_refused(codec: UniCompress) -> None:
     for junk in (b"", b"UCZ1", b"x" * 100, b"UCZ1" + b"\xff" * 100):
         with pytest.raises(ChunkCorrupt):
             codec.decode(junk)
+
+
+def test_bulk_read_checks_declared_shapes_first(tmp_path) -> None:
+    """read_array decodes without zarr's shape check: a restamped chunk is refused from its header."""
+    import zarr
+
+    from zarr_unicompress.bulk_read import read_array
+
+    volume = em_block((4, 32, 32))
+    array = zarr.open(str(tmp_path / "a.zarr"), mode="w", zarr_format=2, shape=volume.shape, chunks=(4, 32, 32),
+                      dtype=volume.dtype, compressor=UniCompress(max_error=1))
+    array[:] = volume
+    key = tmp_path / "a.zarr" / "0.0.0"
+    key.write_bytes(restamp(key.read_bytes(), sz=2048, sy=1024, sx=1024))
+    with pytest.raises(ChunkCorrupt, match="declares"):
+        read_array(str(tmp_path / "a.zarr"), processes=1, threads=True)
