@@ -63,3 +63,20 @@ def test_id_alone_gives_the_default_codec() -> None:
 def test_non_dict_config_is_refused() -> None:
     with pytest.raises(UniCompressError):
         UniCompress.from_config(["unicompress"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kwargs", [{"max_error": True}, {"ratio": math.inf}, {"ratio": True}])
+def test_quality_settings_refuse_bools_and_inf(kwargs: dict) -> None:
+    from zarr_unicompress.runtime.chunk_codec import QualitySettings
+
+    with pytest.raises(UnsupportedInput):
+        QualitySettings(**kwargs)
+
+
+def test_teacher_blob_is_not_a_codec_model() -> None:
+    from zarr_unicompress.default_model import default_teacher_blob
+
+    with pytest.raises(ModelCorrupt):
+        UniCompress(model=default_teacher_blob())
+    with pytest.raises(ModelCorrupt, match="kind"):
+        numcodecs.get_codec(config_of(edited_blob({"kind": "unicompress-teacher"})))

@@ -35,6 +35,8 @@ MAX_LAYERS = 16
 MAX_W0 = 1e4
 #: codebook sizes a chunk's index group and class map can hold.
 MIN_CODEBOOK, MAX_CODEBOOK = 2, 65536
+#: ``arch.kind`` of the models the codec runs (blobs without it are taken as students).
+STUDENT_KIND = "unicompress-student"
 #: largest token edge in voxels.
 MAX_TOKEN_EDGE = 64
 
@@ -86,6 +88,10 @@ def check_student_header(weights: WeightsBlob) -> None:
     beyond the parsed header (the tensors are views of the blob).
     """
     arch, tensors = weights.arch, weights.tensors
+    kind = arch.get("kind", STUDENT_KIND)
+    if kind != STUDENT_KIND:
+        raise ModelCorrupt(f"model arch.kind is {kind!r}, not {STUDENT_KIND!r}: the codec needs a student model "
+                           "(the result of zarr_unicompress.fit, not its teacher)")
     ts = arch.get("token_shape")
     if not (isinstance(ts, list) and len(ts) == 3 and
             all(not isinstance(t, bool) and isinstance(t, Integral) and 1 <= t <= MAX_TOKEN_EDGE for t in ts)):
