@@ -22,7 +22,8 @@ _ARCH_KEYS = ("token_shape", "code_dim", "codebook_size", "siren_layers", "siren
 _values = st.one_of(
     st.integers(-2**40, 2**40), st.integers(0, 300), st.floats(allow_nan=True, allow_infinity=True),
     st.booleans(), st.none(), st.text(max_size=8),
-    st.lists(st.integers(-4, 80), min_size=0, max_size=5), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.lists(st.integers(-4, 80), min_size=0, max_size=5),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 
 
@@ -67,7 +68,8 @@ fields = st.fixed_dictionaries({}, optional={
 outcomes = {"decoded": 0, "refused": 0}
 
 @settings(max_examples=int(sys.argv[1]), deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-@given(st.sampled_from(range(len(streams))), fields, st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=3))
+@given(st.sampled_from(range(len(streams))), fields,
+       st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=3))
 def fuzz(which, changes, flips):
     stream = bytearray(restamp(streams[which], **changes))
     body = len(stream) - 4 - HEADER_SIZE
