@@ -8,7 +8,7 @@ import pytest
 
 from tests.crafted import config_of, edited_blob, indices_chunk, run_isolated
 from zarr_unicompress.errors import ChunkCorrupt, ModelCorrupt
-from zarr_unicompress.runtime.model_checks import MAX_TABLE_ENTRIES
+from zarr_unicompress.runtime.model_checks import MAX_TABLE_ACTIVATIONS, MAX_TABLE_ENTRIES
 
 BAD_ARCH = [
     {"codebook_size": 1024},
@@ -41,6 +41,14 @@ BAD_ARCH = [
 ]
 
 
+def test_wide_siren_is_refused_before_its_table() -> None:
+    """A SIREN of 1024 units over the default table: 2**26 float64 activations, refused."""
+    wide = {"siren.0.weight": np.zeros((1024, 19), np.float16), "siren.0.bias": np.zeros(1024, np.float16),
+            "siren.1.weight": np.zeros((32, 1024), np.float16)}
+    with pytest.raises(ModelCorrupt, match="activations"):
+        numcodecs.get_codec(config_of(edited_blob({"siren_hidden": 32}, tensors=wide)))
+
+
 @pytest.mark.parametrize("arch", BAD_ARCH, ids=[repr(a) for a in BAD_ARCH])
 def test_crafted_arch_is_refused(arch: dict) -> None:
     with pytest.raises(ModelCorrupt, match="arch|tensor|table|encoder"):
@@ -68,6 +76,7 @@ def test_tensors_that_do_not_fit_the_arch_are_refused(tensors: dict, drop: tuple
 
 def test_table_bound_is_above_the_default_model() -> None:
     assert 256 * 4 * 8 * 8 * 4 <= MAX_TABLE_ENTRIES  # room for 4x the default model's table
+    assert 256 * 4 * 8 * 8 * 32 * 4 <= MAX_TABLE_ACTIVATIONS
     codec = numcodecs.get_codec(config_of(edited_blob()))
     assert codec.runtime.table.shape == (256, 256)
 

@@ -9,7 +9,10 @@ implies is bounded, all before :func:`.inr.intensity_table` allocates or compute
 Limits (each a small multiple of what the default EM model uses, 256 x 256 table entries,
 SIREN of 2 x 32 units):
 
-* :data:`MAX_TABLE_ENTRIES`: codebook_size x prod(token_shape) <= 2**20 (a 2 MiB uint16 table);
+* :data:`MAX_TABLE_ENTRIES`: codebook_size x prod(token_shape) <= 2**18 (4x the default's);
+* :data:`MAX_TABLE_ACTIVATIONS`: table entries x the widest SIREN layer (inputs included)
+  <= 2**23, 4x the default's: :func:`.inr.intensity_table` evaluates all entries at once in
+  float64, so each of its arrays stays under 64 MiB;
 * :data:`MAX_TABLE_WORK`: table entries x SIREN weights <= 2**31 multiply-adds (about a second);
 * :data:`MAX_LAYERS` layers in the SIREN and in the encoder.
 """
@@ -26,7 +29,9 @@ from ..errors import ModelCorrupt
 from .weights import WeightsBlob
 
 #: largest intensity table (codebook_size x voxels per token) a model may imply.
-MAX_TABLE_ENTRIES = 2**20
+MAX_TABLE_ENTRIES = 2**18
+#: largest table entries x widest SIREN layer (float64 activations of the table's evaluation).
+MAX_TABLE_ACTIVATIONS = 2**23
 #: largest cost of computing that table: entries x SIREN weights (multiply-adds).
 MAX_TABLE_WORK = 2**31
 #: most layers of the SIREN and of the encoder.
@@ -113,6 +118,10 @@ def check_student_header(weights: WeightsBlob) -> None:
     siren_weights += width
     if "siren_hidden" in arch:
         _int_field(arch, "siren_hidden", width, width)
+    widest = max([code_dim + 3] + [int(tensors[f"siren.{k}.weight"].shape[0]) for k in range(siren_layers)])
+    if codebook_size * voxels * widest > MAX_TABLE_ACTIVATIONS:
+        raise ModelCorrupt(f"model's intensity table would hold {codebook_size * voxels} x {widest} activations, "
+                           f"over the {MAX_TABLE_ACTIVATIONS} limit; the model blob is not a UniCompress model")
     if codebook_size * voxels * siren_weights > MAX_TABLE_WORK:
         raise ModelCorrupt(f"model's intensity table would take {codebook_size * voxels * siren_weights} "
                            f"multiply-adds, over the {MAX_TABLE_WORK} limit; the model blob is not a UniCompress model")
