@@ -16,7 +16,7 @@ import numpy as np
 
 from numcodecs_ext.unicompress import model_blob
 from zarr_unicompress.bitstream import HEADER_SIZE
-from zarr_unicompress.runtime.weights import blob_digest, encode_blob_b64, pack_weights, unpack_weights
+from zarr_unicompress.runtime.inr.weights import blob_digest, encode_blob_b64, pack_weights, unpack_weights
 
 REPO = Path(__file__).resolve().parents[1]
 _HEADER = struct.Struct("<4sBBBB3I16s2iIIII")
@@ -60,7 +60,7 @@ def indices_chunk(digest_hex: str, indices: np.ndarray, shape: tuple[int, int, i
     """An indices-only (or, with ``max_error``, an all-zero-residual) uint8 chunk stream whose
     codebook indices are ``indices``, whatever the model allows."""
     from zarr_unicompress.bitstream import FLAG_RANS, FLAG_RESIDUAL, ChunkHeader, ChunkSections, pack_chunk
-    from zarr_unicompress.runtime.entropy import encode_groups
+    from zarr_unicompress.runtime.entropy.groups import encode_groups
 
     groups = [np.asarray(indices, np.int64)]
     classes = b""

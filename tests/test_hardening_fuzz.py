@@ -27,7 +27,7 @@ _values = st.one_of(
 )
 
 
-@pytest.mark.filterwarnings("ignore::zarr_unicompress.runtime.model.TableMismatchWarning")
+@pytest.mark.filterwarnings("ignore::zarr_unicompress.runtime.inr.model.TableMismatchWarning")
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(st.dictionaries(st.sampled_from(_ARCH_KEYS), _values, min_size=1, max_size=3))
 def test_fuzz_model_header_fields(arch: dict) -> None:

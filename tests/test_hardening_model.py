@@ -8,7 +8,7 @@ import pytest
 
 from tests.crafted import config_of, edited_blob, indices_chunk, run_isolated
 from zarr_unicompress.errors import ChunkCorrupt, ModelCorrupt
-from zarr_unicompress.runtime.model_checks import MAX_TABLE_ACTIVATIONS, MAX_TABLE_ENTRIES
+from zarr_unicompress.runtime.inr.model_checks import MAX_TABLE_ACTIVATIONS, MAX_TABLE_ENTRIES
 
 BAD_ARCH = [
     {"codebook_size": 1024},
@@ -96,7 +96,7 @@ def test_crafted_codebook_size_cannot_crash_a_fresh_process() -> None:
         import json, tempfile, numpy as np, numcodecs, zarr
         from tests.crafted import config_of, edited_blob, indices_chunk
         from zarr_unicompress.errors import UniCompressError
-        from zarr_unicompress.runtime.weights import blob_digest
+        from zarr_unicompress.runtime.inr.weights import blob_digest
         for size in (2**24, 1024, 2):
             blob = edited_blob({"codebook_size": size})
             try:

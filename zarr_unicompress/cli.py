@@ -167,7 +167,7 @@ def _decompress(dest: str, out: str, decode_device: str | None = None) -> int:
     import zarr
 
     from .pipeline import DestinationConflict
-    from .runtime.decode_device import set_decode_device
+    from .runtime.device.decode_device import set_decode_device
 
     set_decode_device(decode_device)  # dask's threads run in this process
     src = open_existing_array(dest)

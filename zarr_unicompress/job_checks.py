@@ -14,7 +14,7 @@ from typing import Any
 from numcodecs_ext.config_checks import check_max_error, check_ratio
 
 from .errors import ModelCorrupt, UnsupportedInput
-from .runtime.weights import BLOB_MAGIC, MAX_BLOB_BYTES
+from .runtime.inr.weights import BLOB_MAGIC, MAX_BLOB_BYTES
 
 
 def positive_shape(name: str, value: Any) -> tuple[int, int, int]:
@@ -48,7 +48,7 @@ def check_job(chunks: Any, shards: Any, zarr_format: int, max_error: Any, ratio:
         if value is not None and (isinstance(value, bool) or not isinstance(value, Integral) or value < 1):
             raise UnsupportedInput(f"{name} must be a positive integer, got {value!r}")
     if device is not None and device != "cpu":
-        from .runtime.torch_devices import checked_torch_device
+        from .runtime.device.torch_devices import checked_torch_device
 
         checked_torch_device(device, "device")
     return chunks, shards

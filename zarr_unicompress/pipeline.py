@@ -29,7 +29,7 @@ import numpy as np
 from .bitstream import dtype_code
 from .errors import UniCompressError, UnsupportedInput
 from .job_checks import check_job, clip_to_volume, read_model_file
-from .runtime.codeword_search import default_search_device, search_device, set_search_device
+from .runtime.inr.codeword_search import default_search_device, search_device, set_search_device
 from .scheduling import auto_group_chunks, device_memory_bytes, run_tasks
 from .sources import open_source
 
