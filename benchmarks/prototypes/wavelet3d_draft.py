@@ -26,7 +26,10 @@ from zarr_unicompress.runtime import entropy  # noqa: E402
 
 entropy._MAX_GROUPS = 512  # draft only: (lz + 1) * (1 + 3 * levels) bands, 2 groups each
 
-MAX_Z_LEVELS = 3
+import os  # noqa: E402
+
+MAX_Z_LEVELS = int(os.environ.get('DRAFT_MAX_Z', 3))
+EXTRA_LEVELS = int(os.environ.get('DRAFT_EXTRA_LEVELS', 0))
 FIXED_BYTES = 48
 
 
@@ -51,7 +54,7 @@ def units_of(vol: np.ndarray, lz: int, levels: int, flat: int, zero_blocks: bool
 
 
 def encode(vol: np.ndarray, ratio: float, candidates=None):
-    levels = levels_for(vol.shape)
+    levels = min(levels_for(vol.shape) + EXTRA_LEVELS, 5)
     lo, hi = int(vol.min()), int(vol.max())
     flat = int(np.clip(np.rint(vol.mean()), lo, hi))
     budget = vol.nbytes / ratio
