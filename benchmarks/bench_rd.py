@@ -182,14 +182,14 @@ def knob_point(codec: KnobCodec, block: np.ndarray, target: float) -> tuple[Poin
 def table_vs_direct(model, block: np.ndarray) -> str:
     """Indices-only reconstruction of ``block`` by the table decoder vs a direct float64 SIREN
     evaluation at every voxel (same indices): PSNR of both and how many voxels differ."""
-    from zarr_unicompress.runtime import chunk_codec as cc
-    from zarr_unicompress.runtime.inr import siren_forward
-    from zarr_unicompress.runtime.tokens import from_tokens, local_coordinates, to_tokens
+    from zarr_unicompress.runtime.inr.prediction import scaled_table, select_indices
+    from zarr_unicompress.runtime.inr.network import siren_forward
+    from zarr_unicompress.runtime.inr.tokens import from_tokens, local_coordinates, to_tokens
 
     lo, hi = int(block.min()), int(block.max())
     tokens01 = (to_tokens(block, model.token_shape).astype(np.float32) - lo) / (hi - lo)
-    indices = cc.select_indices(model, tokens01, "table")
-    table = from_tokens(cc.scaled_table(model, lo, hi)[indices], block.shape, model.token_shape)
+    indices = select_indices(model, tokens01, "table")
+    table = from_tokens(scaled_table(model, lo, hi)[indices], block.shape, model.token_shape)
     coords = local_coordinates(model.token_shape)
     codebook = model.weights.tensors["codebook"].astype(np.float64)
     y = siren_forward(model.weights, np.repeat(codebook[indices], len(coords), axis=0),
@@ -202,7 +202,7 @@ def table_vs_direct(model, block: np.ndarray) -> str:
 
 def decoder_cost(model) -> str:
     """FLOP per voxel of a direct SIREN evaluation vs the table decoder, and the table build time."""
-    from zarr_unicompress.runtime.model import build_runtime_model
+    from zarr_unicompress.runtime.inr.model import build_runtime_model
 
     t = model.weights.tensors
     siren = [k for k in t if k.startswith("siren.") and k.endswith(".weight")]
@@ -226,7 +226,7 @@ def transform_table(block: np.ndarray, repeats: int) -> str:
 
     import pywt
 
-    from zarr_unicompress.runtime import cdf97
+    from zarr_unicompress.runtime.transform import cdf97
 
     signal = block.astype(np.float32) - np.float32(block.mean())
     levels = 5
@@ -284,7 +284,7 @@ def main() -> None:
 
     from numcodecs_ext.unicompress import model_blob
     from zarr_unicompress.data import load_em_volume
-    from zarr_unicompress.runtime.model import load_model
+    from zarr_unicompress.runtime.inr.model import load_model
 
     volume = np.load(args.data, mmap_mode="r") if args.data else load_em_volume("isbi2012")
     block = np.ascontiguousarray(volume[tuple(slice(0, c) for c in args.chunk)])
