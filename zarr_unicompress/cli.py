@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import UniCompressError
+from .errors import UniCompressError, UnsupportedInput
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,6 +45,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help="device for fitting and the encoder's codeword search (default: cuda when torch sees one)")
     comp.add_argument("--dataset", default=None, help="array path inside a Zarr group or N5 container")
     comp.add_argument("--quiet", action="store_true")
+    # OME-Zarr 0.5 pyramid and viewer (zarr_unicompress.multiscale, zarr_unicompress.view)
+    comp.add_argument("--multiscale", nargs="?", type=int, const=0, default=None, metavar="LEVELS",
+                      help="write an OME-Zarr 0.5 multiscale image (LEVELS levels; default: until one chunk)")
+    comp.add_argument("--voxel-size", type=float, nargs=3, default=None, metavar=("Z", "Y", "X"),
+                      help="voxel size in nm: scale metadata, and z is halved only where voxels are ~isotropic")
+    view = sub.add_parser("view", help="serve a UniCompress array or multiscale image to neuroglancer")
+    view.add_argument("dest")
+    view.add_argument("--bind", default="127.0.0.1", help="address the viewer's server listens on")
+    view.add_argument("--port", type=int, default=0, help="port (default: any free one)")
 
     info = sub.add_parser("info", help="print the codec configuration of a UniCompress array")
     info.add_argument("dest")
@@ -59,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "compress":
             return _compress(args)
+        if args.command == "view":
+            from .view import serve_forever
+
+            return serve_forever(args.dest, args.bind, args.port)
         if args.command == "info":
             print(json.dumps(array_info(args.dest), indent=2))
             return 0
@@ -73,12 +86,19 @@ def _compress(args: argparse.Namespace) -> int:
 
     scheduler = args.scheduler or ("local-cluster" if args.local_cluster else None)
     overrides = {} if args.fit_steps is None else {"teacher_steps": args.fit_steps, "student_steps": args.fit_steps}
-    summary = compress(args.source, args.dest, chunks=tuple(args.chunks),
+    run, extra = compress, {}
+    if args.voxel_size and args.multiscale is None:
+        raise UnsupportedInput("--voxel-size describes a multiscale image: add --multiscale")
+    if args.multiscale is not None:  # OME-Zarr 0.5 pyramid of UniCompress levels
+        from .multiscale import compress_multiscale as run
+
+        extra = {"levels": args.multiscale or None, "voxel_size": args.voxel_size and tuple(args.voxel_size)}
+    summary = run(args.source, args.dest, chunks=tuple(args.chunks),
                        shards=tuple(args.shards) if args.shards else None, zarr_format=args.zarr_format,
                        max_error=args.max_error, ratio=args.ratio, model=args.model, scheduler=scheduler,
                        workers=args.workers, group_chunks=args.group_chunks, device=args.device,
                        progress=not args.quiet,
-                       dataset=args.dataset, fit_overrides=overrides)
+                       dataset=args.dataset, fit_overrides=overrides, **extra)
     print(summary)
     return 0
 

@@ -257,7 +257,8 @@ def _open_or_create(zarr: Any, reader: Any, dest: Path, chunks: tuple[int, ...],
         from .zarr3 import UniCompressCodec
 
         array = zarr.create_array(str(dest), shape=reader.shape, chunks=chunks, shards=shards, dtype=reader.dtype,
-                                  serializer=UniCompressCodec(inner=codec), compressors=None, fill_value=0)
+                                  serializer=UniCompressCodec(inner=codec), compressors=None, fill_value=0,
+                                  dimension_names=("z", "y", "x"))  # OME-Zarr 0.5 and viewers need them
     else:
         raise UnsupportedInput(f"zarr_format must be 2 or 3, got {zarr_format}")
     (dest / PROGRESS_DIR).mkdir()

@@ -7,6 +7,7 @@ Registered through the ``zarr.codecs`` entry point, so ``zarr.open`` finds it in
 from __future__ import annotations
 
 import asyncio
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,7 @@ class UniCompressCodec(ArrayBytesCodec):
             )
         if not 1 <= len(shape) <= 3:
             raise UnsupportedInput(f"UniCompress encodes 1D to 3D arrays; this array is {len(shape)}D")
+        warn_if_chunks_exceed(tuple(shape), getattr(chunk_grid, "chunk_shape", None))
 
     async def _decode_single(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
         data = chunk_bytes.as_numpy_array().view(np.uint8)
@@ -73,3 +75,19 @@ class UniCompressCodec(ArrayBytesCodec):
 
     def compute_encoded_size(self, input_byte_length: int, chunk_spec: ArraySpec) -> int:
         raise NotImplementedError("UniCompress output size depends on the data")
+
+
+class EdgePaddingWarning(UserWarning):
+    """The chunks are larger than the array: every chunk is padded, and the padding is encoded."""
+
+
+def warn_if_chunks_exceed(shape: tuple[int, ...], chunks: tuple[int, ...] | None) -> None:
+    """Warn (:class:`EdgePaddingWarning`) where a chunk is larger than the array along an axis:
+    zarr pads edge chunks with the fill value to the full chunk shape and the codec encodes that
+    padding too (a step from data to fill value, which costs bits and lowers the on-disk ratio)."""
+    if chunks is None or not any(int(c) > int(s) for c, s in zip(chunks, shape)):
+        return
+    warnings.warn(f"UniCompress: chunks {tuple(int(c) for c in chunks)} exceed the array {tuple(shape)}; zarr pads "
+                  "every edge chunk to the chunk shape and the padding is encoded as well, which lowers the "
+                  "on-disk ratio; use chunks no larger than the array (e.g. the array's size along short axes)",
+                  EdgePaddingWarning, stacklevel=3)
