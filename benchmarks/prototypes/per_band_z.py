@@ -18,8 +18,8 @@ from scan import SETS, STEPS  # noqa: E402
 from volume_proto import bits_static, blocks, chunks_of, quantize  # noqa: E402
 from ztransform import forward_z, inverse_z, z_bands  # noqa: E402
 
-from zarr_unicompress.runtime import cdf97  # noqa: E402
-from zarr_unicompress.runtime.wavelet_residual import levels_for  # noqa: E402
+from zarr_unicompress.runtime.transform import cdf97  # noqa: E402
+from zarr_unicompress.runtime.transform.wavelet_residual import levels_for  # noqa: E402
 
 LZS = (0, 1, 2, 3)
 

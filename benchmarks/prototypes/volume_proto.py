@@ -32,8 +32,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from ztransform import forward_z, inverse_z, z_bands  # noqa: E402
 
-from zarr_unicompress.runtime import cdf97  # noqa: E402
-from zarr_unicompress.runtime.wavelet_residual import levels_for  # noqa: E402
+from zarr_unicompress.runtime.transform import cdf97  # noqa: E402
+from zarr_unicompress.runtime.transform.wavelet_residual import levels_for  # noqa: E402
 
 DATA = Path(os.environ.get("UNICOMPRESS_DATA", "/work/shared/data"))
 ROUNDING = 0.35

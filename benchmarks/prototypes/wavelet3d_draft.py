@@ -16,13 +16,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from ztransform import forward_z, inverse_z, z_bands  # noqa: E402
 
-from zarr_unicompress.runtime import cdf97  # noqa: E402
-from zarr_unicompress.runtime.entropy import GroupDecoder, encode_groups  # noqa: E402
-from zarr_unicompress.runtime.rate_control import BandUnits, SizeEstimator, next_step  # noqa: E402
-from zarr_unicompress.runtime.wavelet_residual import (ZERO_BLOCK, block_grid, from_blocks,  # noqa: E402
+from zarr_unicompress.runtime.transform import cdf97  # noqa: E402
+from zarr_unicompress.runtime.entropy.groups import GroupDecoder, encode_groups  # noqa: E402
+from zarr_unicompress.runtime.quantize.band_units import BandUnits  # noqa: E402
+from zarr_unicompress.runtime.quantize.rate_control import SizeEstimator, next_step  # noqa: E402
+from zarr_unicompress.runtime.transform.wavelet_residual import (ZERO_BLOCK, block_grid, from_blocks,  # noqa: E402
                                                        levels_for)
 
-from zarr_unicompress.runtime import entropy  # noqa: E402
+from zarr_unicompress.runtime.entropy import groups as entropy  # noqa: E402
 
 entropy._MAX_GROUPS = 512  # draft only: (lz + 1) * (1 + 3 * levels) bands, 2 groups each
 

@@ -90,7 +90,7 @@ if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).parent))
     from ztransform import forward_z, inverse_z, z_lengths
 
-    from zarr_unicompress.runtime.cdf97 import _ALPHA, _BETA, _DELTA, _GAMMA, _HIGH_GAIN, _LOW_GAIN
+    from zarr_unicompress.runtime.transform.cdf97 import _ALPHA, _BETA, _DELTA, _GAMMA, _HIGH_GAIN, _LOW_GAIN
 
     fwd = np.array([_ALPHA, _BETA, _GAMMA, _DELTA, _LOW_GAIN, _HIGH_GAIN], np.float32)
     inv = np.array([-_DELTA, -_GAMMA, -_BETA, -_ALPHA, np.float32(1.0 / _LOW_GAIN),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zarr_unicompress.runtime.cdf97 import _ALPHA, _BETA, _DELTA, _GAMMA, _HIGH_GAIN, _LOW_GAIN
+from zarr_unicompress.runtime.transform.cdf97 import _ALPHA, _BETA, _DELTA, _GAMMA, _HIGH_GAIN, _LOW_GAIN
 
 
 def _next(s: np.ndarray, nd: int) -> np.ndarray:
