@@ -37,3 +37,7 @@ class FitUnavailable(UniCompressError, ImportError):
     """``fit()`` (or ``--model fit``) was asked for but torch is not installed; says what to install.
 
     Also an ``ImportError``, so ``except ImportError`` around an optional fit keeps working."""
+
+
+class ConfigInvalid(UnsupportedInput):
+    """A codec configuration has an unknown key or a value of the wrong type or range."""
