@@ -38,6 +38,7 @@ from ..entropy.groups import GroupDecoder, encode_groups
 from ..inr.model import RuntimeModel
 from ..quality import QualitySettings
 from ..quantize.band_units import BandUnits
+from ..quantize.base_choice import inr_base_wins
 from ..quantize.rate_control import SizeEstimator
 from ..transform import cdf97, cdf97_z
 from ..transform.compiled_synthesis import synthesize_dequantized
@@ -97,7 +98,7 @@ class Ratio3DCoder(Coder):
         assert settings.ratio is not None
         lo, hi = int(chunk.min()), int(chunk.max())
         budget = chunk.nbytes / settings.ratio
-        choice = self._choose(chunk, lo, hi, budget)
+        choice = self._choose(chunk, lo, hi, budget, model, settings.index_search)
         if choice is None:
             return encode_wavelet_residual(_RATIO_2D, model, chunk, settings)
         z_levels, flat, units, estimator, step = choice
@@ -112,10 +113,12 @@ class Ratio3DCoder(Coder):
 
         return search_step(pack, estimator, budget, lambda size: 8 * (size - _FIXED_BYTES), hi - lo, step)
 
-    def _choose(self, chunk: np.ndarray, lo: int, hi: int,
-                budget: float) -> tuple[int, int, BandUnits, SizeEstimator, float] | None:
+    def _choose(self, chunk: np.ndarray, lo: int, hi: int, budget: float, model: RuntimeModel,
+                index_search: str) -> tuple[int, int, BandUnits, SizeEstimator, float] | None:
         """(z levels, flat base, coding units, their estimator, budget step) of the candidate
-        with the smallest step that fits ``budget``, or None where 0 z levels win.
+        with the smallest step that fits ``budget``, or None where 0 z levels win, or where the
+        INR base would win in 2D (:func:`..quantize.base_choice.inr_base_wins`, as the 2D coder
+        asks it; the 3D streams have a flat base only).
 
         The candidates are compared on a band of columns of every 2D band (CHOICE_SHARE of the
         x extent, the middle one, whole zero blocks): the z wavelet works along z only, so these
@@ -138,6 +141,10 @@ class Ratio3DCoder(Coder):
             steps.append(SizeEstimator(units, table_weight=share).step_for(payload * share, hi - lo))
         z_levels = candidates[int(np.argmin(steps))]
         if z_levels == 0:
+            return None
+        flat_2d = BandUnits.of(planes, zero_blocks)
+        step_2d = SizeEstimator(flat_2d).step_for(payload, hi - lo)
+        if inr_base_wins(model, chunk, lo, hi, flat_2d, levels, step_2d, index_search):
             return None
         units = BandUnits.of(z_band_split(planes, chunk.shape[0], z_levels), zero_blocks)
         estimator = SizeEstimator(units)
