@@ -15,13 +15,14 @@ from zarr_unicompress.runtime.coders.constant import ConstantCoder
 from zarr_unicompress.runtime.coders.indices_only import IndicesOnlyCoder
 from zarr_unicompress.runtime.coders.max_error import MaxErrorCoder
 from zarr_unicompress.runtime.coders.ratio import RatioCoder
+from zarr_unicompress.runtime.coders.ratio3d import Ratio3DCoder
 from zarr_unicompress.runtime.inr.model import RuntimeModel
 
 #: offset of the coder byte in a stream (magic 4 bytes, version, flags, dtype).
 CODER_BYTE = 7
 
 MODES = [(QualitySettings(), IndicesOnlyCoder), (QualitySettings(max_error=2), MaxErrorCoder),
-         (QualitySettings(ratio=8.0), RatioCoder)]
+         (QualitySettings(ratio=8.0), Ratio3DCoder)]
 
 
 @pytest.mark.parametrize(("quality", "kind"), MODES)
@@ -29,9 +30,13 @@ def test_each_mode_has_its_coder_both_ways(default_model: RuntimeModel, quality:
     chunk = em_block((4, 32, 32))
     assert isinstance(registry.encoder_for(chunk, quality), kind)
     stream = encode_chunk(default_model, chunk, quality)
-    assert stream[CODER_BYTE] == 0  # the v0.4 modes keep coder 0: their streams are unchanged
     header, _ = unpack_chunk(stream)
-    assert isinstance(registry.decoder_for(header), kind)
+    if kind is Ratio3DCoder:  # 2D chunks keep the v0.4 ratio stream (coder 0), 3D ones are coder 2
+        assert isinstance(registry.decoder_for(header), RatioCoder if stream[CODER_BYTE] == 0 else Ratio3DCoder)
+        assert stream[CODER_BYTE] in (0, 2)
+    else:
+        assert stream[CODER_BYTE] == 0  # the v0.4 modes keep coder 0: their streams are unchanged
+        assert isinstance(registry.decoder_for(header), kind)
     constant = np.full((2, 8, 8), 9, np.uint8)
     assert isinstance(registry.encoder_for(constant, quality), ConstantCoder)
     assert isinstance(registry.decoder_for(unpack_chunk(encode_chunk(default_model, constant, quality))[0]),
@@ -44,7 +49,7 @@ def _with_coder(stream: bytes, coder: int) -> bytes:
     return pack_chunk(ChunkHeader(**fields), sections)
 
 
-@pytest.mark.parametrize(("coder", "message"), [(1, "reserved for the predictive"), (2, "reserved for the 3D ratio"),
+@pytest.mark.parametrize(("coder", "message"), [(1, "reserved for the predictive"),
                                                 (3, "is unknown"), (255, "is unknown")])
 def test_a_stream_naming_an_unregistered_coder_is_refused(default_model: RuntimeModel, coder: int,
                                                           message: str) -> None:

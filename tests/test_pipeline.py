@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -125,6 +126,9 @@ def test_cli_info_and_decompress(tmp_path: Path, source: Path) -> None:
     assert run.returncode == 0, run.stderr
     info = json.loads(subprocess.run(_cli("info", str(dest)), capture_output=True, text=True, check=True).stdout)
     assert info["quality_mode"] == "ratio" and info["complete"] and len(info["model_sha256"]) == 64
+    shape = np.load(source).shape
+    assert sum(info["chunks_by_coder"].values()) == math.prod(-(-n // c) for n, c in zip(shape, (4, 32, 32)))
+    assert all(kind in ("ratio 2D", "constant") or kind.startswith("ratio 3D") for kind in info["chunks_by_coder"])
     subprocess.run(_cli("decompress", str(dest), str(out)), capture_output=True, text=True, check=True)
     np.testing.assert_array_equal(zarr.open_array(str(out))[:], zarr.open_array(str(dest))[:])
     on_torch = tmp_path / "plain_torch.zarr"

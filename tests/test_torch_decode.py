@@ -15,6 +15,7 @@ from tests.common import em_block
 from zarr_unicompress.bitstream import ChunkSections, pack_chunk, unpack_chunk
 from zarr_unicompress.errors import ChunkCorrupt, UnsupportedInput
 from zarr_unicompress.runtime.coders import ratio as ratio_coder
+from zarr_unicompress.runtime.coders.ratio3d import Ratio3DCoder
 from zarr_unicompress.runtime.device import decode_device, parallel_open, torch_decode
 from zarr_unicompress.runtime.chunk_codec import (
     CodedWavelet,
@@ -45,9 +46,17 @@ def _inr_based(model: RuntimeModel, block: np.ndarray, ratio: float) -> bytes:
     chosen = ratio_coder.inr_base_wins
     ratio_coder.inr_base_wins = lambda *args: True  # type: ignore[assignment]
     try:
-        return encode_chunk(model, block, QualitySettings(ratio=ratio))
+        return _encode(model, block, QualitySettings(ratio=ratio))
     finally:
         ratio_coder.inr_base_wins = chosen
+
+
+def _encode(model: RuntimeModel, block: np.ndarray, quality: QualitySettings) -> bytes:
+    """``block`` coded in ``quality``, ratio-mode blocks by the 2D ratio coder (coder-0 streams,
+    which the torch reconstruction takes; the 3D coder's streams come back decoded on the CPU)."""
+    if quality.ratio is None or block.min() == block.max():
+        return encode_chunk(model, block, quality)
+    return pack_chunk(*ratio_coder.RatioCoder().encode(block, model, quality))
 
 
 def _streams(model: RuntimeModel) -> list[bytes]:
@@ -67,7 +76,9 @@ def _streams(model: RuntimeModel) -> list[bytes]:
         (np.full((4, 16, 16), 7, np.uint8), QualitySettings(ratio=8)),
     ]
     inr = [_inr_based(model, em_block(shape), 8) for shape in ((3, 256, 256), (6, 128, 128), (5, 97, 131))]
-    return inr + [encode_chunk(model, block, quality) for block, quality in blocks]
+    three_d = [pack_chunk(*Ratio3DCoder(z_levels=(z,)).encode(em_block((8, 64, 64)), model, QualitySettings(ratio=r)))
+               for z, r in ((1, 6), (3, 20))]  # coder-2 streams: reconstructed on the CPU when opened
+    return inr + [_encode(model, block, quality) for block, quality in blocks] + three_d
 
 
 def _check_equal_to_numpy(model: RuntimeModel, streams: list[bytes], decoded: list[np.ndarray]) -> None:

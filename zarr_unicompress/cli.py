@@ -157,9 +157,11 @@ def _compress(args: argparse.Namespace) -> int:
 
 
 def array_info(dest: str) -> dict[str, object]:
-    """Summary of a UniCompress array: shape, chunks, quality mode, model digest and size, ratio."""
+    """Summary of a UniCompress array: shape, chunks, quality mode, model digest and size, ratio,
+    and how many chunks each coder choice wrote (:func:`.chunk_census.census`)."""
     import zarr
 
+    from .chunk_census import census, chunks_per_shard
     from .pipeline import COMPLETE_ATTR, stored_bytes, unicompress_config
 
     array = open_existing_array(dest)
@@ -179,6 +181,7 @@ def array_info(dest: str) -> dict[str, object]:
         "model_sha256": codec.model_sha256, "model_bytes_base64": len(codec.get_config()["model"]),
         "raw_bytes": raw, "stored_bytes": stored, "ratio": round(raw / max(stored, 1), 3),
         "complete": bool(array.attrs.get(COMPLETE_ATTR, False)),
+        "chunks_by_coder": census(dest, chunks_per_shard(array.metadata.to_dict())),
     }
 
 

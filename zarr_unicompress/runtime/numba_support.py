@@ -1,5 +1,5 @@
 """Whether the runtime's compiled loops (:mod:`.transform.lifting_loops`,
-:mod:`.transform.block_loops`, :mod:`.transform.synthesis_loops`, :mod:`.quantize.quantize_loops`,
+:mod:`.transform.block_loops`, :mod:`.transform.synthesis_loops`, :mod:`.transform.zlift_loops`, :mod:`.quantize.quantize_loops`,
 :mod:`.quantize.voxel_loops`, :mod:`.entropy.estimate_loops`, :mod:`.entropy.table_loops`,
 :mod:`.entropy.rans_loops`) run; :func:`loops` takes their names relative to the runtime
 (``"transform.lifting_loops"``).

@@ -8,8 +8,12 @@ The coders (:mod:`.registry` lists them):
   indices only, the pure INR reconstruction.
 * :class:`.max_error.MaxErrorCoder`: ``max_error=E``: indices plus the voxel residual
   quantised with step 2E+1, so every voxel is within E.
+* :class:`.ratio3d.Ratio3DCoder`: ``ratio=R`` (new streams): per chunk, 0..3 levels of the
+  wavelet along z, chosen by the step each needs for ``nbytes / R``; with 0 levels it hands the
+  chunk to :class:`.ratio.RatioCoder` (a coder-0 stream), with more it writes a coder-2 stream.
 * :class:`.ratio.RatioCoder`: ``ratio=R``: a base (INR or flat) plus the residual's wavelet
-  coefficients, quantised with the finest step whose stream fits ``nbytes / R``.
+  coefficients, quantised with the finest step whose stream fits ``nbytes / R`` (the 2D
+  chunks of the 3D coder, and every ratio stream written before it).
 
 The header's ``coder`` byte (:attr:`.bitstream.ChunkHeader.coder`, byte 7 of the stream)
 names the coder that wrote a chunk: 0 for these four (told apart by the header's flags, as in

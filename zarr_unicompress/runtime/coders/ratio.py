@@ -11,6 +11,7 @@ entropy-coded bands out. Decode: :meth:`RatioCoder.open` entropy-decodes and che
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,6 +106,15 @@ def encode_wavelet_residual(coder: Coder, model: RuntimeModel, vol: np.ndarray,
     def pack(step: float) -> tuple[ChunkHeader, ChunkSections]:
         return code_bands(coder, model, vol, units, base_indices, flat, np.float32(step), levels, lo, hi)
 
+    return search_step(pack, estimator, budget, payload_bits, hi - lo, step)
+
+
+def search_step(pack: Callable[[float], tuple[ChunkHeader, ChunkSections]], estimator: SizeEstimator,
+                budget: float, payload_bits: Callable[[float], float], span: int,
+                step: float) -> tuple[ChunkHeader, ChunkSections]:
+    """The stream of ``pack(step)`` (header, sections) that fits ``budget`` bytes best, starting
+    at ``step`` (the estimate's answer for _AIM x budget); ``payload_bits(size)``: the bits of a
+    stream of ``size`` bytes that the estimator counts; ``span``: hi - lo."""
     # The sample estimate is within about 1 % of the real size: aim at _AIM x budget, accept
     # [_ACCEPT_LOW, 1.0] x budget, else correct the estimate by the measured size (second try)
     # and by a secant in log-log (later tries), keeping the largest stream that fits.
@@ -118,13 +128,13 @@ def encode_wavelet_residual(coder: Coder, model: RuntimeModel, vol: np.ndarray,
             best_fit = size, coded
         if best is None or abs(size - budget) < abs(best[0] - budget):
             best = size, coded
-        if _ACCEPT_LOW * budget <= size <= budget or step > 64 * (hi - lo):
+        if _ACCEPT_LOW * budget <= size <= budget or step > 64 * span:
             break
         if step <= np.float32(MIN_STEP) and size <= budget:
             break  # the finest step fits: a finer one would only code the float rounding noise
         if len(tried) == 1:
             bias = max(payload_bits(size), 1.0) / max(estimator.bits(step), 1.0)
-            step = estimator.step_for(payload_bits(_AIM * budget) / bias, hi - lo, guess=step)
+            step = estimator.step_for(payload_bits(_AIM * budget) / bias, span, guess=step)
             if step == tried[0][0]:
                 step = next_step(tried, budget)
         else:

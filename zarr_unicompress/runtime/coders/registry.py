@@ -15,6 +15,7 @@ from .constant import ConstantCoder
 from .indices_only import IndicesOnlyCoder
 from .max_error import MaxErrorCoder
 from .ratio import RatioCoder
+from .ratio3d import Ratio3DCoder
 
 CONSTANT = ConstantCoder()
 
@@ -22,13 +23,14 @@ CONSTANT = ConstantCoder()
 #: goes before those whose settings it takes over (coder ids: see the package docstring).
 CODERS: tuple[Coder, ...] = (
     MaxErrorCoder(),
+    Ratio3DCoder(),
     RatioCoder(),
     IndicesOnlyCoder(),
 )
 
 #: coder ids reserved for coders that are coming: 1 the predictive max_error coder (issue 22),
 #: 2 the 3D ratio coder (issue 21). A stream naming one is refused until its coder is here.
-RESERVED_IDS = {1: "predictive max_error", 2: "3D ratio"}
+RESERVED_IDS = {1: "predictive max_error"}
 
 _BY_ID: dict[int, Coder] = {c.coder_id: c for c in CODERS if c.coder_id != 0}
 _LEGACY: tuple[Coder, ...] = (CONSTANT, *(c for c in CODERS if c.coder_id == 0))

@@ -26,7 +26,9 @@ from .. import numba_support
 from . import rans
 from . import table_kernels
 
-_MAX_GROUPS = 64
+#: the most symbol groups a stream may hold: the 3D ratio coder writes 2 per band, (z levels + 1)
+#: x (1 + 3 x levels) bands, i.e. up to 128.
+_MAX_GROUPS = 256
 
 
 @dataclass(frozen=True)

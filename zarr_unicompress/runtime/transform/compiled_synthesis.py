@@ -12,7 +12,7 @@ from types import ModuleType
 import numpy as np
 
 from ...errors import ChunkCorrupt
-from .cdf97 import INVERSE_STEPS, slab_slices
+from .cdf97 import INVERSE_STEPS, slab_slices, synthesize
 from .wavelet_residual import ZERO_BLOCK, band_shapes, block_grid
 
 
@@ -53,3 +53,32 @@ def synthesize_chunk(compiled: ModuleType, bands: list[tuple[np.ndarray | None, 
                                       np.float32(hi), INVERSE_STEPS, out)
     if answer != compiled.FINISHED:
         raise ChunkCorrupt("chunk wavelet coefficients overflow when dequantised; the chunk is damaged")
+
+
+def synthesize_dequantized(compiled: ModuleType | None, buffer: np.ndarray, offsets: np.ndarray, shapes: np.ndarray,
+                           planes: list[np.ndarray], levels: int, base: np.float32, lo: int, hi: int,
+                           out: np.ndarray) -> None:
+    """Write into ``out`` (z, y, x; the chunk's integer dtype) the inverse 2D wavelet of bands
+    already dequantised, plus the flat ``base``, rounded and clipped to [lo, hi]: the bands are
+    ``planes`` (coding order, float32), views of ``buffer`` at ``offsets`` (n,) int64 with
+    ``shapes`` (n, 3) int64. By :func:`.synthesis_loops.synthesize_into` where ``compiled``,
+    else by the NumPy lifting of :mod:`.cdf97` (same voxels). Raises :class:`ChunkCorrupt` where
+    a value is not finite (a forged stream's coefficients overflowed)."""
+    if compiled is not None:
+        answer = compiled.synthesize_into(buffer, offsets, shapes, levels, slab_slices(out.shape), out[:0], False,
+                                          np.float32(base), np.float32(lo), np.float32(hi), INVERSE_STEPS, out)
+        if answer != compiled.FINISHED:
+            raise ChunkCorrupt("chunk wavelet coefficients overflow when dequantised; the chunk is damaged")
+        return
+    low, high = np.float32(lo), np.float32(hi)
+
+    def finish(slab: slice, values: np.ndarray) -> None:
+        values += base
+        if not np.isfinite(values).all():
+            raise ChunkCorrupt("chunk wavelet coefficients overflow when dequantised; the chunk is damaged")
+        np.rint(values, out=values)
+        np.clip(values, low, high, out=values)
+        out[slab] = values
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        synthesize(planes, levels, out.shape, finish)

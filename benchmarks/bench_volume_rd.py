@@ -1,0 +1,220 @@
+"""Rate-distortion of the 3D ratio mode (coder 2, issue 21) on the real volumes, with its ablation
+and the anchors a volume user would pick.
+
+Usage::
+
+    UNICOMPRESS_DATA=/work/shared/data PYTHONPATH=$PWD python benchmarks/bench_volume_rd.py \
+        [--volumes fib isbi] [--ratios 4 8 16 32 64] [--fib-chunks 32 256 256] [--isbi-chunks 16 256 256]
+
+Our rows (each chunk coded on its own, ratio = whole volume / all streams):
+- ``3D ratio (z levels chosen)``: ``UniCompress(ratio=R)``'s coder (z levels 0..3 per chunk);
+- ``2D only (z levels off)``: the same coder restricted to 0 z levels, i.e. the v0.4.4 ratio
+  mode (the ablation).
+Anchors (benchmarks/anchors.py, whole volume; measured once and cached: point
+UNICOMPRESS_ANCHOR_CACHE at a cache, or they are encoded here): JPEG-XL and AVIF per slice,
+x265 and SVT-AV1 (z-slices as frames), SPERR 3D. Anchors not in the cache are encoded (slow).
+
+Prints per volume: PSNR at each target, BD-rate over ratios 4-64 against each anchor and
+against the best of x265 / SVT-AV1 / SPERR 3D / JPEG-XL (their Pareto envelope), PSNR gain over
+JPEG-XL at 16-64, z levels chosen; single-thread speed (MB/s of raw voxels, the machine is shared
+and loaded: indicative only) of our encode and decode and of JPEG-XL's decode at ratio 16.
+Writes benchmarks/plots/volume_rd_<volume>.png.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from anchors import ratio_anchor, load_volume, anchor_curve  # noqa: E402
+from metrics import bd_rate, pareto_envelope, psnr, psnr_at_ratio  # noqa: E402
+
+from zarr_unicompress.bitstream import pack_chunk  # noqa: E402
+from zarr_unicompress.chunk_census import stream_kind  # noqa: E402
+from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk  # noqa: E402
+from zarr_unicompress.runtime.coders.ratio3d import Ratio3DCoder  # noqa: E402
+from zarr_unicompress.runtime.coders.registry import CONSTANT  # noqa: E402
+
+ANCHORS = ["JPEG-XL", "AVIF", "HEVC (x265)", "AV1 (SVT-AV1)", "SPERR (3D)"]
+BEST_OF = ["JPEG-XL", "HEVC (x265)", "AV1 (SVT-AV1)", "SPERR (3D)"]
+VARIANTS = {"3D ratio (z levels chosen)": None, "2D only (z levels off)": (0,)}
+
+
+@dataclass
+class Point:
+    codec: str
+    ratio: float
+    psnr: float
+    kinds: str = ""
+
+
+def chunk_slices(shape: tuple[int, ...], chunks: tuple[int, ...]) -> list[tuple[slice, ...]]:
+    """The chunk grid of ``shape`` (edge chunks cut), in C order."""
+    grid = np.ndindex(*(-(-n // c) for n, c in zip(shape, chunks)))
+    return [tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(index, chunks, shape)) for index in grid]
+
+
+def encode_volume(model, vol: np.ndarray, chunks: tuple[int, ...], ratio: float,
+                  z_levels: tuple[int, ...] | None) -> list[tuple[tuple[slice, ...], bytes]]:
+    coder = Ratio3DCoder(z_levels)
+    quality = QualitySettings(ratio=ratio)
+    out = []
+    for sl in chunk_slices(vol.shape, chunks):
+        chunk = np.ascontiguousarray(vol[sl])
+        use = CONSTANT if chunk.min() == chunk.max() else coder
+        out.append((sl, pack_chunk(*use.encode(chunk, model, quality))))
+    return out
+
+
+def decode_volume(model, shape: tuple[int, ...], dtype, streams) -> np.ndarray:
+    out = np.empty(shape, dtype)
+    for sl, stream in streams:
+        out[sl] = decode_chunk(model, stream)
+    return out
+
+
+def ours(model, vol: np.ndarray, chunks: tuple[int, ...], ratios: list[float]) -> dict[str, list[Point]]:
+    rows: dict[str, list[Point]] = {}
+    for name, z_levels in VARIANTS.items():
+        for r in ratios:
+            streams = encode_volume(model, vol, chunks, r, z_levels)
+            rec = decode_volume(model, vol.shape, vol.dtype, streams)
+            kinds = Counter(stream_kind(s) for _, s in streams)
+            label = ", ".join(f"{k.replace('ratio ', '')} x{v}" for k, v in sorted(kinds.items()))
+            rows.setdefault(name, []).append(Point(name, vol.nbytes / sum(len(s) for _, s in streams), psnr(vol, rec),
+                                                   label))
+            print(f"  {name} R={r:g}: {rows[name][-1].ratio:.2f}, {rows[name][-1].psnr:.2f} dB ({label})",
+                  file=sys.stderr, flush=True)
+    return rows
+
+
+def anchor_points(vol: np.ndarray, ratios: list[float]) -> tuple[dict[str, list], dict[str, list]]:
+    """Per anchor: its points at the targets, and its dense cached curve (for BD-rate)."""
+    at, curves = {}, {}
+    for name in ANCHORS:
+        found = []
+        for r in ratios:
+            try:
+                result = ratio_anchor(name, vol, r)
+            except Exception as error:  # noqa: BLE001 - an anchor that cannot run is reported, not fatal
+                print(f"  {name} R={r:g}: {error}", file=sys.stderr)
+                result = None
+            if result is not None:
+                found.append(result)
+        if found:
+            at[name] = found
+            curves[name] = anchor_curve(name, vol) or found
+    return at, curves
+
+
+def speed(model, vol: np.ndarray, chunks: tuple[int, ...], repeats: int = 3) -> dict[str, float]:
+    """Single-thread MB/s at ratio 16: our encode and decode, JPEG-XL's decode."""
+    mb = vol.nbytes / 1e6
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return float(np.median(times))
+
+    streams = encode_volume(model, vol, chunks, 16.0, None)
+    out = {"ours encode": mb / best(lambda: encode_volume(model, vol, chunks, 16.0, None)),
+           "ours decode": mb / best(lambda: decode_volume(model, vol.shape, vol.dtype, streams))}
+    jxl = ratio_anchor("JPEG-XL", vol, 16, with_data=True)
+    if jxl is not None and jxl.stream is not None:
+        import imagecodecs
+
+        out["JPEG-XL decode"] = mb / best(lambda: [imagecodecs.jpegxl_decode(s, numthreads=1) for s in jxl.stream])
+    return out
+
+
+def report(name: str, vol: np.ndarray, rows: dict[str, list[Point]], at: dict, curves: dict, ratios: list[float],
+           speeds: dict[str, float]) -> None:
+    print(f"\n### {name} {vol.shape}: PSNR dB (reached ratio) at each target\n")
+    print("| codec | " + " | ".join(f"R {r:g}" for r in ratios) + " |")
+    print("|---|" + "---:|" * len(ratios))
+    for label, pts in rows.items():  # measured at each target (reached ratio just above it)
+        print(f"| {label} | " + " | ".join(f"{p.psnr:.2f} ({p.ratio:.2f})" for p in pts) + " |")
+    for label, pts in at.items():
+        by_target = {p.target: p for p in pts}
+        cells = [f"{by_target[r].psnr:.2f} ({by_target[r].ratio:.2f})" if r in by_target else "" for r in ratios]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    best = pareto_envelope([p for n in BEST_OF if n in curves for p in curves[n]])
+    print("\n| ours | " + " | ".join(f"BD vs {a}" for a in curves) + " | BD vs best of 4 | "
+          + " | ".join(f"dB vs JPEG-XL @{r:g}" for r in ratios if r >= 16) + " | z levels chosen |")
+    print("|---|" + "---:|" * (len(curves) + 1 + len([r for r in ratios if r >= 16])) + "---|")
+    for label, pts in rows.items():
+        cells = [bd_rate(c, pts) for c in curves.values()] + [bd_rate(best, pts)]
+        text = [f"{v:+.1f} %" if v is not None else "n/a" for v in cells]
+        for r in ratios:
+            if r >= 16:
+                ref = psnr_at_ratio(curves.get("JPEG-XL", []), r) if "JPEG-XL" in curves else None
+                mine = psnr_at_ratio(pts, r)
+                text.append(f"{mine - ref:+.2f}" if ref is not None and mine is not None else "n/a")
+        print(f"| {label} | " + " | ".join(text) + " | " + "; ".join(f"R{r:g}: {p.kinds}" for r, p in
+                                                                   zip(ratios, pts)) + " |")
+    if speeds:
+        print("\nsingle-thread MB/s at ratio 16 (shared, loaded machine): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in speeds.items()))
+    plot(name.split()[0], rows, at)
+
+
+def plot(name: str, rows: dict[str, list[Point]], at: dict) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from plotting import save_figure
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for label, pts in {**rows, **at}.items():
+        pts = sorted(pts, key=lambda p: p.ratio)
+        ax.plot([p.ratio for p in pts], [p.psnr for p in pts], "o-" if label in rows else "s--", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("compression ratio")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title(f"3D ratio mode, {name}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, Path(__file__).parent / "plots" / f"volume_rd_{name}.png")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--volumes", nargs="+", default=["fib", "isbi"])
+    parser.add_argument("--ratios", nargs="+", type=float, default=[4, 8, 16, 32, 64])
+    parser.add_argument("--fib-chunks", nargs=3, type=int, default=[32, 256, 256])
+    parser.add_argument("--isbi-chunks", nargs=3, type=int, default=[16, 256, 256])
+    parser.add_argument("--no-speed", action="store_true")
+    args = parser.parse_args()
+    from numcodecs_ext import UniCompress
+
+    model = UniCompress(ratio=8.0).runtime
+    for name in args.volumes:
+        vol = load_volume(name)
+        chunks = tuple(getattr(args, f"{name}_chunks", None) or [32, 256, 256])
+        print(f"{name}: chunks {chunks}", file=sys.stderr)
+        rows = ours(model, vol, chunks, args.ratios)
+        at, curves = anchor_points(vol, args.ratios)
+        speeds = {} if args.no_speed else speed(model, vol, chunks)
+        report(f"{name} chunks {'x'.join(map(str, chunks))}", vol, rows, at, curves, args.ratios, speeds)
+
+
+if __name__ == "__main__":
+    main()
