@@ -33,9 +33,10 @@ def sample_tokens(volume: np.ndarray, token: int, n_tokens: int, rng: np.random.
     zz = zs[:, None]
     yy = ys[:, None] + dy.ravel()[None]
     xx = xs[:, None] + dx.ravel()[None]
-    vol = volume.astype(np.float64)
-    targets = vol[zz, yy, xx]
-    taps = np.stack([vol[np.maximum(zz + oz, 0), yy + oy, xx + ox] for oz, oy, ox in TAP_OFFSETS], axis=-1)
+    targets = volume[zz, yy, xx].astype(np.float64)
+    taps = np.empty(targets.shape + (N_TAPS,))
+    for t, (oz, oy, ox) in enumerate(TAP_OFFSETS):
+        taps[..., t] = volume[np.maximum(zz + oz, 0), yy + oy, xx + ox]
     if not need_3d:
         taps[..., N_TAPS_2D:] = 0.0
     return targets, taps

@@ -3,7 +3,8 @@ numba (and CPython runs unchanged, about 100x slower). Integers only.
 
 Per voxel (raster order, slice by slice; the work layout of :mod:`.taps`):
 
-* activity v = (|W - NW| + |NW - N| + |N - NE| + (|W - WW| + |N - NN|) / 2) / s + 2 (|qW| + |qN|)
+* activity v = (|W - NW| + |NW - N| + |N - NE| + (|W - WW| + |N - NN|) / 2) * (2**24 // s) / 2**24
+  + 2 (|qW| + |qN|)
   + |qNW| + |qNE| (+ 2 |qP| from slice 1 on) with s = 2E + 1 and q the quantised residuals (row
   0 of a slice: |W - WW| / s + 2 |qW|), cut into N_BUCKETS log-spaced buckets;
 * prediction: row 0 the left neighbour; other rows the token's linear predictor
@@ -95,25 +96,6 @@ def decode_residual(rc, buf, probs, b, cc, sc):
     return m
 
 
-def _activity(rp, qp, i, xp, sy, s, row0, prev, options):
-    """The activity bucket of the voxel at flat index ``i`` of the work layout."""
-    w = rp[i - 1]
-    if row0:
-        g = abs(w - rp[i - 2])
-        e = 2 * abs(qp[i - 1])
-    else:
-        n = rp[i - xp]
-        nw = rp[i - xp - 1]
-        g = abs(w - nw) + abs(nw - n) + abs(n - rp[i - xp + 1]) + ((abs(w - rp[i - 2]) + abs(n - rp[i - 2 * xp])) >> 1)
-        e = 2 * (abs(qp[i - 1]) + abs(qp[i - xp])) + abs(qp[i - xp - 1]) + abs(qp[i - xp + 1])
-    if prev:
-        e += 2 * abs(qp[i - sy])
-    v = g // s
-    if options & OPT_ERROR_CTX:
-        v += e
-    return bucket(v)
-
-
 def _start_row(rp, z, y, yp, xp, lo, hi):
     """Set the left margin of row y of slice z (before the row)."""
     sy = yp * xp
@@ -156,9 +138,10 @@ def run(decoding, vol, rp, qp, buckets, classes, coefs, ntaps, offs, shape, toke
     residuals ``qp`` and the activity ``buckets`` (Z*Y*X,) uint8 (``buf`` is not touched).
     Decoding (1): reads the tokens' indices (into ``classes``), flags and the residuals from
     ``buf`` (uint8) with the decoder state ``rc`` (:func:`.range_coder.decoder_state`) and the
-    probability states ``probs`` and fills ``rp`` and ``qp``. ``coefs`` (K*N_TAPS,) int64, ``ntaps`` (K,) int64: N_TAPS_2D or N_TAPS, the taps
-    each predictor uses; ``offs`` (N_TAPS,) int64 their flat offsets. Returns OK or the kind of
-    damage (EXHAUSTED is the caller's to check: rc[FLAG])."""
+    probability states ``probs`` and fills ``rp`` and ``qp``. ``coefs`` (K*N_TAPS,) int64,
+    ``ntaps`` (K,) int64: N_TAPS_2D or N_TAPS, the taps each predictor uses; ``offs``
+    (N_TAPS,) int64 their flat offsets. Returns OK or the kind of damage (running out of bytes
+    is the caller's to check: rc[FLAG])."""
     nz, ny, nx = shape[0], shape[1], shape[2]
     yp = ny + 3
     xp = nx + 4
@@ -166,11 +149,13 @@ def run(decoding, vol, rp, qp, buckets, classes, coefs, ntaps, offs, shape, toke
     ty_n = (ny + token - 1) // token
     tx_n = (nx + token - 1) // token
     s = 2 * max_error + 1
+    inv_s = (1 << 24) // s
     max_q = (hi - lo + max_error) // s + 1
     bias_b = np.zeros(MAX_CLASSES * N_BUCKETS, np.int64)
     bias_n = np.ones(MAX_CLASSES * N_BUCKETS, np.int64)
     bias_c = np.zeros(MAX_CLASSES * N_BUCKETS, np.int64)
     use_bias = options & OPT_BIAS
+    use_err = options & OPT_ERROR_CTX
     nbits = 0
     while (1 << nbits) < n_classes:
         nbits += 1
@@ -180,11 +165,13 @@ def run(decoding, vol, rp, qp, buckets, classes, coefs, ntaps, offs, shape, toke
         for y in range(ny):
             _start_row(rp, z, y, yp, xp, lo, hi)
             ty = y // token
-            for x in range(nx):
-                tx = x // token
+            first_row = y % token == 0
+            row0 = y == 0
+            row = (z + 1) * sy + (y + 2) * xp + 2
+            for tx in range(tx_n):
                 t = ty * tx_n + tx
                 ct = (z * ty_n + ty) * tx_n + tx
-                if decoding and y % token == 0 and x % token == 0:
+                if decoding and first_row:
                     left = 0
                     if tx > 0:
                         left = classes[ct - 1]
@@ -205,66 +192,86 @@ def run(decoding, vol, rp, qp, buckets, classes, coefs, ntaps, offs, shape, toke
                             fctx += 2
                         flags[t] = decode_bit(rc, buf, probs, fctx)
                 cls = classes[ct]
-                i = (z + 1) * sy + (y + 2) * xp + x + 2
-                b = _activity(rp, qp, i, xp, sy, s, y == 0, prev, options)
-                bctx = cls * N_BUCKETS + b
-                if y == 0:
-                    pred = rp[i - 1]
-                else:
-                    acc = 0
-                    base = cls * N_TAPS
-                    for k in range(ntaps[cls]):
-                        acc += coefs[base + k] * rp[i + offs[k]]
-                    pred = (acc + _HALF) >> SHIFT
-                    if use_bias:
-                        pred += bias_c[bctx]
-                if pred < lo:
-                    pred = lo
-                elif pred > hi:
-                    pred = hi
-                if decoding:
-                    if flags[t]:
-                        q = 0
+                flag = flags[t]
+                nt = ntaps[cls]
+                base = cls * N_TAPS
+                cc = cls if options & OPT_CLASS_CTX else 0
+                x1 = min(nx, (tx + 1) * token)
+                for x in range(tx * token, x1):
+                    i = row + x
+                    # activity bucket
+                    w = rp[i - 1]
+                    if row0:
+                        g = abs(w - rp[i - 2])
+                        e = 2 * abs(qp[i - 1])
                     else:
-                        cc = cls if options & OPT_CLASS_CTX else 0
-                        sc = 3 * (_sign(qp[i - 1]) + 1) + _sign(qp[i - xp]) + 1
-                        q = decode_residual(rc, buf, probs, b, cc, sc)
-                        if q > max_q or q < -max_q:
-                            return BAD_RESIDUAL
-                else:
-                    buckets[(z * ny + y) * nx + x] = b
-                    r = vol[(z * ny + y) * nx + x] - pred
-                    if r >= 0:
-                        q = (r + max_error) // s
+                        n = rp[i - xp]
+                        nw = rp[i - xp - 1]
+                        g = abs(w - nw) + abs(nw - n) + abs(n - rp[i - xp + 1]) + \
+                            ((abs(w - rp[i - 2]) + abs(n - rp[i - 2 * xp])) >> 1)
+                        e = 2 * (abs(qp[i - 1]) + abs(qp[i - xp])) + abs(qp[i - xp - 1]) + abs(qp[i - xp + 1])
+                    if prev:
+                        e += 2 * abs(qp[i - sy])
+                    v = (g * inv_s) >> 24
+                    if use_err:
+                        v += e
+                    b = bucket(v)
+                    bctx = cls * N_BUCKETS + b
+                    if row0:
+                        pred = w
                     else:
-                        q = -((max_error - r) // s)
-                rec = pred + q * s
-                if rec < lo:
-                    rec = lo
-                elif rec > hi:
-                    rec = hi
-                rp[i] = rec
-                qp[i] = q
-                if use_bias and y > 0:
-                    bb = bias_b[bctx] + q * s
-                    nn = bias_n[bctx] + 1
-                    if nn == _BIAS_RESET:
-                        bb >>= 1
-                        nn >>= 1
-                    if bb <= -nn:
-                        bb += nn
-                        if bias_c[bctx] > -_BIAS_LIMIT:
-                            bias_c[bctx] -= 1
+                        acc = 0
+                        for k in range(nt):
+                            acc += coefs[base + k] * rp[i + offs[k]]
+                        pred = (acc + _HALF) >> SHIFT
+                        if use_bias:
+                            pred += bias_c[bctx]
+                    if pred < lo:
+                        pred = lo
+                    elif pred > hi:
+                        pred = hi
+                    if decoding:
+                        if flag:
+                            q = 0
+                        else:
+                            sc = 3 * (_sign(qp[i - 1]) + 1) + _sign(qp[i - xp]) + 1
+                            q = decode_residual(rc, buf, probs, b, cc, sc)
+                            if q > max_q or q < -max_q:
+                                return BAD_RESIDUAL
+                    else:
+                        buckets[i - row + (z * ny + y) * nx] = b
+                        r = vol[(z * ny + y) * nx + x] - pred
+                        if r >= 0:
+                            q = (r + max_error) // s
+                        else:
+                            q = -((max_error - r) // s)
+                    rec = pred + q * s
+                    if rec < lo:
+                        rec = lo
+                    elif rec > hi:
+                        rec = hi
+                    rp[i] = rec
+                    qp[i] = q
+                    if use_bias and not row0:
+                        bb = bias_b[bctx] + q * s
+                        nn = bias_n[bctx] + 1
+                        if nn == _BIAS_RESET:
+                            bb >>= 1
+                            nn >>= 1
                         if bb <= -nn:
-                            bb = -nn + 1
-                    elif bb > 0:
-                        bb -= nn
-                        if bias_c[bctx] < _BIAS_LIMIT:
-                            bias_c[bctx] += 1
-                        if bb > 0:
-                            bb = 0
-                    bias_b[bctx] = bb
-                    bias_n[bctx] = nn
+                            bb += nn
+                            if bias_c[bctx] > -_BIAS_LIMIT:
+                                bias_c[bctx] -= 1
+                            if bb <= -nn:
+                                bb = -nn + 1
+                        elif bb > 0:
+                            bb -= nn
+                            if bias_c[bctx] < _BIAS_LIMIT:
+                                bias_c[bctx] += 1
+                            if bb > 0:
+                                bb = 0
+                        bias_b[bctx] = bb
+                        bias_n[bctx] = nn
             _end_row(rp, z, y, yp, xp, nx, y == ny - 1)
     return OK
 
@@ -297,12 +304,14 @@ def encode_stream(qp, buckets, classes, shape, token, n_classes, options, buf, r
     for z in range(nz):
         for y in range(ny):
             ty = y // token
-            for x in range(nx):
-                tx = x // token
+            first_row = y % token == 0
+            row = (z + 1) * sy + (y + 2) * xp + 2
+            brow = (z * ny + y) * nx
+            for tx in range(tx_n):
                 t = ty * tx_n + tx
                 ct = (z * ty_n + ty) * tx_n + tx
                 cls = classes[ct]
-                if y % token == 0 and x % token == 0:
+                if first_row:
                     left = 0
                     if tx > 0:
                         left = classes[ct - 1]
@@ -323,7 +332,8 @@ def encode_stream(qp, buckets, classes, shape, token, n_classes, options, buf, r
                         encode_bit(rc, buf, probs, fctx, flags[t])
                 if flags[t]:
                     continue
-                i = (z + 1) * sy + (y + 2) * xp + x + 2
                 cc = cls if options & OPT_CLASS_CTX else 0
-                sc = 3 * (_sign(qp[i - 1]) + 1) + _sign(qp[i - xp]) + 1
-                encode_residual(rc, buf, probs, qp[i], buckets[(z * ny + y) * nx + x], cc, sc)
+                for x in range(tx * token, min(nx, (tx + 1) * token)):
+                    i = row + x
+                    sc = 3 * (_sign(qp[i - 1]) + 1) + _sign(qp[i - xp]) + 1
+                    encode_residual(rc, buf, probs, qp[i], int(buckets[brow + x]), cc, sc)

@@ -20,11 +20,10 @@ _sign = _jit(kernels._sign)
 _helpers = dict(encode_bit=encode_bit, decode_bit=decode_bit, bucket=_bucket, _sign=_sign)
 encode_residual = compiled_copy(_jit, kernels.encode_residual, **_helpers)
 decode_residual = compiled_copy(_jit, kernels.decode_residual, **_helpers)
-_activity = compiled_copy(_jit, kernels._activity, **_helpers)
 _start_row = _jit(kernels._start_row)
 _end_row = _jit(kernels._end_row)
 _token_zero = _jit(kernels._token_zero)
-_all = dict(_helpers, encode_residual=encode_residual, decode_residual=decode_residual, _activity=_activity,
+_all = dict(_helpers, encode_residual=encode_residual, decode_residual=decode_residual,
             _start_row=_start_row, _end_row=_end_row, _token_zero=_token_zero)
 run = compiled_copy(_jit, kernels.run, **_all)
 encode_stream = compiled_copy(_jit, kernels.encode_stream, **_all)

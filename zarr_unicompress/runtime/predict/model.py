@@ -114,3 +114,14 @@ def _check(coefs: np.ndarray, classes_2d: int, token: int) -> None:
         raise ModelCorrupt(f"predictor model: a coefficient exceeds {MAX_COEF} in magnitude")
     if np.any(coefs[:classes_2d, N_TAPS_2D:] != 0):
         raise ModelCorrupt("predictor model: a 2D predictor (below classes_2d) weighs a previous-slice tap")
+
+
+def fixed_model(token: int = 16) -> PredictorModel:
+    """A model that was not fitted on anything (the "no model" baseline): one in-slice predictor
+    (3W + 3N - 2NW) / 4 and one that averages it with the voxel of the previous slice."""
+    coefs = np.zeros((2, N_TAPS), np.int32)
+    unit = 1 << SHIFT
+    coefs[0, :3] = [3 * unit // 4, 3 * unit // 4, -unit // 2]
+    coefs[1, :3] = [3 * unit // 8, 3 * unit // 8, -unit // 4]
+    coefs[1, N_TAPS_2D] = unit // 2
+    return PredictorModel(coefs, 1, token)
