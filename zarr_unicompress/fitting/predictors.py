@@ -6,7 +6,7 @@ least-squares predictor, then alternate (a) a least-squares fit of each class's 
 its tokens (reweighted towards the L1 / log cost that the coder pays) and (b) the reassignment
 of each token to the predictor of least cost sum log2(1 + |r|). The first ``classes_2d``
 predictors weigh only the in-slice taps (a chunk's first slice, and 2D data); the others all
-20 taps. NumPy only, seconds on a 250**3 volume.
+the taps. NumPy only, seconds on a 250**3 volume.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ def sample_tokens(volume: np.ndarray, token: int, n_tokens: int, rng: np.random.
     lying wholly inside ``volume`` (Z, Y, X) with all their taps (z >= 2 where ``need_3d``)."""
     nz, ny, nx = volume.shape
     z0 = 2 if need_3d else 0
-    if nz <= z0 or ny < token + 3 or nx < token + 4:
+    if nz <= z0 or ny < token + 6 or nx < token + 6:
         raise UnsupportedInput(f"volume {volume.shape} is too small to fit predictors on tokens of {token}")
     zs = rng.integers(z0, nz, n_tokens)
-    ys = rng.integers(2, ny - token, n_tokens)
-    xs = rng.integers(2, nx - token - 1, n_tokens)
+    ys = rng.integers(3, ny - token - 2, n_tokens)
+    xs = rng.integers(3, nx - token - 2, n_tokens)
     dy, dx = np.meshgrid(np.arange(token), np.arange(token), indexing="ij")
     zz = zs[:, None]
     yy = ys[:, None] + dy.ravel()[None]

@@ -2,7 +2,7 @@
 
 Data flow of one chunk (z, y, x) of integers:
 
-* :mod:`.taps`: the causal neighbourhood (10 taps in the slice, 10 in the two previous slices),
+* :mod:`.taps`: the causal neighbourhood (14 taps in the slice, 22 in the two previous slices),
   the padded work layout and the activity contexts;
 * :mod:`.model`: the per-array :class:`~.model.PredictorModel`, a codebook of linear predictors
   with fixed-point integer coefficients (integer arrays plus a JSON header, validated on load);

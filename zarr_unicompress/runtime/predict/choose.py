@@ -20,7 +20,7 @@ def choose_classes(vp, coefs, ntaps, offs, shape, token, n_classes, n_2d, max_er
     in the work layout (float-free int64, margins replicated from the edges), ``sub`` >= 1 the
     subsampling (the voxels with (x + y) % sub == 0 count)."""
     nz, ny, nx = shape[0], shape[1], shape[2]
-    yp = ny + 3
+    yp = ny + 5
     xp = nx + 4
     sy = yp * xp
     ty_n = (ny + token - 1) // token
@@ -34,7 +34,7 @@ def choose_classes(vp, coefs, ntaps, offs, shape, token, n_classes, n_2d, max_er
                 for k in range(allowed):
                     cost[k] = 0.0
                 for y in range(max(1, ty * token), min(ny, (ty + 1) * token)):
-                    row = (z + 1) * sy + (y + 2) * xp + 2
+                    row = (z + 1) * sy + (y + 3) * xp + 2
                     for x in range(tx * token + (y % sub), min(nx, (tx + 1) * token), sub):
                         i = row + x
                         v = vp[i]

@@ -18,7 +18,7 @@ from ...errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
 from .. import numba_support
 from . import choose, kernels, range_coder
 from .model import PredictorModel
-from .taps import ALL_OPTIONS, N_CONTEXTS, flat_offsets, padded_shape
+from .taps import ALL_OPTIONS, DEFAULT_OPTIONS, N_CONTEXTS, flat_offsets, padded_shape
 
 MAGIC = b"UP"
 VERSION = 1
@@ -41,7 +41,7 @@ def _impl():
     return kernels.run, kernels.encode_stream, choose.choose_classes, range_coder.finish
 
 
-def encode_chunk(chunk: np.ndarray, max_error: int, model: PredictorModel, options: int = ALL_OPTIONS) -> bytes:
+def encode_chunk(chunk: np.ndarray, max_error: int, model: PredictorModel, options: int = DEFAULT_OPTIONS) -> bytes:
     """The stream of ``chunk`` (up to 3 dimensions, an integer dtype of up to 32 bits) such
     that every decoded voxel is within ``max_error`` (intensity units, >= 0) of the original."""
     arr = np.asarray(chunk)
@@ -78,7 +78,7 @@ def _encode_payload(vol: np.ndarray, max_error: int, lo: int, hi: int, model: Pr
     n_tok = nz * (-(-ny // token)) * (-(-nx // token))
     coefs = model.coefs.astype(np.int64).ravel()
     ntaps, offs = model.ntaps(), flat_offsets(vol.shape)
-    vp = np.pad(vol, ((1, 0), (2, 1), (2, 2)), mode="edge").ravel()
+    vp = np.pad(vol, ((1, 0), (3, 2), (2, 2)), mode="edge").ravel()
     classes = np.zeros(n_tok, np.int64)
     choose_classes(vp, coefs, ntaps, offs, shape, token, model.n_classes, model.classes_2d, max_error,
                    SWITCH_BITS, SUBSAMPLE, classes)
@@ -156,5 +156,5 @@ def decode_chunk(data: bytes, model: PredictorModel | None) -> np.ndarray:
     if status != kernels.OK or rc[range_coder.FLAG]:
         raise ChunkCorrupt(f"predictive stream is damaged (decoder status {status}, "
                            f"{'past the end of its bytes' if rc[range_coder.FLAG] else 'bad symbol'})")
-    out = rp.reshape(padded_shape(shape3))[1:, 2:-1, 2:-2]
+    out = rp.reshape(padded_shape(shape3))[1:, 3:-2, 2:-2]
     return out.astype(dtype.newbyteorder("=")).reshape(shape)

@@ -37,17 +37,24 @@ _BIAS_LIMIT = 1 << 24
 OK, BAD_CLASS, BAD_RESIDUAL, EXHAUSTED = 0, 1, 2, 3
 
 
-def bucket(v):
-    """Activity bucket (0 .. N_BUCKETS - 1) of v >= 0: 0, 1, 2, 3, then two per octave."""
+def _bucket_slow(v):
     if v < 4:
         return v
     b = 0
     while (v >> (b + 1)) > 0:
         b += 1
-    c = 2 * b + ((v >> (b - 1)) & 1)
-    if c > N_BUCKETS - 1:
-        c = N_BUCKETS - 1
-    return c
+    return min(2 * b + ((v >> (b - 1)) & 1), N_BUCKETS - 1)
+
+
+#: :func:`bucket` of 0 .. 511 (the last bucket starts below 512).
+_BUCKETS = np.array([_bucket_slow(v) for v in range(512)], np.int64)
+
+
+def bucket(v):
+    """Activity bucket (0 .. N_BUCKETS - 1) of v >= 0: 0, 1, 2, 3, then two per octave."""
+    if v < 512:
+        return _BUCKETS[v]
+    return N_BUCKETS - 1
 
 
 def _sign(v):
@@ -99,7 +106,7 @@ def decode_residual(rc, buf, probs, b, cc, sc):
 def _start_row(rp, z, y, yp, xp, lo, hi):
     """Set the left margin of row y of slice z (before the row)."""
     sy = yp * xp
-    i0 = (z + 1) * sy + (y + 2) * xp + 2
+    i0 = (z + 1) * sy + (y + 3) * xp + 2
     if y > 0:
         value = rp[i0 - xp]
     elif z > 0:
@@ -111,19 +118,21 @@ def _start_row(rp, z, y, yp, xp, lo, hi):
 
 
 def _end_row(rp, z, y, yp, xp, nx, last_row):
-    """Set the right margin of row y (after the row); row 0 also fills the two rows on top,
-    the last row the one below, and the last row of slice 0 the slice in front."""
+    """Set the right margin of row y (after the row); row 0 also fills the three rows on top,
+    the last row the two below, and the last row of slice 0 the slice in front."""
     sy = yp * xp
-    row = (z + 1) * sy + (y + 2) * xp
+    row = (z + 1) * sy + (y + 3) * xp
     rp[row + nx + 2] = rp[row + nx + 1]
     rp[row + nx + 3] = rp[row + nx + 1]
     if y == 0:
         for k in range(xp):
             rp[row - xp + k] = rp[row + k]
             rp[row - 2 * xp + k] = rp[row + k]
+            rp[row - 3 * xp + k] = rp[row + k]
     if last_row:
         for k in range(xp):
             rp[row + xp + k] = rp[row + k]
+            rp[row + 2 * xp + k] = rp[row + k]
         if z == 0:
             for k in range(sy):
                 rp[k] = rp[sy + k]
@@ -143,7 +152,7 @@ def run(decoding, vol, rp, qp, buckets, classes, coefs, ntaps, offs, shape, toke
     (N_TAPS,) int64 their flat offsets. Returns OK or the kind of damage (running out of bytes
     is the caller's to check: rc[FLAG])."""
     nz, ny, nx = shape[0], shape[1], shape[2]
-    yp = ny + 3
+    yp = ny + 5
     xp = nx + 4
     sy = yp * xp
     ty_n = (ny + token - 1) // token
@@ -167,7 +176,7 @@ def run(decoding, vol, rp, qp, buckets, classes, coefs, ntaps, offs, shape, toke
             ty = y // token
             first_row = y % token == 0
             row0 = y == 0
-            row = (z + 1) * sy + (y + 2) * xp + 2
+            row = (z + 1) * sy + (y + 3) * xp + 2
             for tx in range(tx_n):
                 t = ty * tx_n + tx
                 ct = (z * ty_n + ty) * tx_n + tx
@@ -280,7 +289,7 @@ def _token_zero(qp, z, ty, tx, token, ny, nx, yp, xp):
     """Whether every q of token (ty, tx) of slice z is zero."""
     sy = yp * xp
     for y in range(ty * token, min(ny, (ty + 1) * token)):
-        row = (z + 1) * sy + (y + 2) * xp + 2
+        row = (z + 1) * sy + (y + 3) * xp + 2
         for x in range(tx * token, min(nx, (tx + 1) * token)):
             if qp[row + x] != 0:
                 return 0
@@ -292,7 +301,7 @@ def encode_stream(qp, buckets, classes, shape, token, n_classes, options, buf, r
     that :func:`run` fixed (with its ``buckets``), in the decoder's order, onto ``buf`` with
     the encoder state ``rc``."""
     nz, ny, nx = shape[0], shape[1], shape[2]
-    yp = ny + 3
+    yp = ny + 5
     xp = nx + 4
     sy = yp * xp
     ty_n = (ny + token - 1) // token
@@ -305,7 +314,7 @@ def encode_stream(qp, buckets, classes, shape, token, n_classes, options, buf, r
         for y in range(ny):
             ty = y // token
             first_row = y % token == 0
-            row = (z + 1) * sy + (y + 2) * xp + 2
+            row = (z + 1) * sy + (y + 3) * xp + 2
             brow = (z * ny + y) * nx
             for tx in range(tx_n):
                 t = ty * tx_n + tx

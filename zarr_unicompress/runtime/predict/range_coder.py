@@ -18,8 +18,8 @@ import numpy as np
 
 #: shift of the fast and the slow probability state (per bit, the state moves by 1/2**shift of
 #: the distance to 0 or 2**16).
-FAST = 4
-SLOW = 7
+FAST = 5
+SLOW = 8
 #: the initial probability state (one half).
 HALF_STATE = 1 << 15
 _TOP = 1 << 24
