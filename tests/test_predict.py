@@ -95,7 +95,7 @@ def test_compiled_loops_match_plain_python(model):
             (loops.run, loops.encode_stream, loops.choose_classes, loops.finish)):
         classes = np.zeros(n_tok, np.int64)
         vp = np.pad(chunk, ((1, 0), (3, 2), (2, 2)), mode="edge").ravel()
-        choose_classes(vp, coefs, ntaps, offs, shape, model.token, model.n_classes, model.classes_2d, 1, 12.0, 2,
+        choose_classes(vp, coefs / 4096.0, ntaps, offs, shape, model.token, model.n_classes, model.classes_2d, 1, 12.0, 2,
                        classes)
         rp = np.zeros(int(np.prod(taps.padded_shape(chunk.shape))), np.int64)
         qp = np.zeros_like(rp)

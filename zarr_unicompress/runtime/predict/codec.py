@@ -18,7 +18,7 @@ from ...errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
 from .. import numba_support
 from . import choose, kernels, range_coder
 from .model import PredictorModel
-from .taps import ALL_OPTIONS, DEFAULT_OPTIONS, N_CONTEXTS, flat_offsets, padded_shape
+from .taps import ALL_OPTIONS, DEFAULT_OPTIONS, N_CONTEXTS, SHIFT, flat_offsets, padded_shape
 
 MAGIC = b"UP"
 VERSION = 1
@@ -80,7 +80,7 @@ def _encode_payload(vol: np.ndarray, max_error: int, lo: int, hi: int, model: Pr
     ntaps, offs = model.ntaps(), flat_offsets(vol.shape)
     vp = np.pad(vol, ((1, 0), (3, 2), (2, 2)), mode="edge").ravel()
     classes = np.zeros(n_tok, np.int64)
-    choose_classes(vp, coefs, ntaps, offs, shape, token, model.n_classes, model.classes_2d, max_error,
+    choose_classes(vp, coefs / float(1 << SHIFT), ntaps, offs, shape, token, model.n_classes, model.classes_2d, max_error,
                    SWITCH_BITS, SUBSAMPLE, classes)
     rp = np.zeros(int(np.prod(padded_shape(vol.shape))), np.int64)
     qp = np.zeros_like(rp)
