@@ -11,11 +11,13 @@ the taps. NumPy only, seconds on a 250**3 volume.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..errors import UnsupportedInput
 from ..runtime.predict.model import PredictorModel
-from ..runtime.predict.taps import MAX_COEF, N_TAPS, N_TAPS_2D, SHIFT, TAP_OFFSETS
+from ..runtime.predict.taps import MAX_CLASSES, MAX_COEF, N_TAPS, N_TAPS_2D, SHIFT, TAP_OFFSETS
 
 
 def sample_tokens(volume: np.ndarray, token: int, n_tokens: int, rng: np.random.Generator,
@@ -89,17 +91,25 @@ def quantize(coefs: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(coefs * (1 << SHIFT)), -MAX_COEF, MAX_COEF).astype(np.int32)
 
 
-def fit_predictors(volume: np.ndarray, classes_2d: int = 8, classes_3d: int = 8, token: int = 16,
-                   n_tokens: int = 1500, iterations: int = 6, seed: int = 0) -> PredictorModel:
-    """A :class:`PredictorModel` fitted on ``volume`` (Z, Y, X) integers: ``classes_2d`` in-slice
-    predictors and ``classes_3d`` predictors over all taps (none where Z < 3)."""
-    vol = np.asarray(volume)
-    if vol.ndim != 3 or vol.dtype.kind not in "iu":
-        raise UnsupportedInput(f"fit_predictors takes a 3D integer volume, got {vol.shape} {vol.dtype}")
+def fit_predictors(volume: np.ndarray | Sequence[np.ndarray], classes_2d: int = 8, classes_3d: int = 8,
+                   token: int = 16, n_tokens: int = 1500, iterations: int = 6, seed: int = 0) -> PredictorModel:
+    """A :class:`PredictorModel` fitted on ``volume`` (Z, Y, X) integers, or on several volumes
+    (``n_tokens`` sampled from each): ``classes_2d`` in-slice predictors and ``classes_3d``
+    predictors over all taps (none where every volume has fewer than 3 slices)."""
+    volumes = [np.asarray(volume)] if isinstance(volume, np.ndarray) or hasattr(volume, "shape") else \
+        [np.asarray(v) for v in volume]
+    for vol in volumes:
+        if vol.ndim != 3 or vol.dtype.kind not in "iu":
+            raise UnsupportedInput(f"fit_predictors takes 3D integer volumes, got {vol.shape} {vol.dtype}")
+    if not (1 <= classes_2d and 0 <= classes_3d and classes_2d + classes_3d <= MAX_CLASSES):
+        raise UnsupportedInput(f"fit_predictors: 1 <= classes_2d and classes_2d + classes_3d <= {MAX_CLASSES}")
     rng = np.random.default_rng(seed)
-    t2, a2 = sample_tokens(vol, token, n_tokens, rng, need_3d=False)
+    samples = [sample_tokens(v, token, n_tokens, rng, need_3d=False) for v in volumes]
+    t2, a2 = np.concatenate([t for t, _ in samples]), np.concatenate([a for _, a in samples])
     parts = [fit_codebook(t2, a2, classes_2d, N_TAPS_2D, iterations, rng)]
-    if classes_3d and vol.shape[0] >= 3:
-        t3, a3 = sample_tokens(vol, token, n_tokens, rng, need_3d=True)
+    deep = [v for v in volumes if v.shape[0] >= 3]
+    if classes_3d and deep:
+        samples = [sample_tokens(v, token, n_tokens, rng, need_3d=True) for v in deep]
+        t3, a3 = np.concatenate([t for t, _ in samples]), np.concatenate([a for _, a in samples])
         parts.append(fit_codebook(t3, a3, classes_3d, N_TAPS, iterations, rng))
     return PredictorModel(quantize(np.concatenate(parts)), classes_2d, token)
