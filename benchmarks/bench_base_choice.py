@@ -13,7 +13,7 @@ base needs for the budget. It first looks at one slice of each row (offset
 On real EM blocks (the (30, 512, 512) ISBI block, eight (16, 256, 256) and twelve
 (8, 128, 128) crops) it prints, for every token row and ratio, the INR / flat size ratio of
 that slice against the whole row's (the choice the rows would make), with the same estimates
-the encoder uses (``chunk_codec._base_bits``): how far the slice strays from its row, how
+the encoder uses (``base_choice.base_bits``): how far the slice strays from its row, how
 often the slice alone decides, and whether any decision differs from the rows'.
 """
 
@@ -26,12 +26,14 @@ import numpy as np
 
 from zarr_unicompress.data import load_em_volume
 from zarr_unicompress.default_model import default_student_blob
-from zarr_unicompress.runtime import chunk_codec
-from zarr_unicompress.runtime.entropy import symbol_counts
-from zarr_unicompress.runtime.model import load_model
-from zarr_unicompress.runtime.rate_control import BandUnits, SizeEstimator
-from zarr_unicompress.runtime.tokens import token_grid
-from zarr_unicompress.runtime.wavelet_residual import levels_for
+from zarr_unicompress.runtime.coders import ratio as ratio_coder
+from zarr_unicompress.runtime.inr.prediction import codebook_indices, inr_prediction, prediction_slices
+from zarr_unicompress.runtime.quantize import base_choice
+from zarr_unicompress.runtime.entropy.groups import symbol_counts
+from zarr_unicompress.runtime.inr.model import load_model
+from zarr_unicompress.runtime.quantize.rate_control import BandUnits, SizeEstimator
+from zarr_unicompress.runtime.inr.tokens import token_grid
+from zarr_unicompress.runtime.transform.wavelet_residual import levels_for
 
 
 def em_blocks(volume: np.ndarray) -> list[np.ndarray]:
@@ -50,8 +52,8 @@ def row_ratios(model, block: np.ndarray, ratio: float) -> list[tuple[float, floa
     """(slice ratio, row ratio) of INR / flat bits for every token row of ``block``."""
     lo, hi = int(block.min()), int(block.max())
     levels = levels_for(block.shape)
-    units, _ = BandUnits.about_mean(block, levels, block.size >= chunk_codec.ZERO_BLOCK_MIN_VOXELS, lo, hi)
-    budget_bits = 8 * (chunk_codec._AIM * block.nbytes / ratio - chunk_codec._FIXED_BYTES)
+    units, _ = BandUnits.about_mean(block, levels, block.size >= ratio_coder.ZERO_BLOCK_MIN_VOXELS, lo, hi)
+    budget_bits = 8 * (ratio_coder._AIM * block.nbytes / ratio - ratio_coder._FIXED_BYTES)
     step = SizeEstimator(units).step_for(budget_bits, hi - lo)
     tz = model.token_shape[0]
     depth = block.shape[0]
@@ -59,14 +61,14 @@ def row_ratios(model, block: np.ndarray, ratio: float) -> list[tuple[float, floa
     for row in range(token_grid(block.shape, model.token_shape)[0]):
         zs = np.arange(row * tz, min((row + 1) * tz, depth))
         sample = block[zs]
-        indices = chunk_codec.codebook_indices(model, sample, lo, hi, "table")
+        indices = codebook_indices(model, sample, lo, hi, "table")
         counts = symbol_counts(indices)[1]
-        first = np.array([min(chunk_codec._BASE_CHOICE_FIRST_SLICE, len(zs) - 1)])
-        pred1 = chunk_codec.prediction_slices(model, indices, sample.shape, lo, hi, block.dtype, first)
-        inr1, flat1 = chunk_codec._base_bits(sample[first], pred1, zs[first], depth, units, levels, step, counts,
+        first = np.array([min(base_choice._BASE_CHOICE_FIRST_SLICE, len(zs) - 1)])
+        pred1 = prediction_slices(model, indices, sample.shape, lo, hi, block.dtype, first)
+        inr1, flat1 = base_choice.base_bits(sample[first], pred1, zs[first], depth, units, levels, step, counts,
                                              1 / len(zs))
-        _, pred = chunk_codec.inr_prediction(model, sample, lo, hi, "table")
-        inr, flat = chunk_codec._base_bits(sample, pred, zs, depth, units, levels, step, counts, 1.0)
+        _, pred = inr_prediction(model, sample, lo, hi, "table")
+        inr, flat = base_choice.base_bits(sample, pred, zs, depth, units, levels, step, counts, 1.0)
         out.append((inr1 / flat1, inr / flat))
     return out
 
@@ -79,10 +81,10 @@ def main() -> None:
 
     volume = np.load(args.data, mmap_mode="r") if args.data else load_em_volume("isbi2012")
     model = load_model(default_student_blob())
-    margin = chunk_codec._BASE_CHOICE_FIRST_SLICE_MARGIN
+    margin = base_choice._BASE_CHOICE_FIRST_SLICE_MARGIN
     blocks = em_blocks(volume)
     print(f"{len(blocks)} blocks of {args.data or 'ISBI 2012'}; first slice at offset "
-          f"{chunk_codec._BASE_CHOICE_FIRST_SLICE}, margin {margin}\n")
+          f"{base_choice._BASE_CHOICE_FIRST_SLICE}, margin {margin}\n")
     print("| ratio | rows | row INR / flat (min .. max) | slice - row (mean, min .. max) "
           "| decided by the slice | decisions unlike the rows' |")
     print("|---:|---:|---|---|---:|---:|")

@@ -52,7 +52,7 @@ def run(data: str | None) -> None:
         decode_chunk,
         encode_chunk,
     )
-    from zarr_unicompress.runtime.model import load_model
+    from zarr_unicompress.runtime.inr.model import load_model
 
     volume = np.load(data, mmap_mode="r") if data else load_em_volume("isbi2012")
     model = load_model(model_blob(None))
@@ -72,7 +72,7 @@ def random_crops(data: str | None, n: int, seed: int) -> None:
     from numcodecs_ext.unicompress import model_blob
     from zarr_unicompress.data import load_em_volume
     from zarr_unicompress.runtime.chunk_codec import QualitySettings, encode_chunk
-    from zarr_unicompress.runtime.model import load_model
+    from zarr_unicompress.runtime.inr.model import load_model
     from zarr_unicompress.testing import random_crop
 
     volume = np.asarray(np.load(data, mmap_mode="r") if data else load_em_volume("isbi2012"))

@@ -38,7 +38,7 @@ def psnr_of(se: float, n: int) -> float:
 def network_psnr(net, volume: np.ndarray, chunk_shape, teacher: bool) -> float:
     """Indices-only PSNR of a network's own forward pass over all chunks (dB, range 255)."""
     from zarr_unicompress.model.priors import token_priors
-    from zarr_unicompress.runtime.tokens import from_tokens, local_coordinates
+    from zarr_unicompress.runtime.inr.tokens import from_tokens, local_coordinates
 
     net.eval()
     ts = net.config.token_shape
@@ -59,7 +59,7 @@ def network_psnr(net, volume: np.ndarray, chunk_shape, teacher: bool) -> float:
 def codec_figures(blob: bytes, volume: np.ndarray, chunk_shape) -> tuple[float, float]:
     """(indices-only PSNR in dB, ratio at max_error=2) through the codec over all chunks."""
     from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
-    from zarr_unicompress.runtime.model import load_model
+    from zarr_unicompress.runtime.inr.model import load_model
 
     model = load_model(blob)
     se, n, raw, stored = 0.0, 0, 0, 0

@@ -44,8 +44,8 @@ def main() -> None:
     from zarr_unicompress.data import load_em_volume
     from zarr_unicompress.default_model import default_student_blob
     from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
-    from zarr_unicompress.runtime.codeword_search import set_search_device
-    from zarr_unicompress.runtime.model import load_model
+    from zarr_unicompress.runtime.inr.codeword_search import set_search_device
+    from zarr_unicompress.runtime.inr.model import load_model
     from zarr_unicompress.scheduling import one_blas_thread
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -10,7 +10,7 @@ times, per ratio (median of ``--repeats`` rounds that run the three in turn):
 * the whole encode (``encode_chunk``);
 * its floor: the work no encoder of this format can skip, the forward transform into zero
   blocks (``BandUnits.about_mean``) and one pack of the bands at the step the encoder chose
-  (quantiser, frequency tables, rANS; ``chunk_codec._pack_wavelet``), checked to give the
+  (quantiser, frequency tables, rANS; ``coders.ratio.code_bands``), checked to give the
   encoder's stream byte for byte. The difference is the rate control (size estimates, step
   search) and the base choice;
 * the decode (``decode_chunk``) of that stream.
@@ -33,9 +33,10 @@ from plotting import save_figure
 from zarr_unicompress.data import load_em_volume
 from zarr_unicompress.default_model import default_student_blob
 from zarr_unicompress.runtime import chunk_codec
-from zarr_unicompress.runtime.model import RuntimeModel, load_model
-from zarr_unicompress.runtime.rate_control import BandUnits
-from zarr_unicompress.runtime.wavelet_residual import levels_for
+from zarr_unicompress.runtime.coders import ratio as ratio_coder
+from zarr_unicompress.runtime.inr.model import RuntimeModel, load_model
+from zarr_unicompress.runtime.quantize.band_units import BandUnits
+from zarr_unicompress.runtime.transform.wavelet_residual import levels_for
 
 
 def interleaved_ms(functions: list[Callable[[], object]], repeats: int) -> list[float]:
@@ -56,17 +57,17 @@ def chosen_step(model: RuntimeModel, block: np.ndarray, ratio: float) -> tuple[b
     """The encoder's stream of ``block`` at ``ratio`` and the quantiser step of its last pack
     (intensity units); refuses blocks that take the INR base (the floor here is the flat base's)."""
     seen: dict[str, object] = {}
-    pack = chunk_codec._pack_wavelet
+    pack = ratio_coder.code_bands
 
-    def spy(vol, units, indices, flat, step, *rest):
+    def spy(coder, model, vol, units, indices, flat, step, *rest):
         seen.update(step=step, inr=indices is not None)
-        return pack(vol, units, indices, flat, step, *rest)
+        return pack(coder, model, vol, units, indices, flat, step, *rest)
 
-    chunk_codec._pack_wavelet = spy
+    ratio_coder.code_bands = spy
     try:
         stream = chunk_codec.encode_chunk(model, block, chunk_codec.QualitySettings(ratio=ratio))
     finally:
-        chunk_codec._pack_wavelet = pack
+        ratio_coder.code_bands = pack
     if seen["inr"]:
         raise SystemExit(f"the encoder took the INR base for {block.shape} at ratio {ratio}; this benchmark "
                          "times the flat base's floor only")
@@ -83,7 +84,6 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     volume = np.load(args.data, mmap_mode="r") if args.data else load_em_volume("isbi2012")
     model = load_model(default_student_blob())
-    digest = bytes.fromhex(model.digest)[:16]
     blocks = {"(30, 512, 512)": np.ascontiguousarray(volume[:30, :512, :512]),
               "(16, 256, 256)": np.ascontiguousarray(volume[:16, :256, :256])}
     print(f"{args.data or 'ISBI 2012'}, 1 thread, median of {args.repeats}; MB/s = 10**6 voxel bytes per second\n")
@@ -94,13 +94,13 @@ def main() -> None:
     for name, block in blocks.items():
         lo, hi = int(block.min()), int(block.max())
         levels = levels_for(block.shape)
-        zero_blocks = block.size >= chunk_codec.ZERO_BLOCK_MIN_VOXELS
+        zero_blocks = block.size >= ratio_coder.ZERO_BLOCK_MIN_VOXELS
         for ratio in args.ratios:
             stream, step = chosen_step(model, block, ratio)
 
             def floor(block=block, lo=lo, hi=hi, levels=levels, zero_blocks=zero_blocks, step=step) -> bytes:
                 units, flat = BandUnits.about_mean(block, levels, zero_blocks, lo, hi)
-                return chunk_codec._pack_wavelet(block, units, None, flat, step, levels, lo, hi, digest)
+                return ratio_coder.pack_bands(model, block, units, None, flat, step, levels, lo, hi)
 
             if floor() != stream:
                 raise SystemExit(f"the floor's stream differs from the encoder's ({name}, ratio {ratio})")

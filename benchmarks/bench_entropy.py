@@ -23,10 +23,10 @@ import numpy as np
 from zarr_unicompress.data import load_em_volume
 from zarr_unicompress.default_model import default_student_blob
 from zarr_unicompress.runtime import chunk_codec
-from zarr_unicompress.runtime.entropy import GroupDecoder, encode_groups
-from zarr_unicompress.runtime.model import load_model
-from zarr_unicompress.runtime.rate_control import BandUnits
-from zarr_unicompress.runtime.wavelet_residual import levels_for
+from zarr_unicompress.runtime.entropy.groups import GroupDecoder, encode_groups
+from zarr_unicompress.runtime.inr.model import load_model
+from zarr_unicompress.runtime.quantize.band_units import BandUnits
+from zarr_unicompress.runtime.transform.wavelet_residual import levels_for
 
 
 def time_coder(groups: list[np.ndarray], allow_rans: bool, repeats: int) -> tuple[float, float, int, bool]:

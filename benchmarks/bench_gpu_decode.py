@@ -62,9 +62,9 @@ def main() -> None:
         encode_chunk,
         open_chunk,
     )
-    from zarr_unicompress.runtime.model import load_model
-    from zarr_unicompress.runtime.parallel_open import ChunkOpener
-    from zarr_unicompress.runtime.torch_decode import decode_chunks, reconstruct_batch
+    from zarr_unicompress.runtime.inr.model import load_model
+    from zarr_unicompress.runtime.device.parallel_open import ChunkOpener
+    from zarr_unicompress.runtime.device.torch_decode import decode_chunks, reconstruct_batch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="EM volume .npy (default: the ISBI 2012 volume)")

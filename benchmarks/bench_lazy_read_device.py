@@ -46,11 +46,11 @@ def main() -> None:
 
     from zarr_unicompress.bulk_read import read_array
     from zarr_unicompress.data import load_em_volume
-    from zarr_unicompress.runtime.decode_device import (
+    from zarr_unicompress.runtime.device.decode_device import (
         DECODE_DEVICE_ENV,
         set_decode_device,
     )
-    from zarr_unicompress.runtime.parallel_open import ChunkOpener
+    from zarr_unicompress.runtime.device.parallel_open import ChunkOpener
     from zarr_unicompress.scheduling import local_cluster
     from zarr_unicompress.zarr3 import UniCompressCodec
 

@@ -79,7 +79,7 @@ def main() -> None:
 
     from zarr_unicompress.data import load_em_volume
     from zarr_unicompress.pipeline import compress
-    from zarr_unicompress.runtime.codeword_search import default_search_device
+    from zarr_unicompress.runtime.inr.codeword_search import default_search_device
 
     volume = np.load(args.data) if args.data else load_em_volume("isbi2012")
     work = Path(args.workdir)

@@ -8,7 +8,7 @@ On real EM blocks (the (30, 512, 512) ISBI block and its eight (16, 256, 256) co
 base, as the encoder chooses on this data) it prints, per ratio and over all blocks:
 
 * the size estimate's error: coded size / estimate at the step the encoder's first try uses
-  (``SizeEstimator`` aimed at ``chunk_codec._AIM`` x budget, inside the accepted window);
+  (``SizeEstimator`` aimed at ``ratio_coder._AIM`` x budget, inside the accepted window);
 * what the encoder did: streams packed per encode (1 where the first try lands in the window),
   size estimates per encode (all samples), and the reached ratio / target;
 * on the (30, 512, 512) block, the estimate's error over 15 budgets within +-1 % of each
@@ -29,10 +29,12 @@ import numpy as np
 
 from zarr_unicompress.data import load_em_volume
 from zarr_unicompress.default_model import default_student_blob
-from zarr_unicompress.runtime import chunk_codec, rate_control
-from zarr_unicompress.runtime.entropy import encode_groups
-from zarr_unicompress.runtime.model import load_model
-from zarr_unicompress.runtime.wavelet_residual import levels_for
+from zarr_unicompress.runtime import chunk_codec
+from zarr_unicompress.runtime.coders import ratio as ratio_coder
+from zarr_unicompress.runtime.quantize import rate_control
+from zarr_unicompress.runtime.entropy.groups import encode_groups
+from zarr_unicompress.runtime.inr.model import load_model
+from zarr_unicompress.runtime.transform.wavelet_residual import levels_for
 
 #: share of the budget the estimate is asked to fill (the middle of the accepted window).
 AIM = 0.9925
@@ -54,7 +56,7 @@ def estimate_error(block: np.ndarray, ratio: float) -> float:
     flat = int(np.clip(np.rint(block.mean()), lo, hi))
     units = rate_control.BandUnits.of_signal(block, levels_for(block.shape), flat, True)
     estimator = rate_control.SizeEstimator(units)
-    step = estimator.step_for(8 * (AIM * block.nbytes / ratio - chunk_codec._FIXED_BYTES), hi - lo)
+    step = estimator.step_for(8 * (AIM * block.nbytes / ratio - ratio_coder._FIXED_BYTES), hi - lo)
     tables, words, _ = encode_groups(units.groups(step))
     return 8 * (len(tables) + len(words)) / estimator.bits(step)
 
@@ -71,7 +73,7 @@ def budget_sweep(block: np.ndarray, ratio: float, focused: bool, budgets: int = 
         estimator = rate_control.SizeEstimator(units)
         if not focused:
             estimator.focus = lambda step: None
-        step = estimator.step_for(8 * (AIM * share * block.nbytes / ratio - chunk_codec._FIXED_BYTES), hi - lo)
+        step = estimator.step_for(8 * (AIM * share * block.nbytes / ratio - ratio_coder._FIXED_BYTES), hi - lo)
         tables, words, _ = encode_groups(units.groups(step))
         errors.append(8 * (len(tables) + len(words)) / estimator.bits(step))
     return np.array(errors)
@@ -86,7 +88,7 @@ def main() -> None:
     volume = np.load(args.data, mmap_mode="r") if args.data else load_em_volume("isbi2012")
     model = load_model(default_student_blob())
     counts: dict[str, int] = defaultdict(int)
-    pack, bits = chunk_codec._pack_wavelet, rate_control.SizeEstimator.bits
+    pack, bits = ratio_coder.code_bands, rate_control.SizeEstimator.bits
 
     def counted_pack(*a, **k):
         counts["packs"] += 1
@@ -96,7 +98,7 @@ def main() -> None:
         counts["estimates"] += 1
         return bits(self, step)
 
-    chunk_codec._pack_wavelet = counted_pack
+    ratio_coder.code_bands = counted_pack
     rate_control.SizeEstimator.bits = counted_bits
     blocks = em_blocks(volume)
     print(f"{len(blocks)} blocks of {args.data or 'ISBI 2012'}, flat base; package {chunk_codec.__file__}")

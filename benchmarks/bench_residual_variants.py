@@ -64,7 +64,7 @@ def inverse(coeffs: list[list], v: Variant) -> np.ndarray:
 
 def code(coeffs: list[list], v: Variant, step: float) -> tuple[int, list[list]]:
     """Coded bytes (tables + ANS words) and the dequantised coefficients at ``step``."""
-    from zarr_unicompress.runtime.entropy import encode_groups
+    from zarr_unicompress.runtime.entropy.groups import encode_groups
 
     groups, dequantised = [], []
     for part in coeffs:

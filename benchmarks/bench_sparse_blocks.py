@@ -26,9 +26,9 @@ from collections.abc import Callable
 import numpy as np
 
 from zarr_unicompress.data import load_em_volume
-from zarr_unicompress.runtime.entropy import encode_groups
-from zarr_unicompress.runtime.rate_control import BandUnits
-from zarr_unicompress.runtime.wavelet_residual import band_shapes, from_blocks, levels_for, quantize, synthesize
+from zarr_unicompress.runtime.entropy.groups import encode_groups
+from zarr_unicompress.runtime.quantize.band_units import BandUnits
+from zarr_unicompress.runtime.transform.wavelet_residual import band_shapes, from_blocks, levels_for, quantize, synthesize
 
 #: a rule: (coefficients (n, 16) float32, quantised (n, 16) int32, step) -> which of the
 #: detail band's blocks are dropped.

@@ -22,8 +22,8 @@ from numcodecs.compat import ensure_contiguous_ndarray_like, ndarray_copy
 from zarr_unicompress.default_model import default_student_blob
 from zarr_unicompress.errors import ModelCorrupt
 from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
-from zarr_unicompress.runtime.model import RuntimeModel, load_model
-from zarr_unicompress.runtime.weights import blob_digest, decode_blob_b64, encode_blob_b64
+from zarr_unicompress.runtime.inr.model import RuntimeModel, load_model
+from zarr_unicompress.runtime.inr.weights import blob_digest, decode_blob_b64, encode_blob_b64
 
 
 def model_blob(model: Any) -> bytes:

@@ -13,7 +13,7 @@ import pytest
 
 from zarr_unicompress.data import DataUnavailable, load_em_volume
 from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
-from zarr_unicompress.runtime.model import RuntimeModel
+from zarr_unicompress.runtime.inr.model import RuntimeModel
 
 
 def em_volume() -> np.ndarray:

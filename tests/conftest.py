@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from numcodecs_ext.unicompress import model_blob
-from zarr_unicompress.runtime.model import RuntimeModel, load_model
+from zarr_unicompress.runtime.inr.model import RuntimeModel, load_model
 
 
 @pytest.fixture(scope="session")

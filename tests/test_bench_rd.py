@@ -42,3 +42,45 @@ def test_bd_rate_of_a_curve_against_itself_is_zero_and_halved_rate_is_minus_half
     assert bench_rd.bd_rate(points, points) == pytest.approx(0.0, abs=1e-9)
     doubled = [Point("Y", "knob", p.ratio * 2, p.psnr, 0.0) for p in points]
     assert bench_rd.bd_rate(points, doubled) == pytest.approx(-50.0, abs=1e-6)
+
+
+def test_chunk_slices_tile_the_volume_once() -> None:
+    shape = (5, 9, 7)
+    cover = bench_rd.np.zeros(shape, int)
+    for s in bench_rd.chunk_slices(shape, (2, 4, 7)):
+        cover[s] += 1
+    assert (cover == 1).all() and len(bench_rd.chunk_slices(shape, (2, 4, 7))) == 3 * 3
+    assert bench_rd.chunk_slices(shape, None) == [(slice(0, 5), slice(0, 9), slice(0, 7))]
+
+
+def test_a_registered_variant_runs_and_is_compared_with_the_anchors() -> None:
+    np = bench_rd.np
+    volume = (np.arange(4 * 16 * 16) % 251).astype(np.uint8).reshape(4, 16, 16)
+
+    def encode(block, quality):  # a toy variant: drops the low bits, stores raw bytes
+        shift = 2 if "ratio" in quality else quality["max_error"].bit_length()
+        return [((block >> shift) << shift).tobytes(), bytes(8)]
+
+    def decode(stream, shape, dtype):
+        return np.frombuffer(stream[0], dtype).reshape(shape)
+
+    variant = bench_rd.Variant("toy", encode, decode)
+    p = bench_rd.run_variant(variant, volume, max_error=1)
+    assert p.ratio == pytest.approx(volume.nbytes / (volume.nbytes + 8)) and p.max_abs_error == 1
+    anchors = {"JPEG-LS": [Point("JPEG-LS", "near=1", 1.5, 50.0, 1.0, 1, target=1)],
+               "SZ3 (3D)": [Point("SZ3 (3D)", "abs=1", 2.0, 50.0, 1.0, 1, target=1)]}
+    table = bench_rd.bound_table([1], {"toy": [p]}, anchors)
+    assert f"{p.ratio / 2.0:.3f}x" in table  # against the better of JPEG-LS and SZ3
+    violated = Point("toy", "max_error=1", 3.0, 40.0, 0.9, 3, target=1)
+    assert "3.000!" in bench_rd.bound_table([1], {"toy": [violated]}, anchors)
+
+
+def test_bd_table_takes_the_worst_case_over_the_best_anchors() -> None:
+    test = curve((4.0, 34.0), (8.0, 28.5), (16.0, 25.0), (32.0, 22.5), (64.0, 21.0))
+    x265 = [Point("HEVC (x265)", "k", p.ratio * 2, p.psnr, 0.0) for p in test]  # x265 needs half the bits
+    jxl = [Point("JPEG-XL", "k", p.ratio / 2, p.psnr, 0.0) for p in test]
+    table = bench_rd.bd_table({"X": test}, {"HEVC (x265)": x265, "JPEG-XL": jxl})
+    row = table.splitlines()[-1].split("|")
+    assert row[2].strip() == "+100.0 %" and row[3].strip() == "-50.0 %"
+    assert row[4].strip() == "+100.0 %"  # best of: the anchor X does worst against
+    assert row[5].strip() == "+100.0 %"  # the envelope is x265's curve here

@@ -68,7 +68,7 @@ def test_bulk_read_refuses_other_layouts(tmp_path: Path) -> None:
 
 
 def test_bulk_read_with_a_running_opener(tmp_path: Path) -> None:
-    from zarr_unicompress.runtime.parallel_open import ChunkOpener
+    from zarr_unicompress.runtime.device.parallel_open import ChunkOpener
 
     volume = em_block((8, 64, 64))
     array = _v3(tmp_path / "a.zarr", volume, (4, 32, 32), ratio=8)

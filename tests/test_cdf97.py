@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import pywt
 
-from zarr_unicompress.runtime import cdf97
+from zarr_unicompress.runtime.transform import cdf97
 
 SHAPES_LEVELS = [((3, 64, 64), 3), ((2, 63, 65), 2), ((5, 125, 17), 1), ((1, 9, 9), 1), ((2, 8, 1), 1),
                  ((3, 500, 333), 5), ((7, 17, 16), 1), ((9, 40, 40), 2)]

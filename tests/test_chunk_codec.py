@@ -9,7 +9,7 @@ import pytest
 from tests.common import check_round_trip, em_block, em_volume
 from zarr_unicompress.errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
 from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
-from zarr_unicompress.runtime.model import RuntimeModel
+from zarr_unicompress.runtime.inr.model import RuntimeModel
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "int8", "int16"])
@@ -53,21 +53,21 @@ def test_ratio_mode_edge_shapes(default_model: RuntimeModel, shape: tuple[int, i
 
 def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
     """The INR-base variant of the ratio mode decodes to the same voxels the encoder computed."""
-    from zarr_unicompress.runtime import chunk_codec as cc
-    from zarr_unicompress.runtime.tokens import from_tokens, to_tokens
-    from zarr_unicompress.runtime.rate_control import BandUnits
-    from zarr_unicompress.runtime.wavelet_residual import analyze, from_blocks, levels_for, synthesize
+    from zarr_unicompress.runtime.coders import ratio
+    from zarr_unicompress.runtime.inr.prediction import scaled_table, select_indices
+    from zarr_unicompress.runtime.inr.tokens import from_tokens, to_tokens
+    from zarr_unicompress.runtime.quantize.band_units import BandUnits
+    from zarr_unicompress.runtime.transform.wavelet_residual import analyze, from_blocks, levels_for, synthesize
 
     vol = em_block((4, 64, 64))
     lo, hi = int(vol.min()), int(vol.max())
     tokens01 = (to_tokens(vol, default_model.token_shape).astype(np.float32) - lo) / (hi - lo)
-    indices = cc.select_indices(default_model, tokens01, "table")
-    pred = from_tokens(cc.scaled_table(default_model, lo, hi)[indices], vol.shape, default_model.token_shape)
+    indices = select_indices(default_model, tokens01, "table")
+    pred = from_tokens(scaled_table(default_model, lo, hi)[indices], vol.shape, default_model.token_shape)
     levels = levels_for(vol.shape)
     bands = analyze(vol - pred.astype(np.float64), levels)
     units = BandUnits.of(bands, True)
-    stream = cc._pack_wavelet(vol, units, indices, 0, np.float32(4.0), levels,
-                              lo, hi, bytes.fromhex(default_model.digest)[:16])
+    stream = ratio.pack_bands(default_model, vol, units, indices, 0, np.float32(4.0), levels, lo, hi)
     decoded = decode_chunk(default_model, stream)
     bands32 = []  # what the encoder coded: each band's flagged blocks (sparse ones zeroed)
     for k, band in enumerate(bands):
@@ -88,8 +88,8 @@ def test_ratio_near_one_keeps_the_finest_step(default_model: RuntimeModel, dtype
     """The step in a stream is never below MIN_STEP; where even that step fits the budget (a
     smooth ramp at ratio 1.01), the encoder uses it and the chunk decodes within one unit."""
     from zarr_unicompress.bitstream import unpack_chunk
-    from zarr_unicompress.runtime.rate_control import MIN_STEP
-    from zarr_unicompress.runtime.wavelet_residual import WaveletParams
+    from zarr_unicompress.runtime.quantize.rate_control import MIN_STEP
+    from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams
 
     z, y, x = np.mgrid[:4, :96, :96]
     ramp = (z + y + 2 * x).astype(dtype)  # smooth: every step down to the finest fits the budget
@@ -109,10 +109,10 @@ def test_zero_block_streams_decode_like_streams_without_them(default_model: Runt
     uses zero blocks from ZERO_BLOCK_MIN_VOXELS on, where they are smaller."""
     from zarr_unicompress.bitstream import (FLAG_FLAT_BASE, FLAG_WAVELET, ChunkHeader, ChunkSections, pack_chunk,
                                             unpack_chunk)
-    from zarr_unicompress.runtime import chunk_codec as cc
-    from zarr_unicompress.runtime.entropy import encode_groups
-    from zarr_unicompress.runtime.rate_control import BandUnits
-    from zarr_unicompress.runtime.wavelet_residual import WaveletParams, analyze, from_blocks, levels_for
+    from zarr_unicompress.runtime.coders import ratio
+    from zarr_unicompress.runtime.entropy.groups import encode_groups
+    from zarr_unicompress.runtime.quantize.band_units import BandUnits
+    from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams, analyze, from_blocks, levels_for
 
     vol = np.ascontiguousarray(em_block((16, 300, 300), real_only=shape[0] == 16)[: shape[0], : shape[1], : shape[2]])
     lo, hi = int(vol.min()), int(vol.max())
@@ -127,9 +127,9 @@ def test_zero_block_streams_decode_like_streams_without_them(default_model: Runt
     tables, words, _ = encode_groups(coded, allow_rans=False)  # the streams of v0.2.0-v0.2.4
     header = ChunkHeader(FLAG_WAVELET | FLAG_FLAT_BASE, vol.dtype, vol.shape, digest, lo, hi, None, 0, 0, 0)
     legacy = pack_chunk(header, ChunkSections(tables, WaveletParams(float(step), levels, flat).pack(), words))
-    blocked = cc._pack_wavelet(vol, units, None, flat, step, levels, lo, hi, digest)
+    blocked = ratio.pack_bands(default_model, vol, units, None, flat, step, levels, lo, hi)
     np.testing.assert_array_equal(decode_chunk(default_model, legacy), decode_chunk(default_model, blocked))
-    large = vol.size >= cc.ZERO_BLOCK_MIN_VOXELS
+    large = vol.size >= ratio.ZERO_BLOCK_MIN_VOXELS
     if large:
         assert len(blocked) < len(legacy)
     header, _ = unpack_chunk(encode_chunk(default_model, vol, QualitySettings(ratio=6.0)))
@@ -140,8 +140,8 @@ def test_forged_zero_block_flags_are_refused(default_model: RuntimeModel) -> Non
     """A block flag other than 0/1, or zero blocks without a wavelet residual, is a clear error."""
     from zarr_unicompress.bitstream import (FLAG_FLAT_BASE, FLAG_WAVELET, FLAG_ZERO_BLOCKS, ChunkHeader,
                                             ChunkSections, pack_chunk, unpack_chunk)
-    from zarr_unicompress.runtime.entropy import encode_groups
-    from zarr_unicompress.runtime.wavelet_residual import WaveletParams, band_shapes, block_grid, levels_for
+    from zarr_unicompress.runtime.entropy.groups import encode_groups
+    from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams, band_shapes, block_grid, levels_for
 
     shape = (1, 16, 16)
     levels = levels_for(shape)
@@ -168,13 +168,13 @@ def test_ratio_mode_chooses_inr_base_where_it_predicts(default_model: RuntimeMod
     """A chunk the INR predicts exactly gets the INR base (indices in the stream), an EM block the
     flat base; both land at or under their byte budget."""
     from zarr_unicompress.bitstream import unpack_chunk
-    from zarr_unicompress.runtime import chunk_codec as cc
-    from zarr_unicompress.runtime.tokens import from_tokens, token_grid
+    from zarr_unicompress.runtime.inr.prediction import scaled_table
+    from zarr_unicompress.runtime.inr.tokens import from_tokens, token_grid
 
     shape = (17, 64, 96)
     n_tokens = int(np.prod(token_grid(shape, default_model.token_shape)))
     indices = np.random.default_rng(3).integers(0, default_model.codebook_size, n_tokens)
-    table = cc.scaled_table(default_model, 0, 255)
+    table = scaled_table(default_model, 0, 255)
     predicted = np.ascontiguousarray(from_tokens(table[indices], shape, default_model.token_shape).astype(np.uint8))
     predicted[0, 0, 0], predicted[0, 0, 1] = 0, 255  # the chunk spans [0, 255] like the table
     for chunk, inr_expected in ((predicted, True), (em_block(shape, real_only=True), False)):
@@ -190,7 +190,7 @@ def test_ratio_mode_chooses_inr_base_where_it_predicts(default_model: RuntimeMod
 def test_quantize_residual_is_the_integer_floor(max_errors: list[int]) -> None:
     """The float quotient gives exactly sign(r) * floor((|r| + E) / (2E + 1)) for every residual
     a 16-bit chunk can have, on both sides of the float32/float64 switch."""
-    from zarr_unicompress.runtime.chunk_codec import quantize_residual
+    from zarr_unicompress.runtime.quantize.voxel_residual import quantize_residual
 
     residual = np.arange(-(1 << 17) + 1, 1 << 17, dtype=np.int32)
     for max_error in max_errors:
@@ -315,18 +315,17 @@ def test_streams_of_constrictions_coder_decode_to_the_voxels_of_rans_streams(
     symbols coded either way decode to the same voxels (fixed steps, so both code the same
     symbols; the ratio mode's rate control could pick another step for another size)."""
     from zarr_unicompress.bitstream import unpack_chunk
-    from zarr_unicompress.runtime import chunk_codec as cc
-    from zarr_unicompress.runtime import rans
-    from zarr_unicompress.runtime.rate_control import BandUnits
-    from zarr_unicompress.runtime.wavelet_residual import levels_for
+    from zarr_unicompress.runtime.coders import ratio
+    from zarr_unicompress.runtime.entropy import rans
+    from zarr_unicompress.runtime.quantize.band_units import BandUnits
+    from zarr_unicompress.runtime.transform.wavelet_residual import levels_for
 
     vol = em_block(shape)
     lo, hi, levels = int(vol.min()), int(vol.max()), levels_for(vol.shape)
-    digest = bytes.fromhex(default_model.digest)[:16]
-    units, flat = BandUnits.about_mean(vol, levels, vol.size >= cc.ZERO_BLOCK_MIN_VOXELS, lo, hi)
+    units, flat = BandUnits.about_mean(vol, levels, vol.size >= ratio.ZERO_BLOCK_MIN_VOXELS, lo, hi)
 
     def streams() -> list[bytes]:
-        return ([cc._pack_wavelet(vol, units, None, flat, np.float32(step), levels, lo, hi, digest)
+        return ([ratio.pack_bands(default_model, vol, units, None, flat, np.float32(step), levels, lo, hi)
                  for step in (3.0, 40.0)] +
                 [encode_chunk(default_model, vol, q) for q in (QualitySettings(max_error=2), QualitySettings())])
 
@@ -343,12 +342,12 @@ def test_streams_of_constrictions_coder_decode_to_the_voxels_of_rans_streams(
 def test_tokens_by_class_equal_a_masked_copy_per_class(n_classes: int) -> None:
     """The max_error encoder's residual groups: per class, its tokens' rows in token order
     (classes may be empty, e.g. the last ones)."""
-    from zarr_unicompress.runtime.chunk_codec import _tokens_by_class
+    from zarr_unicompress.runtime.quantize.voxel_residual import tokens_by_class
 
     rng = np.random.default_rng(n_classes)
     q_tokens = rng.integers(-40, 40, size=(500, 16)).astype(np.int32)
     token_class = rng.integers(0, max(1, n_classes - 1), size=500)  # the last class stays empty
-    got = _tokens_by_class(q_tokens, token_class, n_classes)
+    got = tokens_by_class(q_tokens, token_class, n_classes)
     assert len(got) == n_classes
     for c, group in enumerate(got):
         np.testing.assert_array_equal(group, q_tokens[token_class == c].ravel())

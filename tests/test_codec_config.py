@@ -12,7 +12,7 @@ import pytest
 from numcodecs_ext import UniCompress
 from tests.common import em_block
 from zarr_unicompress.errors import ModelCorrupt, UniCompressError
-from zarr_unicompress.runtime.weights import blob_digest, encode_blob_b64
+from zarr_unicompress.runtime.inr.weights import blob_digest, encode_blob_b64
 
 
 def test_registered_through_entry_point() -> None:

@@ -9,10 +9,10 @@ import pytest
 
 from tests.common import check_round_trip, em_block
 from zarr_unicompress.errors import UnsupportedInput
-from zarr_unicompress.runtime import codeword_search
+from zarr_unicompress.runtime.inr import codeword_search
 from zarr_unicompress.runtime.chunk_codec import QualitySettings
-from zarr_unicompress.runtime.model import RuntimeModel
-from zarr_unicompress.runtime.tokens import to_tokens
+from zarr_unicompress.runtime.inr.model import RuntimeModel
+from zarr_unicompress.runtime.inr.tokens import to_tokens
 
 torch = pytest.importorskip("torch")
 
@@ -133,7 +133,7 @@ def test_a_job_on_a_machine_without_gpu_nodes_picks_numpy_without_importing_torc
 
     out = run_fresh_python("""
         import sys
-        from zarr_unicompress.runtime.codeword_search import default_search_device
+        from zarr_unicompress.runtime.inr.codeword_search import default_search_device
         print(default_search_device(None), "torch" in sys.modules)
     """)
     assert out.split() == ["None", "False"]
@@ -145,8 +145,8 @@ def test_indices_searched_a_few_token_rows_at_a_time_equal_those_of_all_tokens(
     """``codebook_indices`` normalises and searches a few token rows at a time (the last one
     edge-padded along z when the depth is no multiple of the token's): the indices of the
     search over all the chunk's tokens at once."""
-    from zarr_unicompress.runtime.chunk_codec import codebook_indices, select_indices
-    from zarr_unicompress.runtime.tokens import normalized_tokens
+    from zarr_unicompress.runtime.inr.prediction import codebook_indices, select_indices
+    from zarr_unicompress.runtime.inr.tokens import normalized_tokens
 
     vol = em_block(shape)
     lo, hi = int(vol.min()), int(vol.max())

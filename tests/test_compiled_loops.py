@@ -10,14 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.common import em_block, run_fresh_python
-from zarr_unicompress.runtime import cdf97, numba_support
+from zarr_unicompress.runtime.transform import cdf97
+from zarr_unicompress.runtime import numba_support
 from zarr_unicompress.runtime.chunk_codec import (
     QualitySettings,
     decode_chunk,
     encode_chunk,
 )
-from zarr_unicompress.runtime.model import RuntimeModel
-from zarr_unicompress.runtime.wavelet_residual import (
+from zarr_unicompress.runtime.inr.model import RuntimeModel
+from zarr_unicompress.runtime.transform.wavelet_residual import (
     ZERO_BLOCK,
     block_grid,
     block_peaks,
@@ -45,8 +46,8 @@ def numpy_only(monkeypatch: pytest.MonkeyPatch):
 
 def test_the_compiled_loops_are_used_by_default() -> None:
     assert numba_support.enabled()
-    assert numba_support.loops("lifting_loops") is not None and numba_support.loops("block_loops") is not None
-    assert numba_support.loops("synthesis_loops") is not None
+    assert numba_support.loops("transform.lifting_loops") is not None and numba_support.loops("transform.block_loops") is not None
+    assert numba_support.loops("transform.synthesis_loops") is not None
 
 
 def random_volume(shape: tuple[int, int, int], seed: int) -> np.ndarray:
@@ -141,7 +142,8 @@ def test_coded_values_and_estimates_equal_numpy_at_every_step(shape: tuple[int, 
                                                               numpy_only) -> None:
     """The compiled quantiser and size estimate (:mod:`.estimate_loops`) give NumPy's values and
     estimates to the last bit (the rate control then picks the same steps)."""
-    from zarr_unicompress.runtime.rate_control import BandUnits, SizeEstimator
+    from zarr_unicompress.runtime.quantize.band_units import BandUnits
+    from zarr_unicompress.runtime.quantize.rate_control import SizeEstimator
 
     chunk = em_block(shape)
     units = BandUnits.of_signal(chunk, 3, float(chunk.mean()), zero_blocks=zero_blocks)
@@ -160,7 +162,7 @@ def test_coded_values_and_estimates_equal_numpy_at_every_step(shape: tuple[int, 
 
 @pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"])
 def test_frequency_tables_and_codes_equal_numpy(dtype: str, numpy_only) -> None:
-    from zarr_unicompress.runtime.entropy import _table_and_codes
+    from zarr_unicompress.runtime.entropy.groups import _table_and_codes
 
     info = np.iinfo(dtype)
     rng = np.random.default_rng(7)
@@ -216,7 +218,7 @@ def test_loops_that_find_no_cache_directory_compile_into_a_temporary_one() -> No
         importlib.import_module = refusing_once
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            module = numba_support.loops("rans_loops")
+            module = numba_support.loops("entropy.rans_loops")
         import os
         from numba.core import config
         private = os.path.join(tempfile.gettempdir(), f"zarr-unicompress-numba-{os.getuid()}")
@@ -230,7 +232,7 @@ def test_environment_variable_turns_the_loops_off() -> None:
         import os
         os.environ[{numba_support.ENV_SWITCH!r}] = "0"
         from zarr_unicompress.runtime import numba_support
-        print(numba_support.enabled(), numba_support.loops("lifting_loops"))
+        print(numba_support.enabled(), numba_support.loops("transform.lifting_loops"))
     """)
     assert out.split() == ["False", "None"]
 
@@ -238,7 +240,7 @@ def test_environment_variable_turns_the_loops_off() -> None:
 @pytest.mark.parametrize(("shape", "dtype"), [((30, 64, 64), "uint8"), ((9, 45, 30), "uint16"), ((5, 13, 70), "int16"),
                                              ((3, 7, 9), "float32"), ((4, 8, 8), "int32"), ((1, 1, 1), "uint8")])
 def test_normalized_tokens_equal_numpy(shape: tuple[int, int, int], dtype: str, numpy_only) -> None:
-    from zarr_unicompress.runtime.tokens import normalized_tokens
+    from zarr_unicompress.runtime.inr.tokens import normalized_tokens
 
     rng = np.random.default_rng(sum(shape))
     chunk = rng.integers(-3000 if dtype in ("int16", "int32") else 0, 60000, shape).astype(dtype)
@@ -256,17 +258,18 @@ def test_normalized_tokens_equal_numpy(shape: tuple[int, int, int], dtype: str, 
 def test_quantized_residuals_equal_numpy_by_table_and_by_division(default_model: RuntimeModel, max_error: int,
                                                                   by_table: bool, numpy_only,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from zarr_unicompress.runtime import chunk_codec
+    from zarr_unicompress.runtime.inr.prediction import codebook_indices
+    from zarr_unicompress.runtime.quantize import voxel_residual
 
     for shape, dtype in (((16, 64, 64), "uint8"), ((9, 45, 30), "uint16"), ((5, 13, 70), "int16")):
         if not by_table:  # (set again each time: leaving numpy_only undoes every patch)
-            monkeypatch.setattr(chunk_codec, "_MAGNITUDE_TABLE_MAX", -1)
+            monkeypatch.setattr(voxel_residual, "_MAGNITUDE_TABLE_MAX", -1)
         chunk = em_block(shape, dtype)
         lo, hi = int(chunk.min()), int(chunk.max())
-        indices = chunk_codec.codebook_indices(default_model, chunk, lo, hi, "table")
-        got = chunk_codec._quantized_residuals(default_model, chunk, indices, lo, hi, max_error)
+        indices = codebook_indices(default_model, chunk, lo, hi, "table")
+        got = voxel_residual.quantized_residuals(default_model, chunk, indices, lo, hi, max_error)
         with numpy_only:
-            want = chunk_codec._quantized_residuals(default_model, chunk, indices, lo, hi, max_error)
+            want = voxel_residual.quantized_residuals(default_model, chunk, indices, lo, hi, max_error)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
 
@@ -276,9 +279,9 @@ def test_sample_counts_report_values_beyond_the_histogram_instead_of_writing_pas
     """A quotient beyond int32 (or a NaN) quantises to INT32_MIN, whose abs() stays negative:
     the loop must say "incomplete" (the caller then counts in NumPy), not index with it."""
     from zarr_unicompress.runtime import numba_support
-    from zarr_unicompress.runtime.rate_control import _ROUNDING
+    from zarr_unicompress.runtime.quantize.band_units import _ROUNDING
 
-    loops = numba_support.loops("quantize_loops")
+    loops = numba_support.loops("quantize.quantize_loops")
     units = np.zeros((64, 16), np.float32)
     units[5, 3] = bad
     peaks = np.nan_to_num(np.abs(units), nan=np.inf).max(1).astype(np.float32)
@@ -302,7 +305,7 @@ def test_dequantized_blocks_equal_the_numpy_blocks_times_the_step(shape: tuple[i
     want = from_blocks(nonzero, values.astype(np.float32), shape)
     want *= step
     got = np.full(shape, np.nan, np.float32)
-    numba_support.loops("synthesis_loops").dequantize_blocks(nonzero.view(np.uint8), values, step, got)
+    numba_support.loops("transform.synthesis_loops").dequantize_blocks(nonzero.view(np.uint8), values, step, got)
     np.testing.assert_array_equal(got, want)
 
 
@@ -313,9 +316,9 @@ def test_inr_based_ratio_streams_decode_as_in_numpy(default_model: RuntimeModel,
     """The compiled reconstruction adds an INR base array as the NumPy one does (the flat base
     wins on real EM chunks, so the encoder's choice is forced here)."""
     from zarr_unicompress.bitstream import unpack_chunk
-    from zarr_unicompress.runtime import chunk_codec
+    from zarr_unicompress.runtime.coders import ratio
 
-    monkeypatch.setattr(chunk_codec, "_inr_base_wins", lambda *args: True)
+    monkeypatch.setattr(ratio, "inr_base_wins", lambda *args: True)
     chunk = em_block(shape, dtype)
     streams = [encode_chunk(default_model, chunk, QualitySettings(ratio=ratio)) for ratio in (4.0, 30.0)]
     assert not any(unpack_chunk(stream)[0].has_flat_base for stream in streams)
@@ -329,7 +332,7 @@ def test_overflowing_coefficients_are_refused_by_both_reconstructions(default_mo
                                                                       numpy_only) -> None:
     from zarr_unicompress.bitstream import ChunkSections, pack_chunk, unpack_chunk
     from zarr_unicompress.errors import ChunkCorrupt
-    from zarr_unicompress.runtime.wavelet_residual import WaveletParams
+    from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams
 
     stream = encode_chunk(default_model, em_block((2, 64, 64)), QualitySettings(ratio=4.0))
     header, sections = unpack_chunk(stream)
@@ -350,19 +353,19 @@ def test_ratio_streams_of_any_shape_decode_as_in_numpy(default_model: RuntimeMod
                                                        dtype: str, ratio: float, inr_base: bool) -> None:
     """The compiled reconstruction gives the NumPy one's voxels on any shape (levels 0-3, odd
     edges, bands cut by their zero blocks), dtype and base."""
-    from zarr_unicompress.runtime import chunk_codec
+    from zarr_unicompress.runtime.coders import ratio as ratio_coder
 
-    chosen, loops = chunk_codec._inr_base_wins, numba_support.loops
+    chosen, loops = ratio_coder.inr_base_wins, numba_support.loops
     chunk = em_block((z, y, x), dtype)
     try:
         if inr_base:
-            chunk_codec._inr_base_wins = lambda *args: True  # type: ignore[assignment]
+            ratio_coder.inr_base_wins = lambda *args: True  # type: ignore[assignment]
         stream = encode_chunk(default_model, chunk, QualitySettings(ratio=ratio))
     finally:
-        chunk_codec._inr_base_wins = chosen  # type: ignore[assignment]
+        ratio_coder.inr_base_wins = chosen  # type: ignore[assignment]
     compiled = decode_chunk(default_model, stream)
     try:
-        numba_support.loops = lambda name: None if name == "synthesis_loops" else loops(name)  # type: ignore[assignment]
+        numba_support.loops = lambda name: None if name == "transform.synthesis_loops" else loops(name)  # type: ignore[assignment]
         want = decode_chunk(default_model, stream)
     finally:
         numba_support.loops = loops  # type: ignore[assignment]

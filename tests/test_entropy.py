@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zarr_unicompress.errors import ChunkCorrupt
-from zarr_unicompress.runtime.entropy import GroupDecoder, encode_groups
+from zarr_unicompress.runtime.entropy.groups import GroupDecoder, encode_groups
 
 
 def _round_trip(groups: list[np.ndarray], allow_rans: bool = True) -> list[np.ndarray]:
@@ -105,7 +105,7 @@ def test_groups_decode_in_the_narrowest_dtype(low: int, high: int, dtype: type) 
 @given(st.lists(st.dictionaries(st.integers(-(2**40), 2**40), st.integers(1, 2**40), max_size=40), max_size=8))
 def test_table_sections_round_trip_the_same_with_and_without_the_compiled_loops(tables: list[dict[int, int]]) -> None:
     from zarr_unicompress.runtime import numba_support
-    from zarr_unicompress.runtime.entropy import (
+    from zarr_unicompress.runtime.entropy.groups import (
         FrequencyTable,
         _pack_tables,
         _unpack_tables,
@@ -133,7 +133,7 @@ def test_table_sections_round_trip_the_same_with_and_without_the_compiled_loops(
 def test_damaged_table_sections_are_refused_alike_with_and_without_the_compiled_loops(data: bytes) -> None:
     """Any bytes: a ChunkCorrupt with the same message, or the same tables, on both paths."""
     from zarr_unicompress.runtime import numba_support
-    from zarr_unicompress.runtime.entropy import _unpack_tables
+    from zarr_unicompress.runtime.entropy.groups import _unpack_tables
 
     def outcome() -> object:
         try:
@@ -152,7 +152,7 @@ def test_damaged_table_sections_are_refused_alike_with_and_without_the_compiled_
 
 def test_table_sections_read_from_any_buffer_and_refuse_values_the_reader_would() -> None:
     from zarr_unicompress.errors import UnsupportedInput
-    from zarr_unicompress.runtime.entropy import (
+    from zarr_unicompress.runtime.entropy.groups import (
         FrequencyTable,
         _pack_tables,
         _unpack_tables,

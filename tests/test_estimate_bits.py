@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zarr_unicompress.runtime import estimate_bits, numba_support
+from zarr_unicompress.runtime.entropy import estimate_bits
+from zarr_unicompress.runtime import numba_support
 
 
 def _spread_of_values() -> np.ndarray:
@@ -62,13 +63,13 @@ def test_group_bits_is_entropy_times_scale_plus_the_table() -> None:
     assert estimate_bits.group_bits(np.zeros(3, np.int64)) == 0.0
 
 
-needs_numba = pytest.mark.skipif(numba_support.loops("estimate_loops") is None,
+needs_numba = pytest.mark.skipif(numba_support.loops("entropy.estimate_loops") is None,
                                  reason="numba is not installed or turned off: only the NumPy arithmetic runs")
 
 
 @needs_numba
 def test_compiled_log2_and_table_bits_equal_numpy_bit_for_bit() -> None:
-    loops = numba_support.loops("estimate_loops")
+    loops = numba_support.loops("entropy.estimate_loops")
     values = _spread_of_values()
     compiled = np.array([loops.log2(v) for v in values])
     assert compiled.tobytes() == estimate_bits.log2(values).tobytes()
@@ -81,7 +82,7 @@ def test_compiled_log2_and_table_bits_equal_numpy_bit_for_bit() -> None:
 @given(st.lists(st.integers(0, 10**6), min_size=1, max_size=40), st.integers(1, 6),
        st.floats(0.01, 1e4), st.floats(0.0, 2.0))
 def test_compiled_band_bits_equal_joint_bits(counts: list[int], bands: int, scale: float, weight: float) -> None:
-    loops = numba_support.loops("estimate_loops")
+    loops = numba_support.loops("entropy.estimate_loops")
     histogram = np.array([counts[band:] + counts[:band] for band in range(bands)], np.int64)
     scales = scale * (1 + np.arange(bands))
     want = estimate_bits.joint_bits(histogram, scales, weight)
@@ -92,12 +93,12 @@ def test_compiled_band_bits_equal_joint_bits(counts: list[int], bands: int, scal
 @needs_numba
 @pytest.mark.parametrize("level", [1, 2, 3])
 def test_compiled_magnitude_threshold_equals_the_python_one(level: int) -> None:
-    from zarr_unicompress.runtime.wavelet_residual import (
+    from zarr_unicompress.runtime.transform.wavelet_residual import (
         DEADZONE_ROUNDING,
         magnitude_threshold,
     )
 
-    loops = numba_support.loops("estimate_loops")
+    loops = numba_support.loops("entropy.estimate_loops")
     rng = np.random.default_rng(level)
     for step in np.concatenate([[0.05, 0.1, 1.0, 3.0, 16320.0], 10.0 ** rng.uniform(-1.3, 4.3, 300)]):
         step32 = np.float32(step)

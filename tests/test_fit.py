@@ -11,7 +11,7 @@ from tests.common import em_block  # noqa: E402
 from zarr_unicompress.model.export import student_from_blob, teacher_from_blob  # noqa: E402
 from zarr_unicompress.model.networks import (  # noqa: E402
     StudentConfig, StudentNet, TeacherConfig, TeacherNet, count_parameters)
-from zarr_unicompress.runtime.model import load_model  # noqa: E402
+from zarr_unicompress.runtime.inr.model import load_model  # noqa: E402
 from zarr_unicompress.training import fit  # noqa: E402
 
 

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zarr_unicompress.errors import ChunkCorrupt
-from zarr_unicompress.runtime import numba_support, rans
-from zarr_unicompress.runtime.entropy import GroupDecoder, encode_groups
-from zarr_unicompress.runtime.rans_kernels import LANES, PRECISION, STATE_LOW
+from zarr_unicompress.runtime import numba_support
+from zarr_unicompress.runtime.entropy import rans
+from zarr_unicompress.runtime.entropy.groups import GroupDecoder, encode_groups
+from zarr_unicompress.runtime.entropy.rans_kernels import LANES, PRECISION, STATE_LOW
 
 
 def laplace_groups(seed: int) -> list[np.ndarray]:
@@ -160,7 +161,7 @@ def test_skewed_groups_with_many_rare_symbols_use_constriction() -> None:
 def test_coder_choice_and_frequencies_are_the_same_compiled_and_in_numpy(counts: list[list[int]]) -> None:
     """The sizes that choose the coder add the same float64 terms in the same order in the
     compiled call and in NumPy: the same frequencies and the same choice."""
-    from zarr_unicompress.runtime import estimate_loops
+    from zarr_unicompress.runtime.entropy import estimate_loops
 
     groups = [np.array(c, np.int64) for c in counts]
     compiled = rans.frequencies_if_affordable(groups)
@@ -235,7 +236,7 @@ def _reference_decode(tables: list, word_bytes: bytes) -> list[np.ndarray]:
 
 
 def test_words_follow_the_documented_format() -> None:
-    from zarr_unicompress.runtime.entropy import _unpack_tables
+    from zarr_unicompress.runtime.entropy.groups import _unpack_tables
 
     rng = np.random.default_rng(11)
     for _ in range(6):
@@ -251,7 +252,7 @@ def test_words_follow_the_documented_format() -> None:
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(1, 2**40), min_size=2, max_size=300))
 def test_frequencies_are_the_same_compiled_and_in_plain_python(counts: list[int]) -> None:
-    from zarr_unicompress.runtime import rans_kernels
+    from zarr_unicompress.runtime.entropy import rans_kernels
 
     counts_array = np.array(counts, np.int64)
     plain = np.empty(len(counts), np.int64)
@@ -264,9 +265,9 @@ def test_frequencies_are_the_same_compiled_and_in_plain_python(counts: list[int]
 def test_slot_tables_are_the_same_compiled_and_in_plain_python(counts: list[int]) -> None:
     """The decoder's slot tables: each slot's frequency, offset and rank, from the compiled
     loop (uint64 slot indices) as from the plain one."""
-    from zarr_unicompress.runtime import rans_kernels
+    from zarr_unicompress.runtime.entropy import rans_kernels
 
-    loops = numba_support.loops("rans_loops")
+    loops = numba_support.loops("entropy.rans_loops")
     if loops is None:
         pytest.skip("numba is not installed or turned off: only the plain loops run")
     freq = rans.normalized_frequencies(np.array(counts, np.int64))
@@ -283,7 +284,7 @@ def test_one_call_group_decode_refuses_tables_that_do_not_normalise() -> None:
     """More distinct symbols than slots cannot all get a frequency >= 1: the compiled one-call
     decode answers NOT_NORMALISED before it fills a slot table (the reader refuses such tables
     earlier still, by their size)."""
-    loops = numba_support.loops("rans_loops")
+    loops = numba_support.loops("entropy.rans_loops")
     if loops is None:
         pytest.skip("numba is not installed or turned off: only the plain loops run")
     k = (1 << PRECISION) + 3
@@ -301,7 +302,7 @@ def test_the_rounded_up_inverse_gives_the_exact_quotient_for_every_frequency() -
     most: x = q * f (a product rounded down would lose 1) and x = q * f + f - 1 (one rounded up
     would gain 1), for every frequency, the 64 largest quotients the encoder sees (x < f *
     2**(32 - PRECISION)) and 64 random ones (every quotient: the next test)."""
-    from zarr_unicompress.runtime.rans_kernels import rounded_up_inverse
+    from zarr_unicompress.runtime.entropy.rans_kernels import rounded_up_inverse
 
     freq = np.arange(1, (1 << PRECISION) + 1, dtype=np.int64)[:, None]
     top = 1 << (32 - PRECISION)
@@ -336,7 +337,7 @@ def test_the_rounded_up_inverse_gives_the_exact_quotient_for_every_state_the_enc
     states, about 1 s compiled); 1 / f without the rounding up misses 2.8e8 of them."""
     import numba
 
-    from zarr_unicompress.runtime.rans_kernels import rounded_up_inverse
+    from zarr_unicompress.runtime.entropy.rans_kernels import rounded_up_inverse
 
     @numba.njit(fastmath=False)
     def misses(top: int, bump: float) -> int:

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from tests.common import em_block, em_volume
-from zarr_unicompress.runtime.entropy import encode_groups
-from zarr_unicompress.runtime.rate_control import MIN_STEP, BandUnits, SizeEstimator
-from zarr_unicompress.runtime.wavelet_residual import analyze, levels_for, quantize, to_blocks
+from zarr_unicompress.runtime.entropy.groups import encode_groups
+from zarr_unicompress.runtime.quantize.band_units import BandUnits
+from zarr_unicompress.runtime.quantize.rate_control import MIN_STEP, SizeEstimator
+from zarr_unicompress.runtime.transform.wavelet_residual import analyze, levels_for, quantize, to_blocks
 
 
 def em_bands(shape: tuple[int, int, int] = (8, 256, 256)) -> list[np.ndarray]:
@@ -21,7 +22,7 @@ def test_coded_blocks_follow_the_rule_computed_from_quantised_blocks(step: float
     """A block is coded exactly when one of its quantised coefficients is non-zero, except a
     detail-band block whose non-zero values are at most SPARSE_BLOCK_NONZERO of +-1; also for
     coefficients right at the quantiser's thresholds (0.65 and 1.65 steps)."""
-    from zarr_unicompress.runtime.rate_control import SPARSE_BLOCK_NONZERO
+    from zarr_unicompress.runtime.quantize.band_units import SPARSE_BLOCK_NONZERO
 
     bands = em_bands()
     rng = np.random.default_rng(0)
@@ -88,7 +89,7 @@ def test_a_guess_gives_the_step_found_without_one(guess_factor: float) -> None:
 
 @pytest.mark.parametrize("shape", [(2, 64, 64), (3, 33, 70), (1, 5, 3)])
 def test_block_peaks_are_the_largest_magnitude_of_each_block(shape: tuple[int, int, int]) -> None:
-    from zarr_unicompress.runtime.wavelet_residual import block_peaks
+    from zarr_unicompress.runtime.transform.wavelet_residual import block_peaks
 
     band = np.random.default_rng(1).normal(0, 10, shape).astype(np.float32)
     np.testing.assert_array_equal(block_peaks(band), np.abs(to_blocks(band)).max(axis=1))
@@ -97,7 +98,7 @@ def test_block_peaks_are_the_largest_magnitude_of_each_block(shape: tuple[int, i
 def test_quantiser_is_the_dead_zone_formula() -> None:
     """quantize() equals sign(c) * floor(|c| / step + 0.35) in float32 for every coefficient,
     also for -0.0, tiny values and values on the rounding thresholds of both signs."""
-    from zarr_unicompress.runtime.wavelet_residual import DEADZONE_ROUNDING
+    from zarr_unicompress.runtime.transform.wavelet_residual import DEADZONE_ROUNDING
 
     rng = np.random.default_rng(3)
     for step in (MIN_STEP, 0.3, 1.0, 7.25, 300.0):
@@ -136,8 +137,8 @@ def test_joint_estimate_equals_the_estimate_band_by_band(zero_blocks: bool, monk
     frequency table (a header byte, then per symbol a delta byte and its scaled count as a
     LEB128 varint), as each group alone gives it; also on the band-by-band path for wide
     symbol ranges."""
-    from zarr_unicompress.runtime import rate_control
-    from zarr_unicompress.runtime.rate_control import sample_strides
+    from zarr_unicompress.runtime.quantize import rate_control
+    from zarr_unicompress.runtime.quantize.rate_control import sample_strides
 
     units = BandUnits.of(em_bands(), zero_blocks)
     samples = 1 << 14
@@ -171,7 +172,7 @@ def test_joint_estimate_equals_the_estimate_band_by_band(zero_blocks: bool, monk
 def test_magnitude_threshold_is_where_the_quantiser_reaches_the_level(step: float, level: int) -> None:
     """|c| >= magnitude_threshold(step, level) exactly where |quantize(c, step)| >= level, for
     both signs, on the threshold itself, its float32 neighbours and random values."""
-    from zarr_unicompress.runtime.wavelet_residual import magnitude_threshold
+    from zarr_unicompress.runtime.transform.wavelet_residual import magnitude_threshold
 
     t = magnitude_threshold(step, level)
     assert t.dtype == np.float32
@@ -186,7 +187,7 @@ def test_magnitude_threshold_is_where_the_quantiser_reaches_the_level(step: floa
 def test_magnitude_threshold_far_from_the_guess_falls_back_to_bisection(monkeypatch: pytest.MonkeyPatch) -> None:
     """Where the 33 values around the guess do not hold the threshold (here a quantiser that
     rounds with 0.1 instead of DEADZONE_ROUNDING), the bisection still finds it."""
-    from zarr_unicompress.runtime import wavelet_residual
+    from zarr_unicompress.runtime.transform import wavelet_residual
 
     def other_quantiser(band: np.ndarray, step: float) -> np.ndarray:
         scaled = band / np.float32(step)
@@ -206,7 +207,7 @@ def test_magnitude_threshold_far_from_the_guess_falls_back_to_bisection(monkeypa
 
 @pytest.mark.parametrize("width", [16, 9, 8, 1])
 def test_true_per_row_counts_like_count_nonzero(width: int) -> None:
-    from zarr_unicompress.runtime.rate_control import _true_per_row
+    from zarr_unicompress.runtime.quantize.band_units import _true_per_row
 
     mask = np.random.default_rng(5).random((1000, width)) < 0.2
     np.testing.assert_array_equal(_true_per_row(mask), np.count_nonzero(mask, axis=1))
@@ -216,7 +217,7 @@ def test_true_per_row_counts_like_count_nonzero(width: int) -> None:
 def test_sample_strides_take_small_bands_whole_and_walk_all_columns() -> None:
     """Bands of at most samples // 4 coefficients are sampled whole, the others with one odd
     stride that keeps the sample near ``samples``."""
-    from zarr_unicompress.runtime.rate_control import sample_strides
+    from zarr_unicompress.runtime.quantize.rate_control import sample_strides
 
     sizes = [1024] * 4 + [4096] * 3 + [16384] * 3 + [65536] * 3 + [262144] * 3
     strides = sample_strides(sizes, 1 << 16)
@@ -286,7 +287,7 @@ def test_about_mean_clips_the_flat_value_to_the_range() -> None:
 
 
 def test_coded_units_are_the_rows_a_mask_picks() -> None:
-    from zarr_unicompress.runtime.rate_control import coded_units
+    from zarr_unicompress.runtime.quantize.band_units import coded_units
 
     rng = np.random.default_rng(4)
     units = rng.normal(size=(500, 16)).astype(np.float32)
@@ -299,8 +300,8 @@ def test_focused_estimate_of_a_whole_sample_is_the_whole_estimate() -> None:
     """Blocks that cannot be coded at steps down to FOCUS_LOWEST x the focus step count only
     as zero flags: where both samples hold every block that matters (all bands whole), the
     focused estimate equals the plain one at every such step."""
-    from zarr_unicompress.runtime.rate_control import FOCUS_LOWEST
-    from zarr_unicompress.runtime.wavelet_residual import magnitude_threshold
+    from zarr_unicompress.runtime.quantize.rate_control import FOCUS_LOWEST
+    from zarr_unicompress.runtime.transform.wavelet_residual import magnitude_threshold
 
     units = BandUnits.of(em_bands((4, 128, 128)), True)
     peaks = np.concatenate(units.peaks)

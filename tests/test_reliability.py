@@ -21,7 +21,7 @@ from zarr_unicompress.runtime.chunk_codec import (
     decode_chunk,
     encode_chunk,
 )
-from zarr_unicompress.runtime.model import RuntimeModel
+from zarr_unicompress.runtime.inr.model import RuntimeModel
 
 MODES = [QualitySettings(), QualitySettings(max_error=2), QualitySettings(ratio=6.0)]
 
@@ -169,7 +169,7 @@ def test_encoding_and_decoding_are_identical_in_another_process(default_model: R
         import numpy as np
         from numcodecs_ext.unicompress import model_blob
         from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
-        from zarr_unicompress.runtime.model import load_model
+        from zarr_unicompress.runtime.inr.model import load_model
         model = load_model(model_blob(None))
         chunk = np.load({str(tmp_path / 'chunk.npy')!r})
         for mode in (QualitySettings(), QualitySettings(max_error=2), QualitySettings(ratio=6.0)):
@@ -191,7 +191,7 @@ def test_no_pickle_or_unsafe_torch_load_in_the_package() -> None:
 def test_forged_wavelet_step_that_overflows_is_rejected(default_model: RuntimeModel) -> None:
     """A ratio-mode stream whose quantiser step makes the coefficients overflow float32."""
     from zarr_unicompress.bitstream import ChunkSections, pack_chunk, unpack_chunk
-    from zarr_unicompress.runtime.wavelet_residual import WaveletParams
+    from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams
 
     stream = encode_chunk(default_model, em_block((2, 64, 64)), QualitySettings(ratio=4.0))
     header, sections = unpack_chunk(stream)

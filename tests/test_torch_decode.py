@@ -14,12 +14,8 @@ from hypothesis import strategies as st
 from tests.common import em_block
 from zarr_unicompress.bitstream import ChunkSections, pack_chunk, unpack_chunk
 from zarr_unicompress.errors import ChunkCorrupt, UnsupportedInput
-from zarr_unicompress.runtime import (
-    chunk_codec,
-    decode_device,
-    parallel_open,
-    torch_decode,
-)
+from zarr_unicompress.runtime.coders import ratio as ratio_coder
+from zarr_unicompress.runtime.device import decode_device, parallel_open, torch_decode
 from zarr_unicompress.runtime.chunk_codec import (
     CodedWavelet,
     QualitySettings,
@@ -27,9 +23,9 @@ from zarr_unicompress.runtime.chunk_codec import (
     encode_chunk,
     open_chunk,
 )
-from zarr_unicompress.runtime.model import RuntimeModel
-from zarr_unicompress.runtime.parallel_open import ChunkOpener
-from zarr_unicompress.runtime.wavelet_residual import WaveletParams
+from zarr_unicompress.runtime.inr.model import RuntimeModel
+from zarr_unicompress.runtime.device.parallel_open import ChunkOpener
+from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams
 
 torch = pytest.importorskip("torch")
 
@@ -46,12 +42,12 @@ def numpy_decode_afterwards() -> Iterator[None]:
 def _inr_based(model: RuntimeModel, block: np.ndarray, ratio: float) -> bytes:
     """A ratio-mode stream with the INR base (the flat base wins on most EM chunks, so the
     encoder's choice is forced)."""
-    chosen = chunk_codec._inr_base_wins
-    chunk_codec._inr_base_wins = lambda *args: True  # type: ignore[assignment]
+    chosen = ratio_coder.inr_base_wins
+    ratio_coder.inr_base_wins = lambda *args: True  # type: ignore[assignment]
     try:
         return encode_chunk(model, block, QualitySettings(ratio=ratio))
     finally:
-        chunk_codec._inr_base_wins = chosen
+        ratio_coder.inr_base_wins = chosen
 
 
 def _streams(model: RuntimeModel) -> list[bytes]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from zarr_unicompress.errors import ModelCorrupt
-from zarr_unicompress.runtime.weights import (
+from zarr_unicompress.runtime.inr.weights import (
     blob_digest, decode_blob_b64, encode_blob_b64, pack_weights, unpack_weights)
 
 

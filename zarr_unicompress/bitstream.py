@@ -7,7 +7,8 @@ Layout (little endian)::
     flags    u8   FLAG_CONSTANT | FLAG_RESIDUAL | FLAG_WAVELET | FLAG_FLAT_BASE | FLAG_ZERO_BLOCKS
                   | FLAG_RANS
     dtype    u8   index into DTYPE_CODES
-    reserved u8   0
+    coder    u8   the coder that wrote the chunk (:mod:`.runtime.coders`): 0 for the modes of
+                  v0.4 and earlier, told apart by the flags (the byte was reserved, always 0)
     shape    3*u32   chunk shape in voxels (z, y, x)
     digest   16s  first 16 bytes of the model's sha256
     lo, hi   2*i32   intensity range used for normalisation (or the constant value)
@@ -86,6 +87,9 @@ class ChunkHeader:
     tables_len: int
     classes_len: int
     words_len: int
+    #: the coder byte: which coder of :mod:`.runtime.coders` wrote the chunk (0: the modes of
+    #: v0.4 and earlier, told apart by ``flags``).
+    coder: int = 0
 
     @property
     def is_constant(self) -> bool:
@@ -121,6 +125,11 @@ class ChunkSections:
     words: bytes
 
 
+def packed_size(sections: ChunkSections) -> int:
+    """Bytes of the stream :func:`pack_chunk` makes of any header and ``sections``."""
+    return HEADER_SIZE + len(sections.tables) + len(sections.classes) + len(sections.words) + _CRC.size
+
+
 def pack_chunk(header: ChunkHeader, sections: ChunkSections) -> bytes:
     """Serialise a header and its sections, appending the CRC32 of all of it."""
     head = _HEADER.pack(
@@ -128,7 +137,7 @@ def pack_chunk(header: ChunkHeader, sections: ChunkSections) -> bytes:
         FORMAT_VERSION,
         header.flags,
         dtype_code(header.dtype),
-        0,
+        header.coder,
         *header.shape,
         header.digest[:16],
         header.lo,
@@ -166,7 +175,7 @@ def unpack_chunk(buf: bytes | memoryview) -> tuple[ChunkHeader, ChunkSections]:
             f"chunk checksum mismatch: stored 0x{stored_crc:08x}, computed 0x{computed:08x}; "
             "the chunk is damaged or truncated"
         )
-    (_, version, flags, dcode, _, sz, sy, sx, digest, lo, hi, max_err, t_len, c_len, w_len) = (
+    (_, version, flags, dcode, coder, sz, sy, sx, digest, lo, hi, max_err, t_len, c_len, w_len) = (
         _HEADER.unpack_from(data, 0)
     )
     if version != FORMAT_VERSION:
@@ -205,6 +214,7 @@ def unpack_chunk(buf: bytes | memoryview) -> tuple[ChunkHeader, ChunkSections]:
         tables_len=t_len,
         classes_len=c_len,
         words_len=w_len,
+        coder=coder,
     )
     pos = HEADER_SIZE
     tables = data[pos : pos + t_len]

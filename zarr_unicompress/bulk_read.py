@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from .errors import ChunkCorrupt, UnsupportedInput
-from .runtime.model import RuntimeModel
-from .runtime.parallel_open import ChunkOpener
-from .runtime.torch_decode import DEFAULT_MAX_BATCH, decode_chunks
+from .runtime.inr.model import RuntimeModel
+from .runtime.device.parallel_open import ChunkOpener
+from .runtime.device.torch_decode import DEFAULT_MAX_BATCH, decode_chunks
 
 
 def read_array(array: Any, region: tuple[slice, ...] | None = None, device: str | None = "cuda",

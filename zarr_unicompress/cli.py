@@ -110,7 +110,7 @@ def _decompress(dest: str, out: str, decode_device: str | None = None) -> int:
     import dask.array as da
     import zarr
 
-    from .runtime.decode_device import set_decode_device
+    from .runtime.device.decode_device import set_decode_device
 
     set_decode_device(decode_device)  # dask's threads run in this process
     src = zarr.open_array(dest, mode="r")

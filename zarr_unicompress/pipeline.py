@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UniCompressError, UnsupportedInput
-from .runtime.codeword_search import default_search_device, search_device, set_search_device
+from .runtime.inr.codeword_search import default_search_device, search_device, set_search_device
 from .scheduling import auto_group_chunks, device_memory_bytes, run_tasks
 from .sources import open_source
 

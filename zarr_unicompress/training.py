@@ -26,8 +26,8 @@ from .errors import UnsupportedInput
 from .model.export import student_to_blob, teacher_from_blob, teacher_to_blob
 from .model.networks import StudentConfig, StudentNet, TeacherConfig, TeacherNet
 from .model.priors import TokenPriors, token_priors
-from .runtime.tokens import local_coordinates
-from .runtime.weights import blob_digest
+from .runtime.inr.tokens import local_coordinates
+from .runtime.inr.weights import blob_digest
 
 
 @dataclass(frozen=True)

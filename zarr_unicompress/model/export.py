@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from ..errors import ModelCorrupt
-from ..runtime.inr import intensity_table, table_digest
-from ..runtime.weights import pack_weights, unpack_weights
+from ..runtime.inr.network import intensity_table, table_digest
+from ..runtime.inr.weights import pack_weights, unpack_weights
 from .networks import StudentConfig, StudentNet, TeacherConfig, TeacherNet, config_dict
 
 STUDENT_KIND = "unicompress-student"

@@ -88,7 +88,7 @@ class VectorQuantizer(nn.Module):
 class ConditionedSiren(nn.Module):
     """SIREN f(e, p): codeword e (B, C) and token-local coordinates p (V, 3) -> intensities (B, V).
 
-    Same function as :func:`zarr_unicompress.runtime.inr.siren_forward`; layer names
+    Same function as :func:`zarr_unicompress.runtime.inr.network.siren_forward`; layer names
     ``layers.{k}``/``out`` map to ``siren.{k}``/``siren.out`` in the blob.
     """
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pywt
 
-from ..runtime.tokens import to_tokens, token_grid
+from ..runtime.inr.tokens import to_tokens, token_grid
 
 _HIGH_BANDS = ("aad", "ada", "add", "daa", "dad", "dda", "ddd")
 

@@ -1,4 +1,13 @@
-"""Decode-side runtime: model blob format, INR evaluation, entropy coding, chunk codec.
+"""Decode-side runtime, by stage. A chunk (z, y, x) flows through:
 
-Nothing here imports torch or the training code in :mod:`zarr_unicompress.model`.
+* :mod:`.chunk_codec` / :mod:`.opening`: chunk <-> stream; read the header, dispatch to the coder;
+* :mod:`.coders`: one coder per quality mode: chunk, model, settings <-> header and sections;
+* :mod:`.inr`: model blob -> RuntimeModel; chunk <-> codebook indices and the INR prediction;
+* :mod:`.transform`: residual voxels <-> CDF 9/7 wavelet bands;
+* :mod:`.quantize`: bands or voxel residuals -> integer symbols; rate control, base choice;
+* :mod:`.entropy`: integer symbol groups <-> frequency tables and rANS words;
+* :mod:`.device`: coded ratio-mode chunks -> voxels on a torch device; process pools.
+
+:mod:`.quality` holds the settings, :mod:`.numba_support` finds the compiled loops.
+Nothing here imports torch at import time, nor the training code in :mod:`zarr_unicompress.model`.
 """

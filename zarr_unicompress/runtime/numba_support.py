@@ -1,6 +1,8 @@
-"""Whether the runtime's compiled loops (:mod:`.lifting_loops`, :mod:`.block_loops`,
-:mod:`.quantize_loops`, :mod:`.estimate_loops`, :mod:`.table_loops`, :mod:`.voxel_loops`,
-:mod:`.rans_loops`, :mod:`.synthesis_loops`) run.
+"""Whether the runtime's compiled loops (:mod:`.transform.lifting_loops`,
+:mod:`.transform.block_loops`, :mod:`.transform.synthesis_loops`, :mod:`.quantize.quantize_loops`,
+:mod:`.quantize.voxel_loops`, :mod:`.entropy.estimate_loops`, :mod:`.entropy.table_loops`,
+:mod:`.entropy.rans_loops`) run; :func:`loops` takes their names relative to the runtime
+(``"transform.lifting_loops"``).
 
 numba is a dependency, but the runtime also works without it: where numba is installed the
 wavelet transform, the cut into zero blocks, the quantiser's coded blocks and size estimates,
@@ -37,7 +39,7 @@ def enabled() -> bool:
 
 @functools.cache
 def loops(name: str) -> ModuleType | None:
-    """The runtime module of compiled loops ``name`` (e.g. ``"lifting_loops"``), imported on
+    """The runtime module of compiled loops ``name`` (e.g. ``"transform.lifting_loops"``), imported on
     first use, or None where the loops are not :func:`enabled` or the module does not import
     (a warning says so once and the NumPy code runs).
 

@@ -1,0 +1,33 @@
+"""One coder per quality mode: a 3D chunk, the model and the settings in; the header fields and
+the stream's sections out (and back: header and sections in, the chunk out).
+
+The coders (:mod:`.registry` lists them):
+
+* :class:`.constant.ConstantCoder`: a chunk of one value (any settings): no payload.
+* :class:`.indices_only.IndicesOnlyCoder`: neither ``max_error`` nor ``ratio``: codebook
+  indices only, the pure INR reconstruction.
+* :class:`.max_error.MaxErrorCoder`: ``max_error=E``: indices plus the voxel residual
+  quantised with step 2E+1, so every voxel is within E.
+* :class:`.ratio.RatioCoder`: ``ratio=R``: a base (INR or flat) plus the residual's wavelet
+  coefficients, quantised with the finest step whose stream fits ``nbytes / R``.
+
+The header's ``coder`` byte (:attr:`.bitstream.ChunkHeader.coder`, byte 7 of the stream)
+names the coder that wrote a chunk: 0 for these four (told apart by the header's flags, as in
+every stream written before the byte had a meaning), 1 reserved for the predictive
+``max_error`` coder (issue 22), 2 for the 3D ratio coder (issue 21). A stream naming an id no
+registered coder has is refused as :class:`~zarr_unicompress.errors.ChunkCorrupt`.
+
+How to add a coder:
+
+1. Write one module here with one class derived from :class:`.base.Coder`: set ``coder_id``
+   (a new id, >= 1) and ``name``, and implement ``wants(settings)`` (whether it encodes chunks
+   with these settings), ``encode(chunk, model, settings) -> (ChunkHeader, ChunkSections)``
+   and ``decode(header, sections, model) -> np.ndarray`` (``open`` too where part of the
+   decode can run elsewhere, as :class:`.ratio.RatioCoder`'s reconstruction on a torch device).
+   Build the header with :func:`.base.chunk_header` (it sets the coder byte); check every
+   field of the stream in ``decode`` and raise ``ChunkCorrupt`` for what cannot be.
+2. Add one line to :data:`.registry.CODERS`, before the coders whose settings it takes over.
+
+:mod:`..chunk_codec` reads the header, checks the model and the expected shape and dtype,
+and dispatches; the CRC is checked by :func:`~zarr_unicompress.bitstream.unpack_chunk`.
+"""
