@@ -23,11 +23,14 @@ import torch
 from torch.nn import functional as F
 
 from .errors import UnsupportedInput
+from .fitting.predictors import fit_predictors_on_chunks
 from .model.export import student_to_blob, teacher_from_blob, teacher_to_blob
 from .model.networks import StudentConfig, StudentNet, TeacherConfig, TeacherNet
 from .model.priors import TokenPriors, token_priors
 from .runtime.inr.tokens import local_coordinates
 from .runtime.inr.weights import blob_digest
+from .runtime.predict.binding import META_KEY as PREDICTORS_KEY
+from .runtime.predict.binding import encode_meta
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,10 @@ def fit(
     history["student_mse"] = _train_student(student, teacher_net, data, coords, settings, rng, progress)
     teacher_net.cpu().eval()
     student.cpu().eval()
-    meta = {"trained_tokens": len(priors), "distilled": settings.distill}
+    meta: dict[str, object] = {"trained_tokens": len(priors), "distilled": settings.distill}
+    predictors = fit_predictors_on_chunks(volume, chunks, min(16, settings.max_sample_chunks), settings.seed)
+    if predictors is not None:  # the max_error coder's codebook of linear predictors (else the default)
+        meta[PREDICTORS_KEY] = encode_meta(predictors)
     return FittedModel(student_to_blob(student, meta), teacher_to_blob(teacher_net, meta), history)
 
 

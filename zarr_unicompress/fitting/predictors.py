@@ -11,7 +11,9 @@ the taps. NumPy only, seconds on a 250**3 volume.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -113,3 +115,25 @@ def fit_predictors(volume: np.ndarray | Sequence[np.ndarray], classes_2d: int = 
         t3, a3 = np.concatenate([t for t, _ in samples]), np.concatenate([a for _, a in samples])
         parts.append(fit_codebook(t3, a3, classes_3d, N_TAPS, iterations, rng))
     return PredictorModel(quantize(np.concatenate(parts)), classes_2d, token)
+
+
+def fit_predictors_on_chunks(volume: Any, chunks: tuple[int, int, int], max_chunks: int = 16,
+                             seed: int = 0) -> PredictorModel | None:
+    """A :class:`PredictorModel` fitted on up to ``max_chunks`` random chunks of ``chunks``
+    (z, y, x) voxels read from ``volume`` (numpy, zarr or dask; 3D integers), as
+    :func:`zarr_unicompress.fit` samples them; None where no chunk is large enough (at least
+    22 x 22 voxels in a slice) or all are constant (the coder then uses the default model)."""
+    shape = tuple(int(s) for s in volume.shape)
+    rng = np.random.default_rng(seed)
+    origins = list(itertools.product(*(range(0, s, c) for s, c in zip(shape, chunks))))
+    rng.shuffle(origins)
+    blocks = []
+    for origin in origins[:max_chunks]:
+        block = np.asarray(volume[tuple(slice(o, min(o + c, s)) for o, c, s in zip(origin, chunks, shape))])
+        if min(block.shape[1:]) >= 22 and block.min() != block.max():
+            blocks.append(block)
+    if not blocks:
+        return None
+    n_tokens = max(64, 3000 // len(blocks))
+    deep = sum(b.shape[0] >= 3 for b in blocks)
+    return fit_predictors(blocks, classes_3d=8 if deep else 0, n_tokens=n_tokens, seed=seed)

@@ -1,4 +1,7 @@
-"""Bytes <-> chunk for the predictive error-bounded coder.
+"""Bytes <-> chunk for the predictive error-bounded coder: :func:`encode_payload` /
+:func:`decode_payload` (the range coder's bytes, which :class:`..coders.predictive.PredictiveCoder`
+puts in a UniCompress chunk), and a standalone stream of them (:func:`encode_chunk` /
+:func:`decode_chunk`, for benchmarks and tests).
 
 Stream: ``MAGIC`` (2 bytes), version (uint8), mode (uint8: 0 raw, 1 predictive), options
 (uint8, :mod:`.taps` OPT_*), ndim (uint8), dtype (3 ASCII bytes of numpy's ``dtype.str``), the
@@ -63,15 +66,18 @@ def encode_chunk(chunk: np.ndarray, max_error: int, model: PredictorModel, optio
     head = _FIXED.pack(MAGIC, VERSION, PREDICTIVE, options, arr.ndim, key.encode()) + \
         struct.pack(f"<{arr.ndim}I", *arr.shape) + _TAIL.pack(int(max_error), lo, hi, bytes.fromhex(model.digest[:8]))
     raw = arr.astype(key).tobytes()
-    payload = _encode_payload(vol, int(max_error), lo, hi, model, options, len(raw))
-    if payload is None or len(payload) >= len(raw):
+    payload = encode_payload(vol, int(max_error), lo, hi, model, options, len(raw))
+    if payload is None:
         return head[:3] + bytes([RAW]) + head[4:] + raw
     return head + payload
 
 
-def _encode_payload(vol: np.ndarray, max_error: int, lo: int, hi: int, model: PredictorModel, options: int,
-                    budget: int) -> bytes | None:
+def encode_payload(vol: np.ndarray, max_error: int, lo: int, hi: int, model: PredictorModel, options: int,
+                   budget: int) -> bytes | None:
+    """The range coder's bytes of ``vol`` (Z, Y, X) integers within [lo, hi] (its min and max),
+    or None where they would take ``budget`` bytes or more."""
     run, encode_stream, choose_classes, finish = _impl()
+    vol = np.ascontiguousarray(vol, dtype=np.int64)
     shape = np.array(vol.shape, np.int64)
     nz, ny, nx = vol.shape
     token = model.token
@@ -80,8 +86,8 @@ def _encode_payload(vol: np.ndarray, max_error: int, lo: int, hi: int, model: Pr
     ntaps, offs = model.ntaps(), flat_offsets(vol.shape)
     vp = np.pad(vol, ((1, 0), (3, 2), (2, 2)), mode="edge").ravel()
     classes = np.zeros(n_tok, np.int64)
-    choose_classes(vp, coefs / float(1 << SHIFT), ntaps, offs, shape, token, model.n_classes, model.classes_2d, max_error,
-                   SWITCH_BITS, SUBSAMPLE, classes)
+    choose_classes(vp, coefs / float(1 << SHIFT), ntaps, offs, shape, token, model.n_classes, model.classes_2d,
+                   max_error, SWITCH_BITS, SUBSAMPLE, classes)
     rp = np.zeros(int(np.prod(padded_shape(vol.shape))), np.int64)
     qp = np.zeros_like(rp)
     buckets = np.zeros(vol.size, np.uint8)
@@ -92,9 +98,33 @@ def _encode_payload(vol: np.ndarray, max_error: int, lo: int, hi: int, model: Pr
         model.classes_2d, lo, hi, max_error, options, buf, rc, probs)
     encode_stream(qp, buckets, classes, shape, token, model.n_classes, options, buf, rc, probs)
     n = finish(rc, buf)
-    if rc[range_coder.FLAG]:
+    if rc[range_coder.FLAG] or n >= budget:
         return None
     return buf[:n].tobytes()
+
+
+def decode_payload(payload: bytes, shape: tuple[int, int, int], lo: int, hi: int, max_error: int,
+                   model: PredictorModel, options: int) -> np.ndarray:
+    """The voxels (Z, Y, X) int64 of :func:`encode_payload`'s bytes; ChunkCorrupt where they
+    are damaged (a bad index or residual, or too few bytes)."""
+    run = _impl()[0]
+    coefs = model.coefs.astype(np.int64).ravel()
+    token = model.token
+    n_tok = shape[0] * (-(-shape[1] // token)) * (-(-shape[2] // token))
+    rp = np.zeros(int(np.prod(padded_shape(shape))), np.int64)
+    qp = np.zeros_like(rp)
+    buf = np.frombuffer(payload, np.uint8)
+    rc = range_coder.decoder_state(buf, 0)
+    probs = range_coder.new_probs(N_CONTEXTS)
+    classes = np.zeros(n_tok, np.int64)
+    status = run(1, rp[:1], rp, qp, np.zeros(1, np.uint8), classes, coefs, model.ntaps(), flat_offsets(shape),
+                 np.array(shape, np.int64), token, model.n_classes, model.classes_2d, lo, hi, max_error, options,
+                 buf, rc, probs)
+    if status != kernels.OK or rc[range_coder.FLAG]:
+        what = "past the end of its bytes" if rc[range_coder.FLAG] else ("a bad predictor index" if
+                                                                        status == kernels.BAD_CLASS else "a bad residual")
+        raise ChunkCorrupt(f"predictive stream is damaged ({what}); the chunk cannot be decoded")
+    return rp.reshape(padded_shape(shape))[1:, 3:-2, 2:-2]
 
 
 def read_header(data: bytes) -> tuple[int, int, np.dtype, tuple[int, ...], int, int, int, bytes, int]:
@@ -140,21 +170,5 @@ def decode_chunk(data: bytes, model: PredictorModel | None) -> np.ndarray:
         raise ModelMismatch("predictive chunk was encoded with another predictor model than the one given; "
                             "decode it with the array's own model")
     shape3 = (1,) * (3 - len(shape)) + shape
-    run = _impl()[0]
-    coefs = model.coefs.astype(np.int64).ravel()
-    token = model.token
-    n_tok = shape3[0] * (-(-shape3[1] // token)) * (-(-shape3[2] // token))
-    rp = np.zeros(int(np.prod(padded_shape(shape3))), np.int64)
-    qp = np.zeros_like(rp)
-    buf = np.frombuffer(data, np.uint8, len(data) - at, at)
-    rc = range_coder.decoder_state(buf, 0)
-    probs = range_coder.new_probs(N_CONTEXTS)
-    classes = np.zeros(n_tok, np.int64)
-    status = run(1, rp[:1], rp, qp, np.zeros(1, np.uint8), classes, coefs, model.ntaps(), flat_offsets(shape3),
-                 np.array(shape3, np.int64), token, model.n_classes, model.classes_2d, lo, hi, max_error, options,
-                 buf, rc, probs)
-    if status != kernels.OK or rc[range_coder.FLAG]:
-        raise ChunkCorrupt(f"predictive stream is damaged (decoder status {status}, "
-                           f"{'past the end of its bytes' if rc[range_coder.FLAG] else 'bad symbol'})")
-    out = rp.reshape(padded_shape(shape3))[1:, 3:-2, 2:-2]
+    out = decode_payload(data[at:], shape3, lo, hi, max_error, model, options)
     return out.astype(dtype.newbyteorder("=")).reshape(shape)
