@@ -124,3 +124,9 @@ def test_zarr_v3_chunks_are_predictive(tmp_path: Path):
     np.testing.assert_array_equal(z[:], volume)
     raw = (tmp_path / "p.zarr" / "c" / "0" / "0" / "0").read_bytes()
     assert raw[7] == PredictiveCoder.coder_id
+
+
+def test_fit_stores_the_arrays_own_predictors(tiny_model):
+    assert META_KEY in tiny_model.weights.meta
+    assert predictors_of(tiny_model).digest != default_predictors().digest
+    _round_trip(tiny_model, em_block((8, 64, 64)), 1)
