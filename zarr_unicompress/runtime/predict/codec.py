@@ -48,9 +48,7 @@ def encode_chunk(chunk: np.ndarray, max_error: int, model: PredictorModel, optio
     """The stream of ``chunk`` (up to 3 dimensions, an integer dtype of up to 32 bits) such
     that every decoded voxel is within ``max_error`` (intensity units, >= 0) of the original."""
     arr = np.asarray(chunk)
-    key = arr.dtype.newbyteorder("<").str if arr.dtype.byteorder not in "|=<" else arr.dtype.str
-    if arr.dtype.byteorder == "=":
-        key = arr.dtype.newbyteorder("<").str
+    key = arr.dtype.newbyteorder("<").str if arr.dtype.byteorder in "=>" else arr.dtype.str
     if key not in DTYPES:
         raise UnsupportedInput(f"the predictive coder takes integer dtypes of up to 32 bits, got {arr.dtype}")
     if not 1 <= arr.ndim <= 3 or arr.size == 0 or arr.size > MAX_VOXELS:

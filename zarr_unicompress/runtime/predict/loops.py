@@ -1,6 +1,11 @@
 """The predictive coder's loops (:mod:`.range_coder`, :mod:`.kernels`, :mod:`.choose`)
 compiled with numba (on-disk cache, releasing the GIL): the same bytes and voxels as the plain
-functions. Imported only where :func:`..numba_support.enabled`."""
+functions. Imported only where :func:`..numba_support.enabled`.
+
+numba caches each compiled function by its own source file: :func:`.kernels.run` and
+:func:`.kernels.encode_stream` embed :mod:`.range_coder`'s functions, so a change to
+range_coder.py alone must also touch kernels.py (or clear ``__pycache__``), else the old build
+of the loops is loaded."""
 
 from __future__ import annotations
 
