@@ -52,3 +52,47 @@ def test_fit_refuses_bad_input() -> None:
             progress=False)
     with pytest.raises(TypeError, match="unknown fit settings"):
         fit(em_block((4, 16, 16)), chunks=(4, 16, 16), no_such_setting=1)
+
+
+def _record_threads(monkeypatch, error: Exception | None = None) -> list[int]:
+    """Replace the training loop by a probe of torch's thread count; returns what it saw."""
+    import zarr_unicompress.training as training
+
+    seen: list[int] = []
+
+    def probe(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        if error is not None:
+            raise error
+        return "fitted"
+
+    monkeypatch.setattr(training, "_fit", probe)
+    return seen
+
+
+def test_fit_uses_the_cores_it_may_run_on_and_restores_threads(monkeypatch) -> None:
+    import zarr_unicompress.training as training
+
+    before = torch.get_num_threads()
+    seen = _record_threads(monkeypatch)
+    monkeypatch.setattr(training.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    monkeypatch.setattr(training.os, "getloadavg", lambda: (0.4, 0.0, 0.0))  # idle
+    monkeypatch.setattr(training.Path, "read_text", lambda self: "max 100000")  # no cgroup quota
+    assert training.usable_cores() == 3
+    assert fit(np.zeros((1, 1, 1), np.uint8)) == "fitted"
+    assert fit(np.zeros((1, 1, 1), np.uint8), threads=1) == "fitted"
+    monkeypatch.setattr(training.os, "getloadavg", lambda: (1.7, 0.0, 0.0))  # one core kept busy elsewhere
+    assert fit(np.zeros((1, 1, 1), np.uint8)) == "fitted"
+    monkeypatch.setattr(training.os, "getloadavg", lambda: (13.0, 0.0, 0.0))
+    assert fit(np.zeros((1, 1, 1), np.uint8)) == "fitted"
+    monkeypatch.setattr(training.Path, "read_text", lambda self: "150000 100000")  # 1.5 CPUs
+    assert training.usable_cores() == 2
+    assert seen == [3, 1, 2, 1] and torch.get_num_threads() == before
+
+
+def test_fit_restores_threads_when_it_fails(monkeypatch) -> None:
+    before = torch.get_num_threads()
+    seen = _record_threads(monkeypatch, error=RuntimeError("boom"))
+    with pytest.raises(RuntimeError):
+        fit(np.zeros((1, 1, 1), np.uint8), threads=before + 1)
+    assert seen == [before + 1] and torch.get_num_threads() == before

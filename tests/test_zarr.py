@@ -107,3 +107,19 @@ def test_dask_distributed_local_cluster(tmp_path: Path, volume: np.ndarray) -> N
                 np.save({str(out)!r}, x.compute())
     """, timeout=240)
     np.testing.assert_array_equal(np.load(out), z[:])
+
+
+def test_chunks_larger_than_the_array_warn_about_edge_padding(tmp_path) -> None:
+    import warnings
+
+    import zarr
+
+    from zarr_unicompress.zarr3 import EdgePaddingWarning, UniCompressCodec
+
+    with pytest.warns(EdgePaddingWarning, match=r"chunks \(64, 32, 32\) exceed the array \(30, 32, 32\)"):
+        zarr.create_array(str(tmp_path / "big.zarr"), shape=(30, 32, 32), chunks=(64, 32, 32), dtype="uint8",
+                          serializer=UniCompressCodec(max_error=1), compressors=None, fill_value=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EdgePaddingWarning)
+        zarr.create_array(str(tmp_path / "fits.zarr"), shape=(30, 32, 32), chunks=(16, 32, 32), dtype="uint8",
+                          serializer=UniCompressCodec(max_error=1), compressors=None, fill_value=0)

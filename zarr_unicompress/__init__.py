@@ -2,17 +2,18 @@
 
 ``UniCompress`` is the numcodecs codec (Zarr v2 ``compressor=``); ``UniCompressCodec`` the
 Zarr v3 array-to-bytes codec (``serializer=``); ``fit`` trains the shared model of an array
-(imports torch lazily).
+(imports torch lazily: torch is the optional extra ``zarr-unicompress[fit]``; without it
+``fit`` raises :class:`FitUnavailable`, and everything else works).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .errors import ChunkCorrupt, ModelCorrupt, ModelMismatch, UniCompressError, UnsupportedInput
+from .errors import ChunkCorrupt, FitUnavailable, ModelCorrupt, ModelMismatch, UniCompressError, UnsupportedInput
 
 __all__ = ["UniCompress", "UniCompressCodec", "fit", "FitSettings", "FittedModel", "UniCompressError",
-           "ChunkCorrupt", "ModelCorrupt", "ModelMismatch", "UnsupportedInput"]
+           "ChunkCorrupt", "ModelCorrupt", "ModelMismatch", "UnsupportedInput", "FitUnavailable"]
 __version__ = "0.4.4"
 
 

@@ -151,6 +151,31 @@ def pack_chunk(header: ChunkHeader, sections: ChunkSections) -> bytes:
     return body + _CRC.pack(zlib.crc32(body))
 
 
+def declared_output(buf: bytes | memoryview) -> tuple[tuple[int, int, int], np.dtype]:
+    """The shape (z, y, x) and dtype a stream declares, read from its fixed header only (no
+    checksum: O(1) whatever the stream's length), so that a caller can refuse an output too
+    large for it before :func:`unpack_chunk` and the decoder allocate anything.
+
+    Raises :class:`ChunkCorrupt` for a stream too short for a header, without the magic, or
+    with an unknown dtype code.
+    """
+    view = memoryview(buf).cast("B") if not isinstance(buf, bytes) else memoryview(buf)
+    if len(view) < HEADER_SIZE + _CRC.size:
+        raise ChunkCorrupt(
+            f"chunk stream is {len(view)} bytes, shorter than the {HEADER_SIZE + _CRC.size}-byte "
+            "minimum; the chunk is truncated or is not a UniCompress chunk"
+        )
+    fields = _HEADER.unpack_from(view, 0)
+    if fields[0] != MAGIC:
+        raise ChunkCorrupt(
+            f"chunk does not start with UniCompress magic {MAGIC!r} (found {fields[0]!r}); "
+            "it was written by another codec or is damaged"
+        )
+    if fields[3] >= len(DTYPE_CODES):
+        raise ChunkCorrupt(f"chunk header names unknown dtype code {fields[3]}; the chunk is damaged")
+    return (fields[5], fields[6], fields[7]), np.dtype(DTYPE_CODES[fields[3]])
+
+
 def unpack_chunk(buf: bytes | memoryview) -> tuple[ChunkHeader, ChunkSections]:
     """Parse and verify a chunk stream.
 

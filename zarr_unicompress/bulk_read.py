@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .bitstream import declared_output
 from .errors import ChunkCorrupt, UnsupportedInput
 from .runtime.inr.model import RuntimeModel
 from .runtime.device.parallel_open import ChunkOpener
@@ -59,7 +60,8 @@ def read_array(array: Any, region: tuple[slice, ...] | None = None, device: str 
     out = np.full(tuple(s.stop - s.start for s in box), array.fill_value or 0, dtype=array.dtype)
     chunks = tuple(array.chunks)
     coords = product(*(range(s.start // c, -(-s.stop // c)) for s, c in zip(box, chunks)))
-    present = ((c, data) for c, data in _streams(array, coords) if data is not None)  # read as decoded
+    present = ((c, _declared_as(data, chunks, array.dtype))  # read as decoded
+               for c, data in _streams(array, coords) if data is not None)
     if opener is not None:
         if opener.reconstruct != (device is None):
             raise UnsupportedInput("the opener must reconstruct (reconstruct=True) exactly where device is None")
@@ -89,6 +91,17 @@ def _decode_into(out: np.ndarray, box: tuple[slice, ...], chunks: tuple[int, ...
         decoded = batch if device is None else decode_chunks(model, None, device, opened=batch)
         for voxels in decoded:
             _place(out, box, chunks, submitted.popleft(), _as_chunk(voxels, chunks, out.dtype))
+
+
+def _declared_as(data: bytes, chunks: tuple[int, ...], dtype: Any) -> bytes:
+    """``data`` if its header declares the array's chunk shape and dtype; else ChunkCorrupt,
+    before a worker allocates what a crafted header declares."""
+    shape, declared = declared_output(data)
+    want = (1,) * (3 - len(chunks)) + tuple(chunks)
+    if shape != want or declared != np.dtype(dtype):
+        raise ChunkCorrupt(f"chunk declares {shape} {declared}, the array's chunks are {tuple(chunks)} "
+                           f"{np.dtype(dtype)}; the chunk is damaged or belongs to another array")
+    return data
 
 
 def _chunk_model(array: Any) -> RuntimeModel:

@@ -11,40 +11,52 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import math
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-from .errors import UniCompressError
+from .errors import UniCompressError, UnsupportedInput
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="unicompress", description="UniCompress archives of 3D volumes in Zarr")
+    parser = _Parser(prog="unicompress", description="UniCompress archives of 3D volumes in Zarr")
     sub = parser.add_subparsers(dest="command", required=True)
 
     comp = sub.add_parser("compress", help="compress a .npy/TIFF/Zarr/N5 volume into a Zarr array")
     comp.add_argument("source")
     comp.add_argument("dest")
     quality = comp.add_mutually_exclusive_group()
-    quality.add_argument("--ratio", type=float, help="target compression ratio per chunk")
-    quality.add_argument("--max-error", type=int, help="bound on |x - x'| per voxel (intensity units)")
-    comp.add_argument("--chunks", type=int, nargs=3, default=(64, 512, 512), metavar=("Z", "Y", "X"))
-    comp.add_argument("--shards", type=int, nargs=3, default=None, metavar=("Z", "Y", "X"),
+    quality.add_argument("--ratio", type=_ratio, help="target compression ratio per chunk (finite, > 1)")
+    quality.add_argument("--max-error", type=_natural, help="bound on |x - x'| per voxel (intensity units)")
+    comp.add_argument("--chunks", type=_positive, nargs=3, default=(64, 512, 512), metavar=("Z", "Y", "X"))
+    comp.add_argument("--shards", type=_positive, nargs=3, default=None, metavar=("Z", "Y", "X"),
                       help="Zarr v3 shard shape (multiples of --chunks)")
     comp.add_argument("--zarr-format", type=int, choices=(2, 3), default=3)
     comp.add_argument("--model", default="default",
                       help="'default' (shipped EM model), 'fit' (fit on this volume) or a .ucmw file")
-    comp.add_argument("--fit-steps", type=int, default=None, help="teacher and student steps when --model fit")
+    comp.add_argument("--fit-steps", type=_positive, default=None, help="teacher and student steps when --model fit")
     sched = comp.add_mutually_exclusive_group()
     sched.add_argument("--scheduler", help="address of a running dask.distributed scheduler")
-    sched.add_argument("--workers", type=int, help="local workers (threads; processes with --local-cluster)")
+    sched.add_argument("--workers", type=_positive, help="local workers (threads; processes with --local-cluster)")
     comp.add_argument("--local-cluster", action="store_true", help="run a distributed.LocalCluster of --workers")
-    comp.add_argument("--group-chunks", type=int, default=None,
+    comp.add_argument("--group-chunks", type=_positive, default=None,
                       help="chunks per task along z without shards (default: from available memory)")
     comp.add_argument("--device", choices=("cuda", "cpu"), default=None,
                       help="device for fitting and the encoder's codeword search (default: cuda when torch sees one)")
     comp.add_argument("--dataset", default=None, help="array path inside a Zarr group or N5 container")
     comp.add_argument("--quiet", action="store_true")
+    # OME-Zarr 0.5 pyramid and viewer (zarr_unicompress.multiscale, zarr_unicompress.view)
+    comp.add_argument("--multiscale", nargs="?", type=int, const=0, default=None, metavar="LEVELS",
+                      help="write an OME-Zarr 0.5 multiscale image (LEVELS levels; default: until one chunk)")
+    comp.add_argument("--voxel-size", type=float, nargs=3, default=None, metavar=("Z", "Y", "X"),
+                      help="voxel size in nm: scale metadata, and z is halved only where voxels are ~isotropic")
+    view = sub.add_parser("view", help="serve a UniCompress array or multiscale image to neuroglancer")
+    view.add_argument("dest")
+    view.add_argument("--bind", default="127.0.0.1", help="address the viewer's server listens on")
+    view.add_argument("--port", type=int, default=0, help="port (default: any free one)")
 
     info = sub.add_parser("info", help="print the codec configuration of a UniCompress array")
     info.add_argument("dest")
@@ -59,26 +71,87 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "compress":
             return _compress(args)
+        if args.command == "view":
+            from .view import serve_forever
+
+            return serve_forever(args.dest, args.bind, args.port)
         if args.command == "info":
             print(json.dumps(array_info(args.dest), indent=2))
             return 0
         return _decompress(args.dest, args.out, args.decode_device)
-    except UniCompressError as exc:
-        print(f"unicompress: error: {exc}", file=sys.stderr)
+    except (UniCompressError, OSError) as exc:  # bad input, or a file the system refused: one line
+        print(f"unicompress: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block): what is wrong and where to read more."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, UniCompressError) else f"{type(exc).__name__}: {text}"
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be a positive integer (>= 1)")
+    return value
+
+
+def _natural(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be an integer >= 0")
+    return value
+
+
+def _ratio(text: str) -> float:
+    """argparse type: a finite number > 1 (``inf`` and ``nan`` are refused: not valid JSON)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number > 1 (raw bytes / stored bytes)")
+    return value
 
 
 def _compress(args: argparse.Namespace) -> int:
     from .pipeline import compress
 
+    if args.scheduler:
+        from .scheduling import check_scheduler
+
+        check_scheduler(args.scheduler)  # before anything is fitted or written
     scheduler = args.scheduler or ("local-cluster" if args.local_cluster else None)
     overrides = {} if args.fit_steps is None else {"teacher_steps": args.fit_steps, "student_steps": args.fit_steps}
-    summary = compress(args.source, args.dest, chunks=tuple(args.chunks),
+    run, extra = compress, {}
+    if args.voxel_size and args.multiscale is None:
+        raise UnsupportedInput("--voxel-size describes a multiscale image: add --multiscale")
+    if args.multiscale is not None:  # OME-Zarr 0.5 pyramid of UniCompress levels
+        from .multiscale import compress_multiscale as run
+
+        extra = {"levels": args.multiscale or None, "voxel_size": args.voxel_size and tuple(args.voxel_size)}
+    summary = run(args.source, args.dest, chunks=tuple(args.chunks),
                        shards=tuple(args.shards) if args.shards else None, zarr_format=args.zarr_format,
                        max_error=args.max_error, ratio=args.ratio, model=args.model, scheduler=scheduler,
                        workers=args.workers, group_chunks=args.group_chunks, device=args.device,
                        progress=not args.quiet,
-                       dataset=args.dataset, fit_overrides=overrides)
+                       dataset=args.dataset, fit_overrides=overrides, **extra)
     print(summary)
     return 0
 
@@ -89,8 +162,11 @@ def array_info(dest: str) -> dict[str, object]:
 
     from .pipeline import COMPLETE_ATTR, stored_bytes, unicompress_config
 
-    array = zarr.open_array(dest, mode="r")
+    array = open_existing_array(dest)
     config = unicompress_config(array)
+    from numcodecs_ext.unicompress import UniCompress
+
+    codec = UniCompress.from_config({k: v for k, v in config.items() if k not in ("id", "name")})
     raw = array.nbytes
     stored = stored_bytes(Path(dest))
     mode = ("max_error" if config.get("max_error") is not None else
@@ -100,7 +176,7 @@ def array_info(dest: str) -> dict[str, object]:
         "shards": list(array.shards) if getattr(array, "shards", None) else None,
         "zarr_format": array.metadata.zarr_format, "quality_mode": mode,
         "max_error": config.get("max_error"), "ratio_target": config.get("ratio"),
-        "model_sha256": config["model_sha256"], "model_bytes_base64": len(config["model"]),
+        "model_sha256": codec.model_sha256, "model_bytes_base64": len(codec.get_config()["model"]),
         "raw_bytes": raw, "stored_bytes": stored, "ratio": round(raw / max(stored, 1), 3),
         "complete": bool(array.attrs.get(COMPLETE_ATTR, False)),
     }
@@ -110,15 +186,44 @@ def _decompress(dest: str, out: str, decode_device: str | None = None) -> int:
     import dask.array as da
     import zarr
 
+    from .pipeline import DestinationConflict
     from .runtime.device.decode_device import set_decode_device
 
     set_decode_device(decode_device)  # dask's threads run in this process
-    src = zarr.open_array(dest, mode="r")
-    lazy = da.from_zarr(src)
-    target = zarr.create_array(out, shape=src.shape, chunks=src.chunks, dtype=src.dtype)
-    da.to_zarr(lazy.rechunk(src.chunks), target)
+    src = open_existing_array(dest)
+    final = Path(out)
+    if final.exists() or final.is_symlink():
+        raise DestinationConflict(f"{out} exists; decompress never overwrites: choose a new output path")
+    # written under a temporary name beside the output, renamed when complete: an interrupted
+    # run leaves no half-made output (only that folder, which this command made and removes)
+    partial = final.with_name(f".{final.name}.unicompress-partial-{os.getpid()}")
+    try:
+        lazy = da.from_zarr(src)
+        target = zarr.create_array(str(partial), shape=src.shape, chunks=src.chunks, dtype=src.dtype)
+        da.to_zarr(lazy.rechunk(src.chunks), target)
+        os.rename(partial, final)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial)
     print(f"wrote {out}: {src.shape} {src.dtype}")
     return 0
+
+
+def open_existing_array(path: str) -> Any:
+    """``zarr.open_array(path, mode="r")`` for a path the user named; one-line errors where it is
+    missing or not a Zarr array (a damaged codec config keeps its own error)."""
+    import zarr
+
+    if not Path(path).exists():
+        raise UnsupportedInput(f"{path} does not exist; name a Zarr array written by unicompress compress")
+    try:
+        return zarr.open_array(path, mode="r")
+    except UniCompressError:
+        raise
+    except Exception as exc:  # zarr raises many kinds for a path that is not an array
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise UnsupportedInput(f"{path} is not a Zarr array ({reason}); name a Zarr array written by "
+                               "unicompress compress") from None
 
 
 if __name__ == "__main__":

@@ -25,3 +25,19 @@ class ModelCorrupt(UniCompressError):
 
 class UnsupportedInput(UniCompressError):
     """The array handed to the codec has a dtype, shape or values the codec cannot encode."""
+
+
+#: what to install for fitting (the CPU wheel avoids the multi-GB CUDA build on Linux).
+FIT_INSTALL_HINT = ("fitting a model needs torch: pip install 'zarr-unicompress[fit]' (on Linux without a "
+                    "GPU, first: pip install torch --index-url https://download.pytorch.org/whl/cpu); "
+                    "encoding and decoding with a given model (--model default or a .ucmw file) need no torch")
+
+
+class FitUnavailable(UniCompressError, ImportError):
+    """``fit()`` (or ``--model fit``) was asked for but torch is not installed; says what to install.
+
+    Also an ``ImportError``, so ``except ImportError`` around an optional fit keeps working."""
+
+
+class ConfigInvalid(UnsupportedInput):
+    """A codec configuration has an unknown key or a value of the wrong type or range."""

@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from .bitstream import dtype_code
 from .errors import UniCompressError, UnsupportedInput
+from .job_checks import check_job, clip_to_volume, read_model_file
 from .runtime.inr.codeword_search import default_search_device, search_device, set_search_device
 from .scheduling import auto_group_chunks, device_memory_bytes, run_tasks
 from .sources import open_source
@@ -126,16 +128,12 @@ def compress(
 
     start = time.perf_counter()
     dest = Path(dest)
+    chunks, shards = check_job(chunks, shards, zarr_format, max_error, ratio, group_chunks, workers, device)
     reader = open_source(source, source_kind, dataset)
     if len(reader.shape) != 3:
         raise UnsupportedInput(f"compress needs a 3D source (z, y, x); got shape {tuple(reader.shape)}")
-    chunks = tuple(min(int(c), s) for c, s in zip(chunks, reader.shape))
-    if shards is not None:
-        if zarr_format != 3:
-            raise UnsupportedInput("shards need zarr_format=3")
-        shards = tuple(int(s) for s in shards)
-        if any(s % c for s, c in zip(shards, chunks)):
-            raise UnsupportedInput(f"shards {shards} must be whole multiples of chunks {chunks}")
+    dtype_code(reader.dtype)  # refuse float and other dtypes before the destination is made
+    chunks, shards = clip_to_volume(chunks, shards, tuple(reader.shape))
     array = _open_or_create(zarr, reader, dest, chunks, shards, zarr_format, max_error, ratio, model,
                             device, progress, fit_overrides or {})
     search = default_search_device(device)
@@ -237,6 +235,10 @@ def _open_or_create(zarr: Any, reader: Any, dest: Path, chunks: tuple[int, ...],
         if not (dest / PROGRESS_DIR).is_dir():
             raise DestinationConflict(f"{dest} exists and was not written by unicompress compress; "
                                       "choose a new destination or delete it")
+        if not any((dest / name).is_file() for name in ("zarr.json", ".zarray")):
+            # a job stopped between making its progress folder and its array: start the array
+            return _create(zarr, reader, dest, chunks, shards, zarr_format, max_error, ratio, model, device,
+                           progress, fit_overrides)
         array = zarr.open_array(str(dest), mode="r+")
         if tuple(array.shape) != tuple(reader.shape) or np.dtype(array.dtype) != reader.dtype:
             raise DestinationConflict(f"{dest} holds {array.shape} {array.dtype}, the source is "
@@ -246,10 +248,28 @@ def _open_or_create(zarr: Any, reader: Any, dest: Path, chunks: tuple[int, ...],
             raise DestinationConflict(f"{dest} was started with max_error={config.get('max_error')}, "
                                       f"ratio={config.get('ratio')}; rerun with the same quality settings")
         return array
+    created = not dest.exists()
+    try:
+        return _create(zarr, reader, dest, chunks, shards, zarr_format, max_error, ratio, model, device, progress,
+                       fit_overrides)
+    except BaseException:
+        if created and dest.exists():  # made by this call, half made: a rerun must find no trace
+            import shutil
+
+            shutil.rmtree(dest)
+        raise
+
+
+def _create(zarr: Any, reader: Any, dest: Path, chunks: tuple[int, ...], shards: tuple[int, ...] | None,
+            zarr_format: int, max_error: int | None, ratio: float | None, model: Any,
+            device: str | None, progress: bool, fit_overrides: dict[str, Any]) -> Any:
+    """Make ``dest``'s progress folder, then the array in ``dest`` (so that a job killed
+    in between leaves a destination its rerun recognises and completes)."""
     blob = _resolve_model(model, reader, chunks, device, progress, fit_overrides)
     from numcodecs_ext.unicompress import UniCompress
 
     codec = UniCompress(model=blob, max_error=max_error, ratio=ratio)
+    (dest / PROGRESS_DIR).mkdir(parents=True, exist_ok=True)
     if zarr_format == 2:
         array = zarr.open_array(str(dest), mode="w-", zarr_format=2, shape=reader.shape, chunks=chunks,
                                 dtype=reader.dtype, compressor=codec, fill_value=0)
@@ -257,10 +277,10 @@ def _open_or_create(zarr: Any, reader: Any, dest: Path, chunks: tuple[int, ...],
         from .zarr3 import UniCompressCodec
 
         array = zarr.create_array(str(dest), shape=reader.shape, chunks=chunks, shards=shards, dtype=reader.dtype,
-                                  serializer=UniCompressCodec(inner=codec), compressors=None, fill_value=0)
+                                  serializer=UniCompressCodec(inner=codec), compressors=None, fill_value=0,
+                                  dimension_names=("z", "y", "x"))  # OME-Zarr 0.5 and viewers need them
     else:
         raise UnsupportedInput(f"zarr_format must be 2 or 3, got {zarr_format}")
-    (dest / PROGRESS_DIR).mkdir()
     return array
 
 
@@ -295,7 +315,7 @@ def _resolve_model(model: Any, reader: Any, chunks: tuple[int, ...], device: str
 
         return fit(reader, chunks=chunks, device=device, progress=progress, **fit_overrides).blob
     if isinstance(model, (str, Path)):
-        return Path(model).read_bytes()
+        return read_model_file(model)
     return getattr(model, "blob", model)
 
 
@@ -309,4 +329,12 @@ def _summary(array: Any, dest: Path, reader: Any, stats: list[RegionStats], writ
     psnr = float("inf") if sse == 0 else 10 * math.log10(peak**2 * voxels / sse)
     return CompressSummary(str(dest), tuple(array.shape), str(array.dtype), raw, stored, raw / max(stored, 1), psnr,
                            max((s.max_abs_error for s in stats), default=0), written, skipped,
-                           time.perf_counter() - start, unicompress_config(array)["model_sha256"])
+                           time.perf_counter() - start, _model_digest(array))
+
+
+def _model_digest(array: Any) -> str:
+    """sha256 of the array's model (a config without one holds the default model)."""
+    from numcodecs_ext.unicompress import UniCompress
+
+    config = unicompress_config(array)
+    return config.get("model_sha256") or UniCompress().model_sha256

@@ -8,6 +8,8 @@ from __future__ import annotations
 from contextlib import ExitStack
 from typing import Any, Callable, Sequence
 
+from .errors import UniCompressError
+
 
 #: bytes a region task holds per raw byte of its region: the source block, the read-back copy
 #: and the int64 error map (8 bytes per voxel), plus the encoder's working set for the chunks
@@ -155,7 +157,7 @@ def _run_distributed(fn: Callable[..., Any], args: Sequence[tuple[Any, ...]], si
             cluster = stack.enter_context(local_cluster(workers or 2))
             client = stack.enter_context(Client(cluster))
         else:
-            client = stack.enter_context(Client(scheduler))
+            client = stack.enter_context(_connect(Client, scheduler))
         futures = [client.submit(fn, *a, pure=False) for a in args]
         index = {f.key: i for i, f in enumerate(futures)}
         results: list[Any] = [None] * len(futures)
@@ -165,3 +167,31 @@ def _run_distributed(fn: Callable[..., Any], args: Sequence[tuple[Any, ...]], si
             bar.update(sizes[i] / 1e6)
             bar.set_postfix_str(f"{n}/{len(futures)} regions")
         return results
+
+
+#: seconds to wait for a scheduler named by address before giving up.
+SCHEDULER_TIMEOUT_S = 10
+
+
+class SchedulerUnavailable(UniCompressError):
+    """The dask scheduler named by the user cannot be reached."""
+
+
+def _connect(client_class: Any, address: str) -> Any:
+    """A ``distributed.Client`` of the scheduler at ``address``; raises :class:`SchedulerUnavailable`
+    (one line) where it cannot be reached within :data:`SCHEDULER_TIMEOUT_S` seconds."""
+    try:
+        return client_class(address, timeout=f"{SCHEDULER_TIMEOUT_S}s")
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SchedulerUnavailable(f"cannot reach the dask scheduler at {address!r} within "
+                                   f"{SCHEDULER_TIMEOUT_S} s ({reason[:200]}); start it (`dask scheduler`) "
+                                   "and rerun, or leave --scheduler out to run locally") from None
+
+
+def check_scheduler(address: str) -> None:
+    """Connect to the scheduler at ``address`` once and close: a job checks it before it starts
+    its destination (raises :class:`SchedulerUnavailable`)."""
+    from distributed import Client
+
+    _connect(Client, address).close()

@@ -15,15 +15,21 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import torch
-from torch.nn import functional as F
 
-from .errors import UnsupportedInput
+from .errors import FIT_INSTALL_HINT, FitUnavailable, UnsupportedInput
 from .fitting.predictors import fit_predictors_on_chunks
+
+try:
+    import torch
+    from torch.nn import functional as F
+except ImportError as exc:  # torch is the optional extra [fit]; readers and encoders need none
+    raise FitUnavailable(f"{FIT_INSTALL_HINT} ({exc})") from exc
 from .model.export import student_to_blob, teacher_from_blob, teacher_to_blob
 from .model.networks import StudentConfig, StudentNet, TeacherConfig, TeacherNet
 from .model.priors import TokenPriors, token_priors
@@ -56,6 +62,11 @@ class FitSettings:
     dead_code_every: int = 100
     seed: int = 0
     device: str | None = None
+    #: torch CPU threads while fitting; None: the cores this process may run on less the busy
+    #: ones (see :func:`fit_threads`). torch's own default counts the machine's cores, not the
+    #: affinity mask, a CPU quota or the load, and so oversubscribes a process restricted to fewer
+    #: (taskset, a batch slot, a container, a shared machine); see benchmarks/RESULTS.md.
+    threads: int | None = None
 
 
 @dataclass
@@ -94,6 +105,46 @@ def fit(
         progress: show tqdm progress bars.
     """
     settings = _settings(settings, overrides)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(settings.threads or fit_threads())))
+    try:
+        return _fit(volume, chunks, teacher, teacher_config, student_config, settings, progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def fit_threads() -> int:
+    """torch threads for a fit: the :func:`usable_cores` less those other processes keep busy
+    (the 1-minute load average, rounded down), at least 1. Oversubscribed torch threads wait on
+    each other: 200 + 200 steps took 398 s with 1 thread and 1523 s with 2 on 2 cores at load 13
+    (benchmarks/RESULTS.md)."""
+    cores = usable_cores()
+    try:
+        busy = int(os.getloadavg()[0])
+    except (AttributeError, OSError):  # no load average on this platform
+        busy = 0
+    return max(1, min(cores, cores - busy))
+
+
+def usable_cores() -> int:
+    """CPU cores this process may use: its affinity mask (``os.sched_getaffinity``), capped by a
+    cgroup v2 CPU quota (``/sys/fs/cgroup/cpu.max``) when one is set; at least 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def _fit(volume: Any, chunks: tuple[int, int, int], teacher: Any, teacher_config: TeacherConfig | None,
+         student_config: StudentConfig | None, settings: FitSettings, progress: bool) -> FittedModel:
+    """:func:`fit` with its settings resolved and torch's thread count set."""
     rng = np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)
     device = torch.device(settings.device or ("cuda" if torch.cuda.is_available() else "cpu"))

@@ -53,9 +53,10 @@ def decode_voxels(header: ChunkHeader, sections: ChunkSections, model: RuntimeMo
 def decode_indices(model: RuntimeModel, header: ChunkHeader, decoder: GroupDecoder) -> np.ndarray:
     """Codebook indices (n_tokens,) int64 of the chunk, range-checked."""
     n_tokens = math.prod(token_grid(header.shape, model.token_shape))
-    indices = decoder.next(n_tokens)
-    if indices.min() < 0 or indices.max() >= model.codebook_size:
-        raise ChunkCorrupt(f"chunk holds codebook indices outside 0..{model.codebook_size - 1}; it is damaged")
+    rows = min(model.codebook_size, model.table.shape[0])  # equal for a checked model; the table bounds the gathers
+    indices = decoder.next(n_tokens, magnitude_limit=rows)
+    if indices.min() < 0 or indices.max() >= rows:
+        raise ChunkCorrupt(f"chunk holds codebook indices outside 0..{rows - 1}; it is damaged")
     return indices
 
 
@@ -66,7 +67,10 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
     Works in int32 (half the memory traffic of int64) unless the bound is so large that
     q * (2E+1) could leave int32; then in int64.
     """
-    wide = header.max_error is not None and header.max_error >= 1 << 30
+    # A bound beyond the span decodes as the span does (any q != 0 lands outside [lo, hi] and
+    # is clipped either way): so a forged bound of 2**31 - 1 cannot ask for int64 work arrays.
+    bound = None if header.max_error is None else min(header.max_error, header.hi - header.lo)
+    wide = bound is not None and bound >= 1 << 30
     work = np.int64 if wide else np.int32
     indices = decode_indices(model, header, decoder)
     table = scaled_table(model, header.lo, header.hi).astype(work)
@@ -75,7 +79,7 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
     residuals: list[np.ndarray] = []  # per class, in class order: slices of ``symbols``
     symbols = np.empty(0, work)
     starts = np.zeros(1, np.int64)  # where each class's residuals start in ``symbols``
-    step = work(2 * header.max_error + 1) if header.max_error is not None else work(1)
+    step = work(2 * bound + 1) if bound is not None else work(1)
     if header.has_residual:
         if header.max_error is None or len(sections.classes) != model.codebook_size:
             raise ChunkCorrupt("chunk residual section lacks its bound or its class map; it is damaged")

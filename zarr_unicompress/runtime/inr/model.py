@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import ModelCorrupt
+from .model_checks import check_student_header
 from .network import encoder_forward, intensity_table, nearest_codewords, table_digest
 from .weights import WeightsBlob, blob_digest, unpack_weights
 
@@ -83,6 +84,7 @@ def build_runtime_model(blob: bytes) -> RuntimeModel:
     missing = [k for k in _REQUIRED_ARCH if k not in weights.arch]
     if missing:
         raise ModelCorrupt(f"model blob architecture lacks {missing}; it is not a UniCompress student")
+    check_student_header(weights)  # every arch field against the tensors, the table bounded
     ts = weights.arch["token_shape"]
     if not (isinstance(ts, list) and len(ts) == 3 and all(isinstance(t, int) and 1 <= t <= 64 for t in ts)):
         raise ModelCorrupt(f"model token_shape {ts!r} must be three integers in 1..64")

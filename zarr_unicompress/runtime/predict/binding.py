@@ -8,33 +8,16 @@ stream never decodes with the wrong one)."""
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 
-from ...errors import ModelCorrupt
 from ..inr.model import RuntimeModel
-from .model import PredictorModel
+from .model import META_KEY, PredictorModel, decode_meta
 
-#: the key of the predictor model in a student blob's metadata.
-META_KEY = "predictors"
-#: largest base64 text accepted there (a model of 32 predictors is about 4.7 kB of bytes).
-MAX_TEXT = 16384
-
+__all__ = ["META_KEY", "decode_meta", "default_predictors", "encode_meta", "predictors_of"]
 
 def encode_meta(model: PredictorModel) -> str:
     """The text to store under META_KEY in a blob's metadata."""
     return base64.b64encode(model.to_bytes()).decode("ascii")
-
-
-def decode_meta(text: object) -> PredictorModel:
-    """The model stored under META_KEY; ModelCorrupt where it is not a valid one."""
-    if not isinstance(text, str) or not 0 < len(text) <= MAX_TEXT:
-        raise ModelCorrupt(f"model metadata {META_KEY!r} must be base64 text of at most {MAX_TEXT} characters")
-    try:
-        data = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise ModelCorrupt(f"model metadata {META_KEY!r} is not valid base64; the model is damaged") from None
-    return PredictorModel.from_bytes(data)
 
 
 @functools.cache

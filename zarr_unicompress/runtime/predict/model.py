@@ -12,6 +12,8 @@ bytes).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import struct
@@ -27,6 +29,10 @@ FORMAT = "unicompress-predictors"
 VERSION = 1
 TOKEN_SIDES = (4, 8, 16, 32)
 _MAX_HEADER = 4096
+#: the key of the predictor model in a student blob's metadata (base64 of :meth:`PredictorModel.to_bytes`).
+META_KEY = "predictors"
+#: largest base64 text accepted there (a model of 32 predictors is about 4.7 kB of bytes).
+MAX_META_TEXT = 16384
 _FIELDS = {"format", "version", "taps", "shift", "token", "classes", "classes_2d", "sha256"}
 
 
@@ -125,3 +131,15 @@ def fixed_model(token: int = 16) -> PredictorModel:
     coefs[1, :3] = [3 * unit // 8, 3 * unit // 8, -unit // 4]
     coefs[1, N_TAPS_2D] = unit // 2
     return PredictorModel(coefs, 1, token)
+
+
+def decode_meta(text: object) -> PredictorModel:
+    """The model stored under META_KEY of a blob's metadata; ModelCorrupt where it is not a
+    valid one (checked when the blob is loaded: :mod:`..inr.model_checks`)."""
+    if not isinstance(text, str) or not 0 < len(text) <= MAX_META_TEXT:
+        raise ModelCorrupt(f"model meta.{META_KEY} must be base64 text of 1 to {MAX_META_TEXT} characters")
+    try:
+        data = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise ModelCorrupt(f"model meta.{META_KEY} is not valid base64; the model blob is damaged") from None
+    return PredictorModel.from_bytes(data)
