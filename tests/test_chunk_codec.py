@@ -314,8 +314,9 @@ def test_streams_of_constrictions_coder_decode_to_the_voxels_of_rans_streams(
     """Streams written before v0.4.0 (constriction's words, no FLAG_RANS) stay readable: the same
     symbols coded either way decode to the same voxels (fixed steps, so both code the same
     symbols; the ratio mode's rate control could pick another step for another size)."""
-    from zarr_unicompress.bitstream import unpack_chunk
+    from zarr_unicompress.bitstream import pack_chunk, unpack_chunk
     from zarr_unicompress.runtime.coders import ratio
+    from zarr_unicompress.runtime.coders.max_error import MaxErrorCoder
     from zarr_unicompress.runtime.entropy import rans
     from zarr_unicompress.runtime.quantize.band_units import BandUnits
     from zarr_unicompress.runtime.transform.wavelet_residual import levels_for
@@ -327,7 +328,8 @@ def test_streams_of_constrictions_coder_decode_to_the_voxels_of_rans_streams(
     def streams() -> list[bytes]:
         return ([ratio.pack_bands(default_model, vol, units, None, flat, np.float32(step), levels, lo, hi)
                  for step in (3.0, 40.0)] +
-                [encode_chunk(default_model, vol, q) for q in (QualitySettings(max_error=2), QualitySettings())])
+                [pack_chunk(*MaxErrorCoder().encode(vol, default_model, QualitySettings(max_error=2))),  # v0.4's
+                 encode_chunk(default_model, vol, QualitySettings())])
 
     new = streams()
     monkeypatch.setattr(rans, "frequencies_if_affordable", lambda counts: None)

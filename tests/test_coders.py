@@ -14,6 +14,7 @@ from zarr_unicompress.runtime.coders.base import Coder, chunk_header
 from zarr_unicompress.runtime.coders.constant import ConstantCoder
 from zarr_unicompress.runtime.coders.indices_only import IndicesOnlyCoder
 from zarr_unicompress.runtime.coders.max_error import MaxErrorCoder
+from zarr_unicompress.runtime.coders.predictive import PredictiveCoder
 from zarr_unicompress.runtime.coders.ratio import RatioCoder
 from zarr_unicompress.runtime.coders.ratio3d import Ratio3DCoder
 from zarr_unicompress.runtime.inr.model import RuntimeModel
@@ -21,7 +22,7 @@ from zarr_unicompress.runtime.inr.model import RuntimeModel
 #: offset of the coder byte in a stream (magic 4 bytes, version, flags, dtype).
 CODER_BYTE = 7
 
-MODES = [(QualitySettings(), IndicesOnlyCoder), (QualitySettings(max_error=2), MaxErrorCoder),
+MODES = [(QualitySettings(), IndicesOnlyCoder), (QualitySettings(max_error=2), PredictiveCoder),
          (QualitySettings(ratio=8.0), Ratio3DCoder)]
 
 
@@ -35,7 +36,7 @@ def test_each_mode_has_its_coder_both_ways(default_model: RuntimeModel, quality:
         assert isinstance(registry.decoder_for(header), RatioCoder if stream[CODER_BYTE] == 0 else Ratio3DCoder)
         assert stream[CODER_BYTE] in (0, 2)
     else:
-        assert stream[CODER_BYTE] == 0  # the v0.4 modes keep coder 0: their streams are unchanged
+        assert stream[CODER_BYTE] == kind.coder_id  # indices only keeps coder 0; max_error is coder 1
         assert isinstance(registry.decoder_for(header), kind)
     constant = np.full((2, 8, 8), 9, np.uint8)
     assert isinstance(registry.encoder_for(constant, quality), ConstantCoder)
@@ -49,8 +50,7 @@ def _with_coder(stream: bytes, coder: int) -> bytes:
     return pack_chunk(ChunkHeader(**fields), sections)
 
 
-@pytest.mark.parametrize(("coder", "message"), [(1, "reserved for the predictive"),
-                                                (3, "is unknown"), (255, "is unknown")])
+@pytest.mark.parametrize(("coder", "message"), [(3, "is unknown"), (4, "is unknown"), (255, "is unknown")])
 def test_a_stream_naming_an_unregistered_coder_is_refused(default_model: RuntimeModel, coder: int,
                                                           message: str) -> None:
     stream = _with_coder(encode_chunk(default_model, em_block((2, 16, 16)), QualitySettings(max_error=1)), coder)
@@ -88,3 +88,11 @@ def test_a_new_coder_is_one_class_and_one_registry_line(default_model: RuntimeMo
     stream = encode_chunk(default_model, chunk, QualitySettings(index_search="encoder"))
     assert stream[CODER_BYTE] == 200
     np.testing.assert_array_equal(decode_chunk(default_model, stream, chunk.shape, chunk.dtype), chunk)
+
+
+def test_v04_max_error_streams_are_read_by_their_coder(default_model: RuntimeModel) -> None:
+    chunk = em_block((4, 32, 32))
+    stream = pack_chunk(*MaxErrorCoder().encode(chunk, default_model, QualitySettings(max_error=2)))
+    assert stream[CODER_BYTE] == 0
+    assert isinstance(registry.decoder_for(unpack_chunk(stream)[0]), MaxErrorCoder)
+    assert np.abs(decode_chunk(default_model, stream).astype(np.int64) - chunk).max() <= 2

@@ -6,6 +6,9 @@ from importlib import resources
 
 STUDENT_ASSET = "default_em_student.ucmw"
 TEACHER_ASSET = "default_em_teacher.ucmw"
+#: the error-bounded coder's default predictor model (examples/train_default_predictors.py,
+#: fitted on both ISBI 2012 and the FlyEM FIB-SEM volume).
+PREDICTORS_ASSET = "default_em_predictors.ucpm"
 
 
 def _read(name: str) -> bytes:
@@ -26,3 +29,9 @@ def default_student_blob() -> bytes:
 def default_teacher_blob() -> bytes:
     """Blob of the default EM teacher (the starting point of ``fit(..., teacher="default")``)."""
     return _read(TEACHER_ASSET)
+
+
+def default_predictors_blob() -> bytes:
+    """Bytes of the default predictor model (:class:`~.runtime.predict.model.PredictorModel`)
+    of the error-bounded coder, for arrays whose model has none of its own."""
+    return _read(PREDICTORS_ASSET)

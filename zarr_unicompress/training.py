@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import FIT_INSTALL_HINT, FitUnavailable, UnsupportedInput
+from .fitting.predictors import fit_predictors_on_chunks
 
 try:
     import torch
@@ -34,6 +35,8 @@ from .model.networks import StudentConfig, StudentNet, TeacherConfig, TeacherNet
 from .model.priors import TokenPriors, token_priors
 from .runtime.inr.tokens import local_coordinates
 from .runtime.inr.weights import blob_digest
+from .runtime.predict.binding import META_KEY as PREDICTORS_KEY
+from .runtime.predict.binding import encode_meta
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,10 @@ def _fit(volume: Any, chunks: tuple[int, int, int], teacher: Any, teacher_config
     history["student_mse"] = _train_student(student, teacher_net, data, coords, settings, rng, progress)
     teacher_net.cpu().eval()
     student.cpu().eval()
-    meta = {"trained_tokens": len(priors), "distilled": settings.distill}
+    meta: dict[str, object] = {"trained_tokens": len(priors), "distilled": settings.distill}
+    predictors = fit_predictors_on_chunks(volume, chunks, min(16, settings.max_sample_chunks), settings.seed)
+    if predictors is not None:  # the max_error coder's codebook of linear predictors (else the default)
+        meta[PREDICTORS_KEY] = encode_meta(predictors)
     return FittedModel(student_to_blob(student, meta), teacher_to_blob(teacher_net, meta), history)
 
 

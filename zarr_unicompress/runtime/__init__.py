@@ -6,7 +6,8 @@
 * :mod:`.transform`: residual voxels <-> CDF 9/7 wavelet bands;
 * :mod:`.quantize`: bands or voxel residuals -> integer symbols; rate control, base choice;
 * :mod:`.entropy`: integer symbol groups <-> frequency tables and rANS words;
-* :mod:`.device`: coded ratio-mode chunks -> voxels on a torch device; process pools.
+* :mod:`.device`: coded ratio-mode chunks -> voxels on a torch device; process pools;
+* :mod:`.predict`: the max_error coder's causal prediction and adaptive range coding.
 
 :mod:`.quality` holds the settings, :mod:`.numba_support` finds the compiled loops.
 Nothing here imports torch at import time, nor the training code in :mod:`zarr_unicompress.model`.

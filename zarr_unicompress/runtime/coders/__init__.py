@@ -6,19 +6,24 @@ The coders (:mod:`.registry` lists them):
 * :class:`.constant.ConstantCoder`: a chunk of one value (any settings): no payload.
 * :class:`.indices_only.IndicesOnlyCoder`: neither ``max_error`` nor ``ratio``: codebook
   indices only, the pure INR reconstruction.
-* :class:`.max_error.MaxErrorCoder`: ``max_error=E``: indices plus the voxel residual
-  quantised with step 2E+1, so every voxel is within E.
-* :class:`.ratio3d.Ratio3DCoder`: ``ratio=R`` (new streams): per chunk, 0..3 levels of the
-  wavelet along z, chosen by the step each needs for ``nbytes / R``; with 0 levels it hands the
-  chunk to :class:`.ratio.RatioCoder` (a coder-0 stream), with more it writes a coder-2 stream.
+* :class:`.predictive.PredictiveCoder` (coder id 1, v0.5 on): ``max_error=E``: closed-loop
+  causal prediction with the array's codebook of linear predictors (:mod:`..predict`), the
+  residual quantised with step 2E+1, so every voxel is within E.
+* :class:`.max_error.MaxErrorCoder`: the ``max_error`` streams of v0.4 and earlier (indices
+  plus the voxel residual quantised with step 2E+1); decode only in practice, since the
+  predictive coder comes first in the registry.
+* :class:`.ratio3d.Ratio3DCoder` (coder id 2, v0.5 on): ``ratio=R`` (new streams): per chunk,
+  0..3 levels of the wavelet along z, chosen by the step each needs for ``nbytes / R``; with 0
+  levels it hands the chunk to :class:`.ratio.RatioCoder` (a coder-0 stream), with more it
+  writes a coder-2 stream.
 * :class:`.ratio.RatioCoder`: ``ratio=R``: a base (INR or flat) plus the residual's wavelet
   coefficients, quantised with the finest step whose stream fits ``nbytes / R`` (the 2D
   chunks of the 3D coder, and every ratio stream written before it).
 
 The header's ``coder`` byte (:attr:`.bitstream.ChunkHeader.coder`, byte 7 of the stream)
-names the coder that wrote a chunk: 0 for these four (told apart by the header's flags, as in
-every stream written before the byte had a meaning), 1 reserved for the predictive
-``max_error`` coder (issue 22), 2 for the 3D ratio coder (issue 21). A stream naming an id no
+names the coder that wrote a chunk: 0 for the four modes of v0.4 (told apart by the header's
+flags, as in every stream written before the byte had a meaning), 1 for the predictive
+``max_error`` coder, 2 for the 3D ratio coder. A stream naming an id no
 registered coder has is refused as :class:`~zarr_unicompress.errors.ChunkCorrupt`.
 
 How to add a coder:

@@ -14,6 +14,7 @@ from .base import Coder
 from .constant import ConstantCoder
 from .indices_only import IndicesOnlyCoder
 from .max_error import MaxErrorCoder
+from .predictive import PredictiveCoder
 from .ratio import RatioCoder
 from .ratio3d import Ratio3DCoder
 
@@ -22,15 +23,16 @@ CONSTANT = ConstantCoder()
 #: every coder but the constant one, in the order :func:`encoder_for` asks them; a new coder
 #: goes before those whose settings it takes over (coder ids: see the package docstring).
 CODERS: tuple[Coder, ...] = (
-    MaxErrorCoder(),
-    Ratio3DCoder(),
+    PredictiveCoder(),  # encodes every max_error chunk from v0.5 on
+    MaxErrorCoder(),  # decodes the max_error streams of v0.4 and earlier
+    Ratio3DCoder(),  # encodes every ratio chunk from v0.5 on (2D chunks through RatioCoder)
     RatioCoder(),
     IndicesOnlyCoder(),
 )
 
-#: coder ids reserved for coders that are coming: 1 the predictive max_error coder (issue 22),
-#: 2 the 3D ratio coder (issue 21). A stream naming one is refused until its coder is here.
-RESERVED_IDS = {1: "predictive max_error"}
+#: coder ids reserved for coders that are coming (none at present). A stream naming one is
+#: refused until its coder is here.
+RESERVED_IDS: dict[int, str] = {}
 
 _BY_ID: dict[int, Coder] = {c.coder_id: c for c in CODERS if c.coder_id != 0}
 _LEGACY: tuple[Coder, ...] = (CONSTANT, *(c for c in CODERS if c.coder_id == 0))

@@ -15,6 +15,8 @@ SIREN of 2 x 32 units):
   float64, so each of its arrays stays under 64 MiB;
 * :data:`MAX_TABLE_WORK`: table entries x SIREN weights <= 2**31 multiply-adds (about a second);
 * :data:`MAX_LAYERS` layers in the SIREN and in the encoder.
+* meta.predictors (the max_error coder's predictor model, when present): every field, see
+  :func:`..predict.model.decode_meta`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any
 import numpy as np
 
 from ...errors import ModelCorrupt
+from ..predict.model import META_KEY as PREDICTORS_KEY
+from ..predict.model import decode_meta
 from .weights import WeightsBlob
 
 #: largest intensity table (codebook_size x voxels per token) a model may imply.
@@ -142,3 +146,5 @@ def check_student_header(weights: WeightsBlob) -> None:
     digest = weights.meta.get("table_sha256")
     if digest is not None and not isinstance(digest, str):
         raise ModelCorrupt(f"model meta.table_sha256 is {digest!r}; it must be a hex string")
+    if PREDICTORS_KEY in weights.meta:  # the max_error coder's predictors: every field checked
+        decode_meta(weights.meta[PREDICTORS_KEY])

@@ -1,0 +1,74 @@
+"""``max_error=E`` (E = 0 lossless included), v0.5 on: closed-loop causal prediction with the
+array's codebook of linear predictors and an adaptive binary range coder
+(:mod:`..predict`); coder id 1. Streams of the INR + voxel residual coder
+(:mod:`.max_error`, coder id 0) still decode.
+
+Sections: ``classes`` holds the side information (version, mode: predictive or raw, the
+options mask, the first 8 bytes of the predictor model's sha256), ``words`` the range coder's
+bytes (or, in raw mode, the voxels little endian: a chunk never takes more than raw plus the
+headers), ``tables`` is empty.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from ...bitstream import ChunkHeader, ChunkSections
+from ...errors import ChunkCorrupt, ModelMismatch
+from ..inr.model import RuntimeModel
+from ..predict.binding import predictors_of
+from ..predict.codec import decode_payload, encode_payload
+from ..predict.taps import ALL_OPTIONS, DEFAULT_OPTIONS
+from ..quality import QualitySettings
+from .base import Coder, chunk_header
+
+_SIDE = struct.Struct("<BBB8s")
+SIDE_VERSION = 1
+RAW, PREDICTIVE = 0, 1
+
+
+class PredictiveCoder(Coder):
+    """Settings with ``max_error``: every voxel within E of the input."""
+
+    coder_id = 1
+    name = "predictive max_error"
+
+    def wants(self, settings: QualitySettings) -> bool:
+        return settings.max_error is not None
+
+    def encode(self, chunk: np.ndarray, model: RuntimeModel,
+               settings: QualitySettings) -> tuple[ChunkHeader, ChunkSections]:
+        predictors = predictors_of(model)
+        lo, hi = int(chunk.min()), int(chunk.max())
+        raw = np.ascontiguousarray(chunk, dtype=chunk.dtype.newbyteorder("<")).tobytes()
+        payload = encode_payload(chunk, int(settings.max_error), lo, hi, predictors, DEFAULT_OPTIONS, len(raw))
+        mode = RAW if payload is None else PREDICTIVE
+        side = _SIDE.pack(SIDE_VERSION, mode, DEFAULT_OPTIONS, bytes.fromhex(predictors.digest[:16]))
+        header = chunk_header(self, 0, chunk, model, lo, hi, int(settings.max_error))
+        return header, ChunkSections(b"", side, raw if payload is None else payload)
+
+    def decode(self, header: ChunkHeader, sections: ChunkSections, model: RuntimeModel) -> np.ndarray:
+        if header.flags or header.tables_len or header.max_error is None or len(sections.classes) != _SIDE.size:
+            raise ChunkCorrupt("predictive max_error chunk has unexpected flags, tables, bound or side "
+                               "information; the chunk is damaged")
+        version, mode, options, prefix = _SIDE.unpack(sections.classes)
+        if version != SIDE_VERSION or mode not in (RAW, PREDICTIVE) or not 0 <= options <= ALL_OPTIONS:
+            raise ChunkCorrupt(f"predictive chunk side information (version {version}, mode {mode}, options "
+                               f"{options}) is not one this build writes; the chunk is damaged or newer")
+        if mode == RAW:
+            size = int(np.prod(header.shape)) * header.dtype.itemsize
+            if len(sections.words) != size:
+                raise ChunkCorrupt(f"raw predictive chunk holds {len(sections.words)} bytes, expected {size}")
+            out = np.frombuffer(sections.words, header.dtype.newbyteorder("<")).reshape(header.shape)
+            if out.min() < header.lo or out.max() > header.hi:
+                raise ChunkCorrupt("raw predictive chunk holds voxels outside its header's range")
+            return out.astype(header.dtype)
+        predictors = predictors_of(model)
+        if bytes.fromhex(predictors.digest[:16]) != prefix:
+            raise ModelMismatch("chunk was coded with another predictor model than the array's model holds; "
+                                "the chunk belongs to another array or the metadata was replaced")
+        vol = decode_payload(sections.words, header.shape, header.lo, header.hi, header.max_error, predictors,
+                             options)
+        return vol.astype(header.dtype)

@@ -1,0 +1,17 @@
+"""Causal predictive coding for the error-bounded (``max_error=E``, E = 0 lossless included) mode.
+
+Data flow of one chunk (z, y, x) of integers:
+
+* :mod:`.taps`: the causal neighbourhood (14 taps in the slice, 22 in the two previous slices),
+  the padded work layout and the activity contexts;
+* :mod:`.model`: the per-array :class:`~.model.PredictorModel`, a codebook of linear predictors
+  with fixed-point integer coefficients (integer arrays plus a JSON header, validated on load);
+* :mod:`.range_coder`: an adaptive binary range coder with integer (16-bit, two-rate)
+  probabilities;
+* :mod:`.kernels`: the closed-loop prediction, quantisation (step 2E+1), bias correction and the
+  binarisation of the quantised residuals, encoder and decoder side by side (plain Python that
+  :mod:`.loops` compiles with numba);
+* :mod:`.codec`: bytes <-> chunk, with the per-token predictor choice and the raw fallback.
+
+Nothing here imports the fitting code (:mod:`zarr_unicompress.fitting.predictors`).
+"""
