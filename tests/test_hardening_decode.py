@@ -126,3 +126,25 @@ def test_bulk_read_checks_declared_shapes_first(tmp_path) -> None:
     key.write_bytes(restamp(key.read_bytes(), sz=2048, sy=1024, sx=1024))
     with pytest.raises(ChunkCorrupt, match="declares"):
         read_array(str(tmp_path / "a.zarr"), processes=1, threads=True)
+
+
+
+@pytest.mark.parametrize("shape,message", [((64, 1024, 1024), "damaged"), ((1024, 32, 32), "ends before")])
+def test_predictive_chunk_restamped_large_is_refused_in_little_memory(shape: tuple, message: str) -> None:
+    """A genuine predictive max_error chunk restamped larger (under the cap): the decoder holds
+    the output (1 byte per voxel here) and a ring of 3 work slices (not 16 bytes per voxel of
+    int64 work arrays), and refuses the stream at a bad index or residual or as soon as it
+    reads past its end (the (1024, 32, 32) chunk's slices are read as genuine ones)."""
+    codec = UniCompress(max_error=2)
+    stream = codec.encode(em_block((8, 32, 32)))
+    assert stream[7] == 1  # the predictive coder
+    crafted = restamp(stream, sz=shape[0], sy=shape[1], sx=shape[2])
+    tracemalloc.start()
+    try:
+        with pytest.raises(ChunkCorrupt, match=message):
+            codec.decode(crafted)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    voxels = int(np.prod(shape))
+    assert peak < 2 * voxels + 2**20, f"refusing a chunk of {voxels} declared uint8 voxels took {peak} bytes"

@@ -104,9 +104,18 @@ def test_compiled_loops_match_plain_python(model):
         rc = range_coder.encoder_state()
         probs = range_coder.new_probs(taps.N_CONTEXTS)
         run(0, chunk.ravel(), rp, qp, buckets, classes, coefs, ntaps, offs, shape, model.token, model.n_classes,
-            model.classes_2d, 0, 255, 1, taps.ALL_OPTIONS, buf, rc, probs)
+            model.classes_2d, 0, 255, 1, taps.ALL_OPTIONS, buf, rc, probs, 0)
         encode_stream(qp, buckets, classes, shape, model.token, model.n_classes, taps.ALL_OPTIONS, buf, rc, probs)
-        outs.append((classes.copy(), rp.copy(), buf[:finish(rc, buf)].tobytes()))
+        stream = buf[:finish(rc, buf)].tobytes()
+        # the decoder's ring of work slices, writing uint8 voxels
+        ring = np.zeros(kernels.ring_slots(3) * 26 * 23, np.int64)
+        ring_q, out = np.zeros_like(ring), np.zeros(chunk.size, np.uint8)
+        data = np.frombuffer(stream, np.uint8)
+        assert run(1, out, ring, ring_q, buckets[:1], np.zeros(n_tok, np.int64), coefs, ntaps, offs, shape, model.token,
+                   model.n_classes, model.classes_2d, 0, 255, 1, taps.ALL_OPTIONS, data,
+                   range_coder.decoder_state(data, 0), range_coder.new_probs(taps.N_CONTEXTS), 1) == kernels.OK
+        assert np.array_equal(out, rp.reshape(4, 26, 23)[1:, 3:-2, 2:-2].ravel())
+        outs.append((classes.copy(), rp.copy(), stream, out))
     for a, b in zip(outs[0], outs[1]):
         assert np.array_equal(np.frombuffer(a, np.uint8) if isinstance(a, bytes) else a,
                               np.frombuffer(b, np.uint8) if isinstance(b, bytes) else b)

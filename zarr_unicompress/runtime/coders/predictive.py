@@ -70,5 +70,5 @@ class PredictiveCoder(Coder):
             raise ModelMismatch("chunk was coded with another predictor model than the array's model holds; "
                                 "the chunk belongs to another array or the metadata was replaced")
         vol = decode_payload(sections.words, header.shape, header.lo, header.hi, header.max_error, predictors,
-                             options)
-        return vol.astype(header.dtype)
+                             options, header.dtype)
+        return vol.astype(header.dtype, copy=False)

@@ -29,7 +29,8 @@ RAW, PREDICTIVE = 0, 1
 DTYPES = ("|u1", "|i1", "<u2", "<i2", "<u4", "<i4")
 _FIXED = struct.Struct("<2sBBBB3s")
 _TAIL = struct.Struct("<Iqq4s")
-#: largest voxel count of a chunk (the work arrays take about 40 bytes per voxel).
+#: largest voxel count of a chunk (the encoder's work arrays take about 40 bytes per voxel; the
+#: decoder's the output plus a ring of at most 3 work slices, 48 bytes per padded voxel of a slice).
 MAX_VOXELS = 1 << 27
 #: cost, in approximate bits, of switching predictor between neighbouring tokens (the encoder's choice).
 SWITCH_BITS = 12.0
@@ -93,7 +94,7 @@ def encode_payload(vol: np.ndarray, max_error: int, lo: int, hi: int, model: Pre
     rc = range_coder.encoder_state()
     probs = range_coder.new_probs(N_CONTEXTS)
     run(0, vol.ravel(), rp, qp, buckets, classes, coefs, ntaps, offs, shape, token, model.n_classes,
-        model.classes_2d, lo, hi, max_error, options, buf, rc, probs)
+        model.classes_2d, lo, hi, max_error, options, buf, rc, probs, 0)
     encode_stream(qp, buckets, classes, shape, token, model.n_classes, options, buf, rc, probs)
     n = finish(rc, buf)
     if rc[range_coder.FLAG] or n >= budget:
@@ -102,27 +103,36 @@ def encode_payload(vol: np.ndarray, max_error: int, lo: int, hi: int, model: Pre
 
 
 def decode_payload(payload: bytes, shape: tuple[int, int, int], lo: int, hi: int, max_error: int,
-                   model: PredictorModel, options: int) -> np.ndarray:
-    """The voxels (Z, Y, X) int64 of :func:`encode_payload`'s bytes; ChunkCorrupt where they
-    are damaged (a bad index or residual, or too few bytes)."""
+                   model: PredictorModel, options: int, dtype: np.dtype | None = None) -> np.ndarray:
+    """The voxels (Z, Y, X) of :func:`encode_payload`'s bytes, in ``dtype`` (native byte order;
+    int64 by default, which must hold [lo, hi]); ChunkCorrupt where they are damaged (a bad index
+    or residual, or too few bytes: refused as soon as the decoder reads past their end).
+
+    Working memory besides the output: a ring of :func:`.kernels.ring_slots` work slices (two
+    int64 arrays of (Y + 5) * (X + 4) each per slice) and the tokens' indices (8 bytes per token)."""
     run = _impl()[0]
     coefs = model.coefs.astype(np.int64).ravel()
     token = model.token
     n_tok = shape[0] * (-(-shape[1] // token)) * (-(-shape[2] // token))
-    rp = np.zeros(int(np.prod(padded_shape(shape))), np.int64)
+    _, yp, xp = padded_shape(shape)
+    rp = np.zeros(kernels.ring_slots(shape[0]) * yp * xp, np.int64)
     qp = np.zeros_like(rp)
+    out_dtype = np.dtype(np.int64 if dtype is None else dtype).newbyteorder("=")
+    out = np.empty(int(np.prod(shape, dtype=np.int64)), out_dtype)
     buf = np.frombuffer(payload, np.uint8)
     rc = range_coder.decoder_state(buf, 0)
     probs = range_coder.new_probs(N_CONTEXTS)
     classes = np.zeros(n_tok, np.int64)
-    status = run(1, rp[:1], rp, qp, np.zeros(1, np.uint8), classes, coefs, model.ntaps(), flat_offsets(shape),
+    status = run(1, out, rp, qp, np.zeros(1, np.uint8), classes, coefs, model.ntaps(), flat_offsets(shape),
                  np.array(shape, np.int64), token, model.n_classes, model.classes_2d, lo, hi, max_error, options,
-                 buf, rc, probs)
-    if status != kernels.OK or rc[range_coder.FLAG]:
-        what = "past the end of its bytes" if rc[range_coder.FLAG] else ("a bad predictor index" if
-                                                                        status == kernels.BAD_CLASS else "a bad residual")
+                 buf, rc, probs, 1)
+    if status == kernels.EXHAUSTED or rc[range_coder.FLAG]:
+        raise ChunkCorrupt(f"predictive stream ends before the chunk's {out.size} voxels are decoded; "
+                           "the chunk is damaged")
+    if status != kernels.OK:
+        what = "a bad predictor index" if status == kernels.BAD_CLASS else "a bad residual"
         raise ChunkCorrupt(f"predictive stream is damaged ({what}); the chunk cannot be decoded")
-    return rp.reshape(padded_shape(shape))[1:, 3:-2, 2:-2]
+    return out.reshape(shape)
 
 
 def read_header(data: bytes) -> tuple[int, int, np.dtype, tuple[int, ...], int, int, int, bytes, int]:
@@ -168,5 +178,5 @@ def decode_chunk(data: bytes, model: PredictorModel | None) -> np.ndarray:
         raise ModelMismatch("predictive chunk was encoded with another predictor model than the one given; "
                             "decode it with the array's own model")
     shape3 = (1,) * (3 - len(shape)) + shape
-    out = decode_payload(data[at:], shape3, lo, hi, max_error, model, options)
-    return out.astype(dtype.newbyteorder("=")).reshape(shape)
+    out = decode_payload(data[at:], shape3, lo, hi, max_error, model, options, dtype)
+    return out.reshape(shape)

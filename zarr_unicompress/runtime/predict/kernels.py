@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .range_coder import decode_bit, encode_bit
+from .range_coder import FLAG, decode_bit, encode_bit
 from .taps import (
     MAX_CLASSES, MAX_EXP, N_BUCKETS, N_TAPS, N_TAPS_2D, OFF_CLASS, OFF_FLAG, OFF_MANT, OFF_MANT1,
     OFF_SIGN, OFF_UNARY, OFF_ZERO, OPT_BIAS, OPT_CLASS_CTX, OPT_ERROR_CTX, OPT_TOKEN_FLAGS, SHIFT,
@@ -103,10 +103,10 @@ def decode_residual(rc, buf, probs, b, cc, sc):
     return m
 
 
-def _start_row(rp, z, y, yp, xp, lo, hi):
-    """Set the left margin of row y of slice z (before the row)."""
+def _start_row(rp, slot, z, y, yp, xp, lo, hi):
+    """Set the left margin of row y of slice z, held in work slice ``slot`` (before the row)."""
     sy = yp * xp
-    i0 = (z + 1) * sy + (y + 3) * xp + 2
+    i0 = slot * sy + (y + 3) * xp + 2
     if y > 0:
         value = rp[i0 - xp]
     elif z > 0:
@@ -117,11 +117,12 @@ def _start_row(rp, z, y, yp, xp, lo, hi):
     rp[i0 - 2] = value
 
 
-def _end_row(rp, z, y, yp, xp, nx, last_row):
-    """Set the right margin of row y (after the row); row 0 also fills the three rows on top,
-    the last row the two below, and the last row of slice 0 the slice in front."""
+def _end_row(rp, slot, y, yp, xp, nx, last_row, front):
+    """Set the right margin of row y of work slice ``slot`` (after the row); row 0 also fills
+    the three rows on top, the last row the two below, and with ``front`` (the last row of slice
+    0 held in slot 1) the slice in front."""
     sy = yp * xp
-    row = (z + 1) * sy + (y + 3) * xp
+    row = slot * sy + (y + 3) * xp
     rp[row + nx + 2] = rp[row + nx + 1]
     rp[row + nx + 3] = rp[row + nx + 1]
     if y == 0:
@@ -133,13 +134,19 @@ def _end_row(rp, z, y, yp, xp, nx, last_row):
         for k in range(xp):
             rp[row + xp + k] = rp[row + k]
             rp[row + 2 * xp + k] = rp[row + k]
-        if z == 0:
+        if front:
             for k in range(sy):
                 rp[k] = rp[sy + k]
 
 
+def ring_slots(nz):
+    """Work slices the decoder's ring holds for a chunk of ``nz`` slices: the slice and, from
+    two slices on, the two before it (slice 1 reads slice 0 and its copy in front)."""
+    return 1 if nz == 1 else 3
+
+
 def run(decoding, vol, rp, qp, buckets, classes, coefs, ntaps, offs, shape, token, n_classes, n_2d,
-        lo, hi, max_error, options, buf, rc, probs):
+        lo, hi, max_error, options, buf, rc, probs, ring):
     """The closed loop over a chunk of ``shape`` (Z, Y, X).
 
     Encoding (``decoding`` = 0): ``vol`` (Z*Y*X,) int64 holds the voxels, ``classes`` (Z*TY*TX,)
@@ -147,10 +154,13 @@ def run(decoding, vol, rp, qp, buckets, classes, coefs, ntaps, offs, shape, toke
     residuals ``qp`` and the activity ``buckets`` (Z*Y*X,) uint8 (``buf`` is not touched).
     Decoding (1): reads the tokens' indices (into ``classes``), flags and the residuals from
     ``buf`` (uint8) with the decoder state ``rc`` (:func:`.range_coder.decoder_state`) and the
-    probability states ``probs`` and fills ``rp`` and ``qp``. ``coefs`` (K*N_TAPS,) int64,
+    probability states ``probs`` and writes the voxels into ``vol`` (Z*Y*X,) of the chunk's
+    dtype. ``ring`` = 0: ``rp`` and ``qp`` hold the whole work layout; ``ring`` = 1: only
+    :func:`ring_slots` work slices (int64, each (Y + 5) * (X + 4)), the slice being coded last,
+    shifted down after each slice (every tap reads slices z, z - 1 and z - 2 only). ``coefs`` (K*N_TAPS,) int64,
     ``ntaps`` (K,) int64: N_TAPS_2D or N_TAPS, the taps each predictor uses; ``offs``
-    (N_TAPS,) int64 their flat offsets. Returns OK or the kind of damage (running out of bytes
-    is the caller's to check: rc[FLAG])."""
+    (N_TAPS,) int64 their flat offsets. Returns OK or the kind of damage (EXHAUSTED: the
+    decoder read past the end of ``buf``, which a genuine stream never does)."""
     nz, ny, nx = shape[0], shape[1], shape[2]
     yp = ny + 5
     xp = nx + 4
@@ -171,15 +181,21 @@ def run(decoding, vol, rp, qp, buckets, classes, coefs, ntaps, offs, shape, toke
     flags = np.zeros(ty_n * tx_n, np.int64)
     for z in range(nz):
         prev = z > 0
+        slot = z + 1
+        if ring:
+            slot = 0 if nz == 1 else min(z + 1, 2)
         for y in range(ny):
-            _start_row(rp, z, y, yp, xp, lo, hi)
+            _start_row(rp, slot, z, y, yp, xp, lo, hi)
             ty = y // token
             first_row = y % token == 0
             row0 = y == 0
-            row = (z + 1) * sy + (y + 3) * xp + 2
+            row = slot * sy + (y + 3) * xp + 2
+            out_row = (z * ny + y) * nx
             for tx in range(tx_n):
                 t = ty * tx_n + tx
                 ct = (z * ty_n + ty) * tx_n + tx
+                if decoding and rc[FLAG]:
+                    return EXHAUSTED
                 if decoding and first_row:
                     left = 0
                     if tx > 0:
@@ -248,8 +264,8 @@ def run(decoding, vol, rp, qp, buckets, classes, coefs, ntaps, offs, shape, toke
                             if q > max_q or q < -max_q:
                                 return BAD_RESIDUAL
                     else:
-                        buckets[i - row + (z * ny + y) * nx] = b
-                        r = vol[(z * ny + y) * nx + x] - pred
+                        buckets[out_row + x] = b
+                        r = vol[out_row + x] - pred
                         if r >= 0:
                             q = (r + max_error) // s
                         else:
@@ -261,6 +277,8 @@ def run(decoding, vol, rp, qp, buckets, classes, coefs, ntaps, offs, shape, toke
                         rec = hi
                     rp[i] = rec
                     qp[i] = q
+                    if decoding:
+                        vol[out_row + x] = rec
                     if use_bias and not row0:
                         bb = bias_b[bctx] + q * s
                         nn = bias_n[bctx] + 1
@@ -281,7 +299,13 @@ def run(decoding, vol, rp, qp, buckets, classes, coefs, ntaps, offs, shape, toke
                                 bb = 0
                         bias_b[bctx] = bb
                         bias_n[bctx] = nn
-            _end_row(rp, z, y, yp, xp, nx, y == ny - 1)
+            _end_row(rp, slot, y, yp, xp, nx, y == ny - 1, z == 0 and slot == 1)
+        if ring and slot == 2:
+            for k in range(2 * sy):
+                rp[k] = rp[sy + k]
+                qp[k] = qp[sy + k]
+    if decoding and rc[FLAG]:
+        return EXHAUSTED
     return OK
 
 
