@@ -129,7 +129,8 @@ def test_bulk_read_checks_declared_shapes_first(tmp_path) -> None:
 
 
 
-@pytest.mark.parametrize("shape,message", [((64, 1024, 1024), "damaged"), ((1024, 32, 32), "ends before")])
+@pytest.mark.parametrize("shape,message", [((64, 1024, 1024), "damaged"), ((1024, 32, 32), "ends before"),
+                                           ((1, 1, 2**29), "work memory"), ((2, 2, 2**27), "work memory")])
 def test_predictive_chunk_restamped_large_is_refused_in_little_memory(shape: tuple, message: str) -> None:
     """A genuine predictive max_error chunk restamped larger (under the cap): the decoder holds
     the output (1 byte per voxel here) and a ring of 3 work slices (not 16 bytes per voxel of
@@ -148,3 +149,13 @@ def test_predictive_chunk_restamped_large_is_refused_in_little_memory(shape: tup
         tracemalloc.stop()
     voxels = int(np.prod(shape))
     assert peak < 2 * voxels + 2**20, f"refusing a chunk of {voxels} declared uint8 voxels took {peak} bytes"
+
+
+def test_thin_max_error_chunks_are_stored_raw_and_round_trip() -> None:
+    """A long thin chunk (a 1D row of 5M voxels) would need a decoder work ring many times its
+    size: the predictive coder stores it raw (lossless), and it decodes exactly."""
+    row = (np.arange(5_000_000) % 251).astype(np.uint8)
+    codec = UniCompress(max_error=2)
+    stream = codec.encode(row)
+    assert len(stream) < row.nbytes + 512
+    np.testing.assert_array_equal(np.asarray(codec.decode(stream)).reshape(row.shape), row)

@@ -19,7 +19,7 @@ from ...bitstream import ChunkHeader, ChunkSections
 from ...errors import ChunkCorrupt, ModelMismatch
 from ..inr.model import RuntimeModel
 from ..predict.binding import predictors_of
-from ..predict.codec import decode_payload, encode_payload
+from ..predict.codec import decode_payload, encode_payload, payload_affordable
 from ..predict.taps import ALL_OPTIONS, DEFAULT_OPTIONS
 from ..quality import QualitySettings
 from .base import Coder, chunk_header
@@ -43,7 +43,9 @@ class PredictiveCoder(Coder):
         predictors = predictors_of(model)
         lo, hi = int(chunk.min()), int(chunk.max())
         raw = np.ascontiguousarray(chunk, dtype=chunk.dtype.newbyteorder("<")).tobytes()
-        payload = encode_payload(chunk, int(settings.max_error), lo, hi, predictors, DEFAULT_OPTIONS, len(raw))
+        payload = None
+        if payload_affordable(chunk.shape, chunk.dtype.itemsize):  # else raw: see payload_affordable
+            payload = encode_payload(chunk, int(settings.max_error), lo, hi, predictors, DEFAULT_OPTIONS, len(raw))
         mode = RAW if payload is None else PREDICTIVE
         side = _SIDE.pack(SIDE_VERSION, mode, DEFAULT_OPTIONS, bytes.fromhex(predictors.digest[:16]))
         header = chunk_header(self, 0, chunk, model, lo, hi, int(settings.max_error))
@@ -65,6 +67,9 @@ class PredictiveCoder(Coder):
             if out.min() < header.lo or out.max() > header.hi:
                 raise ChunkCorrupt("raw predictive chunk holds voxels outside its header's range")
             return out.astype(header.dtype)
+        if not payload_affordable(header.shape, header.dtype.itemsize):
+            raise ChunkCorrupt(f"predictive chunk declares shape {header.shape}, whose decoder work memory "
+                               "exceeds its bounds (such chunks are stored raw); the chunk is damaged")
         predictors = predictors_of(model)
         if bytes.fromhex(predictors.digest[:16]) != prefix:
             raise ModelMismatch("chunk was coded with another predictor model than the array's model holds; "

@@ -71,6 +71,28 @@ def encode_chunk(chunk: np.ndarray, max_error: int, model: PredictorModel, optio
     return head + payload
 
 
+#: the decoder's work memory may be at most this many bytes per byte of declared output, plus
+#: WORK_ALLOWANCE: thin chunks (one or two voxels across, a long row) whose padded work slices
+#: would cost more are stored raw, and a stream that declares such a shape for a predictive
+#: payload is refused before anything is allocated.
+WORK_PER_OUTPUT_BYTE = 16
+WORK_ALLOWANCE = 64 << 20
+
+
+def decoder_work_bytes(shape: tuple[int, int, int]) -> int:
+    """Bytes of :func:`decode_payload`'s work ring (two int64 arrays of padded slices) for a
+    chunk of ``shape`` (Z, Y, X) voxels."""
+    _, yp, xp = padded_shape(shape)
+    return 16 * kernels.ring_slots(shape[0]) * yp * xp
+
+
+def payload_affordable(shape: tuple[int, int, int], itemsize: int) -> bool:
+    """Whether a chunk of ``shape`` voxels of ``itemsize`` bytes may hold a predictive payload:
+    its decoder work stays within WORK_PER_OUTPUT_BYTE x its bytes + WORK_ALLOWANCE."""
+    out_bytes = int(np.prod(shape, dtype=np.int64)) * itemsize
+    return decoder_work_bytes(shape) <= WORK_PER_OUTPUT_BYTE * out_bytes + WORK_ALLOWANCE
+
+
 def encode_payload(vol: np.ndarray, max_error: int, lo: int, hi: int, model: PredictorModel, options: int,
                    budget: int) -> bytes | None:
     """The range coder's bytes of ``vol`` (Z, Y, X) integers within [lo, hi] (its min and max),
