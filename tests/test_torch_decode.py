@@ -137,7 +137,7 @@ def test_property_random_shapes_and_dtypes(default_model: RuntimeModel, z: int, 
 
 
 def test_reconstruct_batch_returns_device_tensors(default_model: RuntimeModel) -> None:
-    streams = [encode_chunk(default_model, em_block((4, 64, 64), d), QualitySettings(ratio=8))
+    streams = [_encode(default_model, em_block((4, 64, 64), d), QualitySettings(ratio=8))
                for d in ("uint8", "uint16", "int16")]
     tensors = torch_decode.reconstruct_batch(default_model, [open_chunk(default_model, s) for s in streams], "cpu")
     assert [t.dtype for t in tensors] == [torch.uint8, torch.int32, torch.int16]
@@ -149,7 +149,7 @@ def test_reconstruct_batch_returns_device_tensors(default_model: RuntimeModel) -
 
 
 def test_decode_chunks_takes_streams_or_opened_chunks(default_model: RuntimeModel) -> None:
-    stream = encode_chunk(default_model, em_block((4, 64, 64)), QualitySettings(ratio=8))
+    stream = _encode(default_model, em_block((4, 64, 64)), QualitySettings(ratio=8))
     with pytest.raises(UnsupportedInput, match="either"):
         torch_decode.decode_chunks(default_model, [stream], "cpu", opened=[open_chunk(default_model, stream)])
     with pytest.raises(UnsupportedInput, match="either"):
@@ -159,7 +159,7 @@ def test_decode_chunks_takes_streams_or_opened_chunks(default_model: RuntimeMode
 
 
 def test_codec_decode_routes_through_the_decode_device(default_model: RuntimeModel) -> None:
-    stream = encode_chunk(default_model, em_block((6, 128, 128)), QualitySettings(ratio=8))
+    stream = _encode(default_model, em_block((6, 128, 128)), QualitySettings(ratio=8))
     want = decode_chunk(default_model, stream)
     decode_device.set_decode_device("cpu")
     assert decode_device.decode_device() == "cpu"
@@ -176,7 +176,7 @@ def test_unusable_decode_devices_are_refused(device: str) -> None:
 
 
 def test_decode_device_from_the_environment(default_model: RuntimeModel, monkeypatch: pytest.MonkeyPatch) -> None:
-    stream = encode_chunk(default_model, em_block((6, 128, 128)), QualitySettings(ratio=8))
+    stream = _encode(default_model, em_block((6, 128, 128)), QualitySettings(ratio=8))
     want = decode_chunk(default_model, stream)
     monkeypatch.setattr(decode_device, "_env_read", False)
     monkeypatch.setenv(decode_device.DECODE_DEVICE_ENV, "cpu")
@@ -189,12 +189,12 @@ def test_decode_device_from_the_environment(default_model: RuntimeModel, monkeyp
 
 
 def test_overflowing_coefficients_are_refused_naming_the_chunk(default_model: RuntimeModel) -> None:
-    stream = encode_chunk(default_model, em_block((2, 64, 64)), QualitySettings(ratio=4.0))
+    stream = _encode(default_model, em_block((2, 64, 64)), QualitySettings(ratio=4.0))
     header, sections = unpack_chunk(stream)
     params = WaveletParams.unpack(sections.classes)
     forged = pack_chunk(header, ChunkSections(sections.tables, WaveletParams(3.0e38, params.levels,
                                                                              params.flat_value).pack(), sections.words))
-    good = encode_chunk(default_model, em_block((2, 64, 64)), QualitySettings(ratio=8.0))
+    good = _encode(default_model, em_block((2, 64, 64)), QualitySettings(ratio=8.0))
     with pytest.raises(ChunkCorrupt, match="chunk 2 .*overflow"):
         torch_decode.decode_chunks(default_model, [good, good, forged], "cpu")
 
@@ -213,7 +213,7 @@ def test_chunk_opener_decodes_in_processes_or_threads(default_model: RuntimeMode
 
 
 def test_chunk_opener_reads_its_streams_lazily(default_model: RuntimeModel) -> None:
-    stream = encode_chunk(default_model, em_block((2, 64, 64)), QualitySettings(ratio=8.0))
+    stream = _encode(default_model, em_block((2, 64, 64)), QualitySettings(ratio=8.0))
     pulled = []
 
     def streams() -> Iterator[bytes]:
@@ -234,7 +234,7 @@ def test_chunk_opener_refuses_bad_process_counts(default_model: RuntimeModel) ->
 
 
 def test_device_out_of_memory_names_max_batch(default_model: RuntimeModel, monkeypatch: pytest.MonkeyPatch) -> None:
-    stream = encode_chunk(default_model, em_block((4, 64, 64)), QualitySettings(ratio=8))
+    stream = _encode(default_model, em_block((4, 64, 64)), QualitySettings(ratio=8))
 
     def out_of_memory(*args: object) -> None:
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
