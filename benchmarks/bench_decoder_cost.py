@@ -17,25 +17,14 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-
-def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(data_range**2 / mse))
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from metrics import median_seconds, psnr  # noqa: E402
 
 
 def table_vs_direct(model, block: np.ndarray) -> str:

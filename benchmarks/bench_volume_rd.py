@@ -30,7 +30,6 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -39,7 +38,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from anchors import ratio_anchor, load_volume, anchor_curve  # noqa: E402
-from metrics import bd_rate, pareto_envelope, psnr, psnr_at_ratio  # noqa: E402
+from metrics import bd_rate, median_seconds, pareto_envelope, psnr, psnr_at_ratio  # noqa: E402
 
 from zarr_unicompress.bitstream import pack_chunk  # noqa: E402
 from zarr_unicompress.chunk_census import stream_kind  # noqa: E402
@@ -123,22 +122,14 @@ def speed(model, vol: np.ndarray, chunks: tuple[int, ...], repeats: int = 3) -> 
     """Single-thread MB/s at ratio 16: our encode and decode, JPEG-XL's decode."""
     mb = vol.nbytes / 1e6
 
-    def best(fn) -> float:
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return float(np.median(times))
-
     streams = encode_volume(model, vol, chunks, 16.0, None)
-    out = {"ours encode": mb / best(lambda: encode_volume(model, vol, chunks, 16.0, None)),
-           "ours decode": mb / best(lambda: decode_volume(model, vol.shape, vol.dtype, streams))}
+    out = {"ours encode": mb / median_seconds(lambda: encode_volume(model, vol, chunks, 16.0, None), repeats),
+           "ours decode": mb / median_seconds(lambda: decode_volume(model, vol.shape, vol.dtype, streams), repeats)}
     jxl = ratio_anchor("JPEG-XL", vol, 16, with_data=True)
     if jxl is not None and jxl.stream is not None:
         import imagecodecs
 
-        out["JPEG-XL decode"] = mb / best(lambda: [imagecodecs.jpegxl_decode(s, numthreads=1) for s in jxl.stream])
+        out["JPEG-XL decode"] = mb / median_seconds(lambda: [imagecodecs.jpegxl_decode(s, numthreads=1) for s in jxl.stream], repeats)
     return out
 
 

@@ -8,6 +8,8 @@ depth cancels out.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -98,3 +100,13 @@ def psnr_at_ratio(points: Sequence[RDPoint], ratio: float) -> float | None:
     if len(ratios) == 0 or not ratios[0] <= ratio <= ratios[-1]:
         return None
     return float(np.interp(np.log(ratio), np.log(ratios), np.array(list(curve.values()))))
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall-clock seconds of ``repeats`` calls of ``fn``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
