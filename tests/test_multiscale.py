@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from zarr_unicompress import multiscale
-from zarr_unicompress.cli import main
+from zarr_unicompress.cli import array_info, main
+from zarr_unicompress.errors import UnsupportedInput
 from zarr_unicompress.data import load_sample_crop
 from zarr_unicompress.multiscale import Downsampled, compress_multiscale, level_factors
 from zarr_unicompress.pipeline import DestinationConflict
@@ -63,6 +64,10 @@ def test_cli_writes_a_valid_ome_zarr_read_back_with_dask(tmp_path):
         assert level.shape == source.shape
         assert np.abs(level.astype(int) - source).max() <= 2
     assert main(args) == 0  # a rerun of a finished pyramid writes nothing
+    info = array_info(str(dest))
+    assert info["multiscale"] is True and list(info["levels"]) == ["0", "1"]
+    assert [info["levels"][k]["shape"] for k in ("0", "1")] == [[12, 96, 96], [6, 48, 48]]
+    assert info["levels"]["1"]["max_error"] == 2
     with pytest.raises(DestinationConflict):
         compress_multiscale(volume, dest, voxel_size=(50, 4, 4), chunks=(8, 32, 32), max_error=2, progress=False)
 
@@ -103,3 +108,14 @@ def test_refuses_foreign_destinations_and_v2(tmp_path):
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
     assert main(["compress", "x.npy", str(tmp_path / "a"), "--multiscale", "--zarr-format", "2"]) == 2
     assert main(["compress", "x.npy", str(tmp_path / "b"), "--voxel-size", "1", "1", "1"]) == 2
+
+
+@pytest.mark.parametrize("path", ["../elsewhere", "", "a/b", 3])
+def test_info_refuses_pyramid_levels_outside_the_group(tmp_path, path):
+    import json
+
+    meta = {"zarr_format": 3, "node_type": "group",
+            "attributes": {"ome": {"version": "0.5", "multiscales": [{"datasets": [{"path": path}]}]}}}
+    (tmp_path / "zarr.json").write_text(json.dumps(meta))
+    with pytest.raises(UnsupportedInput, match="no level folders inside it"):
+        array_info(str(tmp_path))

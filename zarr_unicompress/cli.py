@@ -156,9 +156,13 @@ def _compress(args: argparse.Namespace) -> int:
 
 def array_info(dest: str) -> dict[str, object]:
     """Summary of a UniCompress array: shape, chunks, quality mode, model digest and size, ratio,
-    and how many chunks each coder choice wrote (:func:`.chunk_census.census`)."""
-    import zarr
-
+    and how many chunks each coder choice wrote (:func:`.chunk_census.census`). For an OME-Zarr
+    pyramid written by ``compress --multiscale``: {"multiscale": True, "levels": {path: summary}},
+    one summary per level named in its "multiscales" metadata."""
+    levels = _pyramid_levels(dest)
+    if levels is not None:
+        return {"multiscale": True,
+                "levels": {level: array_info(str(Path(dest) / level)) for level in levels}}
     from .chunk_census import census, chunks_per_shard
     from .pipeline import COMPLETE_ATTR, stored_bytes, unicompress_config
 
@@ -181,6 +185,32 @@ def array_info(dest: str) -> dict[str, object]:
         "complete": bool(array.attrs.get(COMPLETE_ATTR, False)),
         "chunks_by_coder": census(dest, chunks_per_shard(array.metadata.to_dict())),
     }
+
+
+def _pyramid_levels(dest: str) -> list[str] | None:
+    """The level paths of the OME-Zarr pyramid at ``dest`` (its group metadata's first
+    "multiscales" entry), or None where ``dest`` is no such group. Each path must name a
+    folder inside ``dest`` (a crafted "../x" is refused)."""
+    meta_path = Path(dest) / "zarr.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("node_type") != "group":
+        return None
+    attrs = meta.get("attributes")
+    ome = attrs.get("ome") if isinstance(attrs, dict) else None
+    scales = ome.get("multiscales") if isinstance(ome, dict) else None
+    if not isinstance(scales, list) or not scales or not isinstance(scales[0], dict):
+        return None
+    paths = [d.get("path") for d in scales[0].get("datasets", []) if isinstance(d, dict)]
+    if not paths or not all(isinstance(p, str) and p and Path(p).name == p and p not in (".", "..")
+                            for p in paths):
+        raise UnsupportedInput(f"{dest} is an OME-Zarr group whose multiscales datasets name no level "
+                               f"folders inside it; name one level's array (e.g. {dest}/0)")
+    return paths
 
 
 def _decompress(dest: str, out: str, decode_device: str | None = None) -> int:
