@@ -186,6 +186,11 @@ def test_decode_device_from_the_environment(default_model: RuntimeModel, monkeyp
     monkeypatch.setenv(decode_device.DECODE_DEVICE_ENV, "no-such-device")
     with pytest.raises(UnsupportedInput, match="UNICOMPRESS_DECODE_DEVICE"):
         decode_chunk(default_model, stream)
+    # reported whatever the chunk's coder (a max_error chunk never reaches torch)
+    bounded = _encode(default_model, em_block((2, 32, 32)), QualitySettings(max_error=2))
+    monkeypatch.setattr(decode_device, "_env_read", False)
+    with pytest.raises(UnsupportedInput, match="UNICOMPRESS_DECODE_DEVICE"):
+        decode_chunk(default_model, bounded)
 
 
 def test_overflowing_coefficients_are_refused_naming_the_chunk(default_model: RuntimeModel) -> None:

@@ -69,11 +69,13 @@ def decode_chunk(
 
     Raises :class:`ChunkCorrupt` for damaged streams and :class:`ModelMismatch` when the chunk
     was written with another model. Ratio-mode chunks are reconstructed in NumPy, or on the
-    torch device that :func:`.device.decode_device.set_decode_device` names.
+    torch device that :func:`.device.decode_device.set_decode_device` names (3D ratio chunks
+    are reconstructed on the CPU whatever it names; a device that cannot be used is refused for
+    every chunk, with :class:`UnsupportedInput`).
     """
+    device = decode_device()  # read (and checked) before any chunk kind: a bad name is always reported
     opened = open_chunk(model, buf, expected_shape, expected_dtype)
     if isinstance(opened, CodedWavelet):
-        device = decode_device()
         if device is not None:
             from .device.torch_decode import decode_chunks  # imports torch
 
