@@ -183,36 +183,37 @@ def ratio_table(volume: np.ndarray, targets: Sequence[float], names: Sequence[st
                 cached_only: bool = False) -> list[AnchorResult]:
     """Every ratio anchor (or those named) at every target; unreachable, unsupported or (with
     ``cached_only``) not yet measured ones are logged and left out."""
-    results = []
-    for name in names or list(RATIO_ANCHORS):
-        for target in targets:
-            start = time.perf_counter()
-            try:
-                found = ratio_anchor(name, volume, target, cached_only=cached_only)
-            except NotCached as error:
-                log(f"{name} target {target:g}: {error}")
-                continue
-            except AnchorUnsupported as error:
-                log(f"{name}: {error}")
-                break
-            log(f"{name} target {target:g}: " + ("out of reach" if found is None else
-                f"ratio {found.ratio:.2f}, {found.psnr:.2f} dB") + f" ({time.perf_counter() - start:.0f} s)")
-            if found is not None:
-                results.append(found)
-    return results
+    def measure(name: str, target: float) -> AnchorResult | None:
+        start = time.perf_counter()
+        found = ratio_anchor(name, volume, target, cached_only=cached_only)
+        log(f"{name} target {target:g}: " + ("out of reach" if found is None else
+            f"ratio {found.ratio:.2f}, {found.psnr:.2f} dB") + f" ({time.perf_counter() - start:.0f} s)")
+        return found
+
+    return _anchor_table(names or list(RATIO_ANCHORS), targets, measure, lambda t: f"target {t:g}", log)
 
 
 def bounded_table(volume: np.ndarray, bounds: Sequence[int], names: Sequence[str] | None = None,
                   log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
                   cached_only: bool = False) -> list[AnchorResult]:
     """Every error-bounded anchor (or those named) at every bound E."""
+    return _anchor_table(names or list(BOUNDED_ANCHORS), bounds,
+                         lambda name, bound: bounded_anchor(name, volume, bound, cached_only=cached_only),
+                         lambda e: f"E={e}", log)
+
+
+def _anchor_table(names: Sequence[str], points: Sequence[float],
+                  measure: Callable[[str, float], AnchorResult | None], label: Callable[[float], str],
+                  log: Callable[[str], None]) -> list[AnchorResult]:
+    """``measure(name, point)`` for every anchor name and point, skipping points not cached
+    and the rest of an anchor that is unsupported here (both logged)."""
     results = []
-    for name in names or list(BOUNDED_ANCHORS):
-        for bound in bounds:
+    for name in names:
+        for point in points:
             try:
-                found = bounded_anchor(name, volume, bound, cached_only=cached_only)
+                found = measure(name, point)
             except NotCached as error:
-                log(f"{name} E={bound}: {error}")
+                log(f"{name} {label(point)}: {error}")
                 continue
             except AnchorUnsupported as error:
                 log(f"{name}: {error}")

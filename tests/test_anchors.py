@@ -157,3 +157,14 @@ def test_cached_only_never_encodes() -> None:
     again = anchors.ratio_anchor("SZ3 (3D)", volume, 4.0, cached_only=True)
     assert again.cached and again.ratio == measured.ratio
     assert anchors.anchor_curve("SZ3 (3D)", volume)  # the search's steps, as a curve
+
+
+def test_bounded_table_measures_each_bound_and_skips_what_is_not_cached(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("UNICOMPRESS_ANCHOR_CACHE", str(tmp_path))
+    volume = textured((2, 24, 24))
+    logged: list[str] = []
+    assert anchors.bounded_table(volume, [1, 2], ["JPEG-LS"], log=logged.append, cached_only=True) == []
+    assert len(logged) == 2 and logged[0].startswith("JPEG-LS E=1")
+    found = anchors.bounded_table(volume, [1, 2], ["JPEG-LS"], log=logged.append)
+    assert [r.bound for r in found] == [1, 2] and all(r.max_abs_error <= r.bound for r in found)
+    assert found[0].ratio < found[1].ratio
