@@ -190,3 +190,14 @@ def test_census_counts_each_coder_choice(tmp_path, shards) -> None:
     counts = census(path, chunks_per_shard(array.metadata.to_dict()))
     assert sum(counts.values()) == 4
     assert counts.get("ratio 2D", 0) >= 1 and sum(v for k, v in counts.items() if k.startswith("ratio 3D")) >= 1
+
+
+def test_census_names_registered_coders_and_counts_unknown_ones(default_model) -> None:
+    from dataclasses import replace
+
+    from zarr_unicompress.chunk_census import stream_kind
+
+    stream = encode_chunk(default_model, em_like_stand_in((2, 32, 32)), QualitySettings(max_error=2))
+    assert stream_kind(stream) == "predictive max_error"
+    header, sections = unpack_chunk(stream)
+    assert stream_kind(pack_chunk(replace(header, coder=200), sections)) == "coder 200"

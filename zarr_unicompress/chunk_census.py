@@ -24,7 +24,8 @@ _EMPTY = np.uint64(2**64 - 1)
 
 def stream_kind(buf: bytes | memoryview) -> str:
     """The kind of one chunk stream: "constant", "indices only", "max_error", "ratio 2D",
-    "ratio 3D, K z levels" or "coder N"; "damaged" where its header or checksum fails."""
+    "ratio 3D, K z levels", the name of another registered coder (e.g. "predictive
+    max_error") or "coder N" for one this build does not have; "damaged" where its header or checksum fails."""
     try:
         header, sections = unpack_chunk(buf)
     except ChunkCorrupt:
@@ -37,7 +38,12 @@ def stream_kind(buf: bytes | memoryview) -> str:
         except ChunkCorrupt:
             return "damaged"
     if header.coder:
-        return f"coder {header.coder}"
+        from .runtime.coders.registry import decoder_for
+
+        try:
+            return decoder_for(header).name
+        except ChunkCorrupt:  # a coder this build does not have
+            return f"coder {header.coder}"
     if header.is_constant:
         return "constant"
     if header.has_wavelet_residual:
