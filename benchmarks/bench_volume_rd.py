@@ -9,7 +9,10 @@ Usage::
 
 Our rows (each chunk coded on its own, ratio = whole volume / all streams), all with the same
 transform, z-level choice, quantiser and rate control:
-- ``learned part off (v0.5.0)``: coder 2 (zero-block groups, one table per band in the stream);
+- ``v0.5.0 (coder 2)``: the v0.5.0 ratio mode (for reference: its INR-base check can send a
+  chunk that z levels code best to the 2D coder);
+- ``learned part off (no contexts)``: coder 3 with every band coded as one group with its table
+  in the stream, as coder 2 codes it (the ablation: same choices, no learned part);
 - ``contexts, stream tables only``: coder 3 with no model tables (every context's table in the
   stream): what the contexts earn without the model;
 - ``learned part on (tables fitted on this volume)``: coder 3 with tables fitted by
@@ -63,7 +66,7 @@ from zarr_unicompress.runtime.inr.weights import pack_weights, unpack_weights  #
 
 ANCHORS = ["JPEG-XL", "AVIF", "HEVC (x265)", "AV1 (SVT-AV1)", "SPERR (3D)"]
 BEST_OF = ["JPEG-XL", "HEVC (x265)", "AV1 (SVT-AV1)", "SPERR (3D)"]
-OFF = "learned part off (v0.5.0)"
+OFF = "learned part off (no contexts)"
 ON = "learned part on (tables fitted on this volume)"
 OTHER = {"fib": "isbi", "isbi": "fib"}
 
@@ -117,7 +120,8 @@ def variants(model, name: str, chunk_shapes: dict[str, tuple[int, ...]]) -> dict
     own, seconds = with_tables(model, name, chunk_shapes[name])
     print(f"  tables fitted on {name} in {seconds:.1f} s", file=sys.stderr, flush=True)
     other, _ = with_tables(model, OTHER[name], chunk_shapes[OTHER[name]])
-    return {OFF: (Ratio3DCoder(), model),
+    return {"v0.5.0 (coder 2)": (Ratio3DCoder(), model),
+            OFF: (RatioContextCoder(contexts=False), model),
             "contexts, stream tables only": (RatioContextCoder(model_tables=False), model),
             ON: (RatioContextCoder(), own),
             "learned part on (tables fitted on the other volume)": (RatioContextCoder(), other),

@@ -102,12 +102,15 @@ class RatioContextCoder(Coder):
     coder_id = 3
     name = "ratio contexts"
 
-    def __init__(self, z_levels: tuple[int, ...] | None = None, model_tables: bool = True) -> None:
+    def __init__(self, z_levels: tuple[int, ...] | None = None, model_tables: bool = True,
+                 contexts: bool = True) -> None:
         """``z_levels``: the candidates (as :class:`.ratio3d.Ratio3DCoder`); ``model_tables``:
-        False codes every context with a table in the stream (the ablation without the model's
-        tables: benchmarks/bench_volume_rd.py)."""
+        False codes every context with a table in the stream (no model tables); ``contexts``:
+        False codes every band as one group with its table in the stream, as coder 2 does (the
+        learned part off). Both are ablations for benchmarks/bench_volume_rd.py."""
         self._ratio3d = Ratio3DCoder(z_levels)
         self._model_tables = model_tables
+        self._contexts = contexts
 
     def wants(self, settings: QualitySettings) -> bool:
         return settings.ratio is not None
@@ -128,7 +131,7 @@ class RatioContextCoder(Coder):
         tables = tables_of(model) if self._model_tables else None
 
         def pack(step: float) -> tuple[ChunkHeader, ChunkSections]:
-            coder = ContextEncoder(tables)
+            coder = ContextEncoder(tables, self._contexts)
             groups = units.groups(step)
             banded = []
             for b, (shape, parent) in enumerate(zip(shapes, parents)):

@@ -150,15 +150,17 @@ def encode_symbols(codes, contexts, table_of_context, freq, start, states, words
     return n_words
 
 
-def decode_band(flags, band, parent, has_parent, classes, table_of_context, slot_info, slot_rank, states, words,
-                position, out):
+def decode_band(flags, band, parent, has_parent, classes, table_of_context, cumulative, states, words, position,
+                out):
     """Decoder: the values of a band's coded blocks (``flags`` (n_blocks,) uint8) in block order
     into ``out`` (n,) int32 as clipped symbols (-ALPHABET_HALF .. ALPHABET_HALF), filling the
-    scratch ``band`` (zeros, as :func:`band_contexts`) on the way; ``slot_info`` (n_tables,
-    2**PRECISION) int32 (freq << PRECISION | slot - start) and ``slot_rank`` (int16, the
-    alphabet index) of every table, ``table_of_context`` (N_CONTEXTS,) int64 their rows (-1:
-    none). Returns the next word position, -1 where the words ran out or -2 where a context
-    without a table occurs (a damaged stream)."""
+    scratch ``band`` (zeros, as :func:`band_contexts`) on the way; ``cumulative`` (n_tables,
+    ALPHABET + 1) int64: each table's running sums of its frequencies (0 .. 2**PRECISION),
+    ``table_of_context`` (N_CONTEXTS,) int64 their rows (-1: none). A symbol is found by a binary
+    search of its slot among the ALPHABET + 1 sums (a few hundred bytes per table, which stay
+    in cache: slot lookup tables of 2**PRECISION entries per table, one per context, did not,
+    and took 5x as long). Returns the next word position, -1 where the words ran out or -2
+    where a context without a table occurs (a damaged stream)."""
     nz = band.shape[0] - 1
     by = (band.shape[1] - 1) // ZERO_BLOCK
     bx = (band.shape[2] - 2) // ZERO_BLOCK
@@ -180,30 +182,25 @@ def decode_band(flags, band, parent, has_parent, classes, table_of_context, slot
                             lane = i % LANES
                             s = states[lane]
                             slot = s & _MASK
-                            info = slot_info[t, slot]
-                            value = slot_rank[t, slot] - ALPHABET_HALF
-                            s = (info >> PRECISION) * (s >> PRECISION) + (info & _MASK)
+                            lo = 0
+                            hi = ALPHABET
+                            while hi - lo > 1:  # cumulative[t, lo] <= slot < cumulative[t, hi]
+                                mid = (lo + hi) >> 1
+                                if cumulative[t, mid] <= slot:
+                                    lo = mid
+                                else:
+                                    hi = mid
+                            start = cumulative[t, lo]
+                            s = (cumulative[t, lo + 1] - start) * (s >> PRECISION) + slot - start
                             if s < STATE_LOW:
                                 if pos >= n_words:
                                     return -1
                                 s = (s << 16) | words[pos]
                                 pos += 1
                             states[lane] = s
+                            value = lo - ALPHABET_HALF
                             out[i] = value
                             band[z + 1, y + 1, x + 1] = value
                             i += 1
                 block += 1
     return pos
-
-
-def fill_slots(freq, slot_info, slot_rank):
-    """The decoder's slot tables of one table: ``freq`` (ALPHABET,) int64 (zeros allowed,
-    summing to 2**PRECISION) into ``slot_info`` (2**PRECISION,) int32 and ``slot_rank`` (int16)."""
-    slot = 0
-    for rank in range(len(freq)):
-        f = freq[rank]
-        info = f << PRECISION
-        for k in range(f):
-            slot_info[slot + k] = info | k
-            slot_rank[slot + k] = rank
-        slot += f

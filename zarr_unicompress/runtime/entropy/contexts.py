@@ -130,10 +130,12 @@ class _BandChoice(NamedTuple):
 
 class ContextEncoder:
     """Chooses and codes the bands of one chunk; ``tables``: the model's, or None (stream
-    tables only: the ablation without the learned part's tables)."""
+    tables only: the ablation without the model's tables)."""
 
-    def __init__(self, tables: ContextTables | None) -> None:
+    def __init__(self, tables: ContextTables | None, enabled: bool = True) -> None:
+        """``enabled``: False codes every band in mode 0 (the ablation without the learned part)."""
         self.tables = tables
+        self._enabled = enabled
         self._cost = None if tables is None else _COST_OF_FREQ[tables.freq]  # (K, ALPHABET) int64
         self.modes: list[int] = []
         self._chosen: list[_BandChoice] = []
@@ -150,7 +152,7 @@ class ContextEncoder:
         scratch = scratch_band(shape)
         contexts = fill_scratch(flags, values, scratch, None if parent is None else self._scratch[parent])
         self._scratch.append(scratch)
-        if not len(values):
+        if not len(values) or not self._enabled:
             self.modes.append(0)
             return values
         codes = np.clip(values, -ALPHABET_HALF, ALPHABET_HALF).astype(np.int64) + ALPHABET_HALF
@@ -245,17 +247,14 @@ class ContextDecoder:
                 raise ChunkCorrupt("chunk context table is not a table of the context alphabet summing to "
                                    f"2**{PRECISION}; the chunk is damaged")
         used = np.unique(selectors[selectors >= 2]) - 2
-        rows = {int(k): j for j, k in enumerate(used.tolist())}  # model table -> slot row
-        n_rows = len(used) + len(stream)
-        self._slot_info = np.zeros((max(n_rows, 1), 1 << PRECISION), np.int32)
-        self._slot_rank = np.zeros((max(n_rows, 1), 1 << PRECISION), np.int16)
-        loops = kernels()
-        for k, j in rows.items():
-            loops.fill_slots(np.ascontiguousarray(tables.freq[k]), self._slot_info[j], self._slot_rank[j])
+        rows = {int(k): j for j, k in enumerate(used.tolist())}  # model table -> row
+        freq = np.zeros((len(used) + len(stream), ALPHABET), np.int64)
+        if len(used):
+            freq[: len(used)] = tables.freq[used]
         for j, table in enumerate(stream):
-            freq = np.zeros(ALPHABET, np.int64)
-            freq[table.symbols] = table.counts
-            loops.fill_slots(freq, self._slot_info[len(used) + j], self._slot_rank[len(used) + j])
+            freq[len(used) + j, table.symbols] = table.counts
+        self._cumulative = np.zeros((max(len(freq), 1), ALPHABET + 1), np.int64)
+        np.cumsum(freq, axis=1, out=self._cumulative[: len(freq), 1:])
         self._rows = []
         at = len(used)
         for band in selectors:
@@ -286,8 +285,7 @@ class ContextDecoder:
             raise ChunkCorrupt("chunk has more context-coded bands than selectors; it is damaged")
         out = np.empty(n, np.int32)
         position = kernels().decode_band(flags, scratch, _parent_or_none(scratch, parent), parent is not None,
-                                         _CLASSES, self._rows[self._next], self._slot_info, self._slot_rank,
-                                         self._states, self._words, self._position, out)
+                                         _CLASSES, self._rows[self._next], self._cumulative, self._states, self._words, self._position, out)
         self._next += 1
         if position == -2:
             raise ChunkCorrupt("chunk codes a value in a context that has no table; the chunk is damaged")
