@@ -41,6 +41,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
@@ -146,6 +147,26 @@ def ours(rows_of: dict[str, tuple[object, object]], vol: np.ndarray, chunks: tup
     return rows
 
 
+@dataclass
+class AnchorPoint:
+    """An anchor's measurement read from a file of published points (--anchor-points)."""
+
+    codec: str
+    target: float
+    ratio: float
+    psnr: float
+
+
+def published_points(path: str, name: str, ratios: list[float]) -> tuple[dict[str, list], dict[str, list]]:
+    """Anchors of volume ``name`` from a JSON file of published points (benchmarks/anchor_points_v050.json:
+    {"volumes": {name: {codec: [[target, ratio, psnr], ...]}}}): the points at ``ratios``, and all
+    of them as the curve for BD-rate."""
+    table = json.loads(Path(path).read_text())["volumes"].get(name, {})
+    curves = {codec: [AnchorPoint(codec, *map(float, p)) for p in pts] for codec, pts in table.items() if codec in ANCHORS}
+    at = {codec: [p for p in pts if p.target in ratios] for codec, pts in curves.items()}
+    return at, curves
+
+
 def anchor_points(vol: np.ndarray, ratios: list[float], cached_only: bool = False) -> tuple[dict[str, list], dict[str, list]]:
     """Per anchor: its points at the targets, and its dense cached curve (for BD-rate)."""
     at, curves = {}, {}
@@ -166,8 +187,9 @@ def anchor_points(vol: np.ndarray, ratios: list[float], cached_only: bool = Fals
 
 
 def speed(rows_of: dict[str, tuple[object, object]], vol: np.ndarray, chunks: tuple[int, ...],
-          repeats: int = 3) -> dict[str, float]:
-    """Single-thread MB/s at ratio 16: our encode and decode (learned part on and off), JPEG-XL's decode."""
+          repeats: int = 3, full_anchor: bool = True) -> dict[str, float]:
+    """Single-thread MB/s at ratio 16: our encode and decode (learned part on and off), JPEG-XL's
+    decode (of its stream bisected to ratio 16; 5 bisection steps where not ``full_anchor``)."""
     mb = vol.nbytes / 1e6
     out = {}
     for label, key in (("on", ON), ("off", OFF)):
@@ -176,11 +198,12 @@ def speed(rows_of: dict[str, tuple[object, object]], vol: np.ndarray, chunks: tu
         out[f"ours ({label}) encode"] = mb / median_seconds(lambda: encode_volume(coder, model, vol, chunks, 16.0), repeats)
         out[f"ours ({label}) decode"] = mb / median_seconds(lambda: decode_volume(model, vol.shape, vol.dtype, streams),
                                                             repeats)
-    jxl = ratio_anchor("JPEG-XL", vol, 16, with_data=True)
+    jxl = ratio_anchor("JPEG-XL", vol, 16, with_data=True, iterations=None if full_anchor else 5)
     if jxl is not None and jxl.stream is not None:
         import imagecodecs
 
-        out["JPEG-XL decode"] = mb / median_seconds(lambda: [imagecodecs.jpegxl_decode(s, numthreads=1) for s in jxl.stream], repeats)
+        out[f"JPEG-XL decode (its stream at ratio {jxl.ratio:.1f})"] = mb / median_seconds(
+            lambda: [imagecodecs.jpegxl_decode(s, numthreads=1) for s in jxl.stream], repeats)
     return out
 
 
@@ -246,6 +269,10 @@ def main() -> None:
     parser.add_argument("--isbi-chunks", nargs=3, type=int, default=[30, 512, 512])
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--cached-only", action="store_true", help="anchors only from the cache (no encoding)")
+    parser.add_argument("--anchor-points", default=None,
+                        help="take the anchors from this JSON file of published points instead of measuring them "
+                             "(e.g. benchmarks/anchor_points_v050.json); JPEG-XL's decode speed is then measured on "
+                             "a stream coded here at a fixed distance")
     args = parser.parse_args()
     from numcodecs_ext import UniCompress
 
@@ -257,8 +284,11 @@ def main() -> None:
         print(f"{name}: chunks {chunks}", file=sys.stderr)
         rows_of = variants(model, name, shapes)
         rows = ours(rows_of, vol, chunks, args.ratios)
-        at, curves = anchor_points(vol, args.ratios, args.cached_only)
-        speeds = {} if args.no_speed else speed(rows_of, vol, chunks)
+        if args.anchor_points:
+            at, curves = published_points(args.anchor_points, name, args.ratios)
+        else:
+            at, curves = anchor_points(vol, args.ratios, args.cached_only)
+        speeds = {} if args.no_speed else speed(rows_of, vol, chunks, full_anchor=not args.anchor_points)
         report(f"{name} chunks {'x'.join(map(str, chunks))}", vol, rows, at, curves, args.ratios, speeds)
 
 

@@ -240,3 +240,23 @@ def test_fitted_tables_are_valid_and_code_their_histograms_better_than_one_table
 
     assert bits(four) < bits(one)
     assert int(context_kernels.class_table()[0]) == 0
+
+
+def test_normalized_rows_equal_the_rans_normalisation() -> None:
+    from zarr_unicompress.runtime.entropy.contexts import normalized_rows
+    from zarr_unicompress.runtime.entropy.rans import normalized_frequencies
+
+    rng = np.random.default_rng(3)
+    hist = rng.integers(0, 50, (40, ALPHABET)) * (rng.random((40, ALPHABET)) < 0.4)
+    hist[0] = 0
+    hist[1] = 0
+    hist[1, 5] = 9
+    got = normalized_rows(hist)
+    for row, freq in zip(hist, got):
+        present = np.flatnonzero(row)
+        want = np.zeros(ALPHABET, np.int64)
+        if len(present) > 1:
+            want[present] = normalized_frequencies(row[present])
+        elif len(present) == 1:
+            want[present] = 1 << 14
+        np.testing.assert_array_equal(freq, want)

@@ -40,7 +40,6 @@ from .context_kernels import ALPHABET, ALPHABET_HALF, N_CONTEXTS, ZERO_BLOCK, cl
 from .context_tables import META_KEY, ContextTables, decode_meta
 from .estimate_bits import group_bits, log2, table_entry_bits
 from .groups import FrequencyTable, _pack_tables, _unpack_tables, symbol_counts
-from .rans import normalized_frequencies
 from .rans_kernels import LANES, PRECISION, STATE_LOW
 
 _CLASSES = class_table()
@@ -57,6 +56,23 @@ _FIX = 1 << 16  # costs in 1/65536 bit
 #: -log2(f / 2**PRECISION) in 1/65536 bit for f = 0 .. 2**PRECISION (index 0 unused).
 _COST_OF_FREQ = np.concatenate([[0], np.rint((PRECISION - log2(np.arange(1, (1 << PRECISION) + 1,
                                                                               dtype=np.float64))) * _FIX)]).astype(np.int64)
+
+
+def normalized_rows(hist: np.ndarray) -> np.ndarray:
+    """Frequencies (C, ALPHABET) int64 of each row of counts ``hist`` (C, ALPHABET) int64: 0 for
+    the absent symbols, the present ones normalised to sum 2**PRECISION as
+    :func:`.rans.normalized_frequencies` does it (1 each plus their share of the rest rounded
+    down, the slots left to the largest remainders, the lower symbol first), all rows at once.
+    Rows of no counts stay zeros."""
+    present = hist > 0
+    total = np.maximum(hist.sum(axis=1), 1)[:, None]
+    scaled = hist * ((1 << PRECISION) - present.sum(axis=1))[:, None]
+    freq = np.where(present, 1 + scaled // total, 0)
+    remainders = np.where(present, -(scaled % total), np.iinfo(np.int64).max)
+    rank = np.argsort(np.argsort(remainders, axis=1, kind="stable"), axis=1, kind="stable")
+    left = (1 << PRECISION) - freq.sum(axis=1)
+    freq += present & (rank < left[:, None])
+    return freq
 
 
 def kernels():
@@ -159,27 +175,32 @@ class ContextEncoder:
         hist = np.bincount(contexts * ALPHABET + codes, minlength=N_CONTEXTS * ALPHABET).reshape(N_CONTEXTS, ALPHABET)
         big = np.abs(values) >= ALPHABET_HALF
         escapes = (np.abs(values[big]).astype(np.int64) - ALPHABET_HALF)
-        selectors = np.zeros(N_CONTEXTS, np.int64)
-        stream_tables: list[np.ndarray] = []
-        bits = SELECTOR_BITS * N_CONTEXTS + (group_bits(symbol_counts(escapes)[1]) if len(escapes) else 0.0)
-        model_bits = None if self._cost is None else (hist[:, None, :] * self._cost[None]).sum(axis=2)  # (C, K)
-        for c in np.flatnonzero(hist.sum(axis=1)).tolist():
-            row = hist[c]
-            present = np.flatnonzero(row)
-            freq = np.zeros(ALPHABET, np.int64)
-            freq[present] = normalized_frequencies(row[present]) if len(present) > 1 else 1 << PRECISION
-            own = int((row[present] * _COST_OF_FREQ[freq[present]]).sum()) / _FIX
-            own += 8.0 + float(table_entry_bits(freq[present].astype(np.float64)).sum())
-            if self._n_stream + len(stream_tables) >= MAX_STREAM_TABLES:
-                own = np.inf
-            if model_bits is not None and model_bits[c].min() / _FIX <= own:
-                k = int(np.argmin(model_bits[c]))
-                selectors[c] = 2 + k
-                bits += model_bits[c, k] / _FIX
-            else:
-                selectors[c] = 1
-                stream_tables.append(freq)
-                bits += own
+        occurs = hist.sum(axis=1) > 0
+        freq = normalized_rows(hist)
+        present = hist > 0
+        # bits of each context with a table of its own, in 1/_FIX bit (integers: the same sums
+        # everywhere): its symbols at its normalised frequencies, its table's bytes
+        own = (hist * _COST_OF_FREQ[freq]).sum(axis=1)
+        own += _FIX * (8 + np.where(present, table_entry_bits(freq.astype(np.float64)), 0.0).sum(axis=1)).astype(np.int64)
+        use_model = np.zeros(N_CONTEXTS, bool)
+        best = np.zeros(N_CONTEXTS, np.int64)
+        model_bits = np.zeros(N_CONTEXTS, np.int64)
+        if self._cost is not None:
+            by_table = (hist[:, None, :] * self._cost[None]).sum(axis=2)  # (C, K)
+            best = np.argmin(by_table, axis=1)
+            model_bits = by_table[np.arange(N_CONTEXTS), best]
+            use_model = occurs & (model_bits <= own)
+        use_stream = occurs & ~use_model
+        if self._n_stream + int(use_stream.sum()) > MAX_STREAM_TABLES:
+            if self._cost is None:
+                self.modes.append(0)
+                return values
+            use_model, use_stream = occurs, np.zeros(N_CONTEXTS, bool)
+        selectors = np.where(use_model, 2 + best, np.where(use_stream, 1, 0)).astype(np.int64)
+        stream_tables = list(freq[use_stream])
+        chosen = int(np.where(use_model, model_bits, 0).sum() + np.where(use_stream, own, 0).sum())
+        bits = SELECTOR_BITS * N_CONTEXTS + chosen / _FIX
+        bits += group_bits(symbol_counts(escapes)[1]) if len(escapes) else 0.0
         if not bits < group_bits(symbol_counts(values)[1]):
             self.modes.append(0)
             return values
