@@ -260,3 +260,17 @@ def test_normalized_rows_equal_the_rans_normalisation() -> None:
         elif len(present) == 1:
             want[present] = 1 << 14
         np.testing.assert_array_equal(freq, want)
+
+
+@pytest.mark.parametrize("table", [[], [(-1, 1 << 14)], [(ALPHABET, 1 << 14)], [(3, 100), (4, 100)]])
+def test_a_damaged_stream_table_is_refused(default_model: RuntimeModel, table) -> None:
+    from zarr_unicompress.runtime.entropy.contexts import ContextDecoder
+    from zarr_unicompress.runtime.entropy.groups import FrequencyTable, _pack_tables
+
+    symbols = np.array([s for s, _ in table], np.int64)
+    counts = np.array([c for _, c in table], np.int64)
+    section = _pack_tables([FrequencyTable(symbols, counts)])
+    selectors = np.zeros((1, context_kernels.N_CONTEXTS), np.int64)
+    selectors[0, 0] = 1
+    with pytest.raises(ChunkCorrupt, match="context table"):
+        ContextDecoder(section, b"", selectors, None)

@@ -17,6 +17,7 @@ from zarr_unicompress.runtime.coders.ratio3d import Ratio3DCoder, z_band_split, 
 from zarr_unicompress.runtime.entropy import context_kernels as K
 from zarr_unicompress.runtime.entropy import context_loops as L
 from zarr_unicompress.runtime.entropy.estimate_bits import group_bits
+from zarr_unicompress.runtime.entropy.contexts import fill_scratch, scratch_band
 from zarr_unicompress.runtime.entropy.groups import symbol_counts
 from zarr_unicompress.runtime.quantize.band_units import BandUnits
 from zarr_unicompress.runtime.quantize.rate_control import SizeEstimator
@@ -58,13 +59,10 @@ def band_stats(units, z_levels, levels, depth, step):
         nzb = units.units[b].shape[0]
         # band shape from block grid: units are blocks; reconstruct shape
         shape = units_shape[b]
-        z, by, bx = block_grid(shape)
-        band = np.zeros((z, by * 4, bx * 4), np.int32)
+        band = scratch_band(shape)
         k = b % nb
         parent = scratch.get(b - 3) if k >= 4 else None
-        ctx = np.empty(len(values), np.int64)
-        L.band_contexts(flags, values.astype(np.int32), band, parent if parent is not None else band[:, :0, :0],
-                        parent is not None, EDGES, ctx)
+        ctx = fill_scratch(flags, values.astype(np.int32), band, parent)
         scratch[b] = band
         sym = np.clip(values, -K.ALPHABET_HALF, K.ALPHABET_HALF) + K.ALPHABET_HALF
         counts = np.bincount(ctx * K.ALPHABET + sym, minlength=K.N_CONTEXTS * K.ALPHABET).reshape(K.N_CONTEXTS, K.ALPHABET)

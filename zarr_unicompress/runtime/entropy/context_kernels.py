@@ -47,6 +47,9 @@ LOCAL_CLASSES = len(LOCAL_EDGES)
 PARENT_CLASSES = 3
 N_CONTEXTS = LOCAL_CLASSES * PARENT_CLASSES
 _MASK = (1 << PRECISION) - 1
+#: the decoder's guess tables split the 2**PRECISION slots into 2**GUESS_BITS slices.
+GUESS_BITS = 8
+_GUESS_SHIFT = PRECISION - GUESS_BITS
 _RENORM_SHIFT = 32 - PRECISION
 
 
@@ -59,6 +62,18 @@ def class_table():
             cls += 1
         table[activity] = cls
     return table
+
+
+def guess_table(cumulative, guesses):
+    """``guesses`` (n, 2**GUESS_BITS) int64 of tables with running sums ``cumulative`` (n,
+    ALPHABET + 1) int64 (0 .. 2**PRECISION, non-decreasing): entry j of table t is the last
+    symbol a with cumulative[t, a] <= j * 2**(PRECISION - GUESS_BITS)."""
+    for t in range(cumulative.shape[0]):
+        a = 0
+        for j in range(1 << GUESS_BITS):
+            while cumulative[t, a + 1] <= j << _GUESS_SHIFT:
+                a += 1
+            guesses[t, j] = a
 
 
 def _capped(v):
@@ -150,17 +165,20 @@ def encode_symbols(codes, contexts, table_of_context, freq, start, states, words
     return n_words
 
 
-def decode_band(flags, band, parent, has_parent, classes, table_of_context, cumulative, states, words, position,
-                out):
+def decode_band(flags, band, parent, has_parent, classes, table_of_context, cumulative, guesses, states, words,
+                position, out):
     """Decoder: the values of a band's coded blocks (``flags`` (n_blocks,) uint8) in block order
     into ``out`` (n,) int32 as clipped symbols (-ALPHABET_HALF .. ALPHABET_HALF), filling the
     scratch ``band`` (zeros, as :func:`band_contexts`) on the way; ``cumulative`` (n_tables,
     ALPHABET + 1) int64: each table's running sums of its frequencies (0 .. 2**PRECISION),
-    ``table_of_context`` (N_CONTEXTS,) int64 their rows (-1: none). A symbol is found by a binary
-    search of its slot among the ALPHABET + 1 sums (a few hundred bytes per table, which stay
-    in cache: slot lookup tables of 2**PRECISION entries per table, one per context, did not,
-    and took 5x as long). Returns the next word position, -1 where the words ran out or -2
-    where a context without a table occurs (a damaged stream)."""
+    ``guesses`` (n_tables, GUESSES) int64: per table, the symbol whose range holds the first slot
+    of each of GUESSES equal slices of the slots (:func:`guess_table`), ``table_of_context``
+    (N_CONTEXTS,) int64 their rows (-1: none). A symbol is found from the guess of its slot's
+    slice by a scan up the sums (mostly none or one step: these small tables stay in cache,
+    where slot lookup tables of 2**PRECISION entries per table, one per context, did not and
+    took 5x as long; a binary search over the sums took 1.5-2x as long). Returns the next word
+    position, -1 where the words ran out or -2 where a context without a table occurs (a
+    damaged stream)."""
     nz = band.shape[0] - 1
     by = (band.shape[1] - 1) // ZERO_BLOCK
     bx = (band.shape[2] - 2) // ZERO_BLOCK
@@ -182,14 +200,9 @@ def decode_band(flags, band, parent, has_parent, classes, table_of_context, cumu
                             lane = i % LANES
                             s = states[lane]
                             slot = s & _MASK
-                            lo = 0
-                            hi = ALPHABET
-                            while hi - lo > 1:  # cumulative[t, lo] <= slot < cumulative[t, hi]
-                                mid = (lo + hi) >> 1
-                                if cumulative[t, mid] <= slot:
-                                    lo = mid
-                                else:
-                                    hi = mid
+                            lo = guesses[t, slot >> _GUESS_SHIFT]  # cumulative[t, lo] <= slot
+                            while cumulative[t, lo + 1] <= slot:
+                                lo += 1
                             start = cumulative[t, lo]
                             s = (cumulative[t, lo + 1] - start) * (s >> PRECISION) + slot - start
                             if s < STATE_LOW:

@@ -263,8 +263,9 @@ class ContextDecoder:
         if len(stream) != int((selectors == 1).sum()):
             raise ChunkCorrupt(f"chunk holds {len(stream)} context tables where its selectors name "
                                f"{int((selectors == 1).sum())}; the chunk is damaged")
-        for table in stream:
-            if len(table.symbols) and (table.symbols[-1] >= ALPHABET or table.total != 1 << PRECISION):
+        for table in stream:  # (every table's sums must end at 2**PRECISION: the decoder's scan stops there)
+            if not len(table.symbols) or table.symbols[0] < 0 or table.symbols[-1] >= ALPHABET \
+                    or table.total != 1 << PRECISION:
                 raise ChunkCorrupt("chunk context table is not a table of the context alphabet summing to "
                                    f"2**{PRECISION}; the chunk is damaged")
         used = np.unique(selectors[selectors >= 2]) - 2
@@ -276,6 +277,9 @@ class ContextDecoder:
             freq[len(used) + j, table.symbols] = table.counts
         self._cumulative = np.zeros((max(len(freq), 1), ALPHABET + 1), np.int64)
         np.cumsum(freq, axis=1, out=self._cumulative[: len(freq), 1:])
+        self._cumulative[len(freq):, 1:] = 1 << PRECISION  # the spare row of a chunk without tables
+        self._guesses = np.empty((len(self._cumulative), 1 << context_kernels.GUESS_BITS), np.int64)
+        kernels().guess_table(self._cumulative, self._guesses)
         self._rows = []
         at = len(used)
         for band in selectors:
@@ -306,7 +310,7 @@ class ContextDecoder:
             raise ChunkCorrupt("chunk has more context-coded bands than selectors; it is damaged")
         out = np.empty(n, np.int32)
         position = kernels().decode_band(flags, scratch, _parent_or_none(scratch, parent), parent is not None,
-                                         _CLASSES, self._rows[self._next], self._cumulative, self._states, self._words, self._position, out)
+                                         _CLASSES, self._rows[self._next], self._cumulative, self._guesses, self._states, self._words, self._position, out)
         self._next += 1
         if position == -2:
             raise ChunkCorrupt("chunk codes a value in a context that has no table; the chunk is damaged")
