@@ -274,3 +274,21 @@ def test_a_damaged_stream_table_is_refused(default_model: RuntimeModel, table) -
     selectors[0, 0] = 1
     with pytest.raises(ChunkCorrupt, match="context table"):
         ContextDecoder(section, b"", selectors, None)
+
+
+def test_census_names_context_chunks_and_their_z_levels(default_model: RuntimeModel) -> None:
+    from zarr_unicompress.chunk_census import stream_kind
+
+    stream = encode_chunk(default_model, _chunk(), QualitySettings(ratio=16.0))
+    params, _ = ContextParams.unpack(unpack_chunk(stream)[1].classes)
+    assert stream_kind(stream) == f"ratio contexts, {params.z_levels} z levels"
+
+
+def test_fit_ratio_tables_on_a_volume_and_none_for_small_chunks(default_model: RuntimeModel) -> None:
+    from zarr_unicompress.fitting.ratio_tables import fit_ratio_tables
+
+    volume = np.concatenate([_chunk(seed=1), _chunk(seed=2)])
+    tables = fit_ratio_tables(volume, (8, 128, 128), default_model, max_chunks=2)
+    assert tables is not None and 1 <= tables.n_tables <= 32
+    assert ContextTables.from_bytes(tables.to_bytes()).digest == tables.digest
+    assert fit_ratio_tables(volume, (4, 32, 32), default_model, max_chunks=2) is None
