@@ -30,7 +30,8 @@ Prints per volume: PSNR at each target, BD-rate over ratios 4-64 against the lea
 each anchor and the best of x265 / SVT-AV1 / SPERR 3D / JPEG-XL (their Pareto envelope), PSNR
 gain over JPEG-XL at 16-64, z levels chosen; single-thread speed (MB/s of raw voxels, the
 machine is shared and loaded: indicative only) of our encode and decode (on and off) and of
-JPEG-XL's decode at ratio 16. Writes benchmarks/plots/volume_rd_<volume>.png.
+JPEG-XL's decode at ratio 16. Writes benchmarks/plots/volume_rd_<volume>.png (RD curves) and
+volume_ablation_<volume>.png (PSNR of our rows minus the learned part off).
 """
 
 from __future__ import annotations
@@ -162,12 +163,14 @@ def published_points(path: str, name: str, ratios: list[float]) -> tuple[dict[st
     {"volumes": {name: {codec: [[target, ratio, psnr], ...]}}}): the points at ``ratios``, and all
     of them as the curve for BD-rate."""
     table = json.loads(Path(path).read_text())["volumes"].get(name, {})
-    curves = {codec: [AnchorPoint(codec, *map(float, p)) for p in pts] for codec, pts in table.items() if codec in ANCHORS}
+    curves = {codec: [AnchorPoint(codec, *map(float, p)) for p in pts]
+              for codec, pts in table.items() if codec in ANCHORS}
     at = {codec: [p for p in pts if p.target in ratios] for codec, pts in curves.items()}
     return at, curves
 
 
-def anchor_points(vol: np.ndarray, ratios: list[float], cached_only: bool = False) -> tuple[dict[str, list], dict[str, list]]:
+def anchor_points(vol: np.ndarray, ratios: list[float],
+                  cached_only: bool = False) -> tuple[dict[str, list], dict[str, list]]:
     """Per anchor: its points at the targets, and its dense cached curve (for BD-rate)."""
     at, curves = {}, {}
     for name in ANCHORS:
@@ -195,7 +198,8 @@ def speed(rows_of: dict[str, tuple[object, object]], vol: np.ndarray, chunks: tu
     for label, key in (("on", ON), ("off", OFF)):
         coder, model = rows_of[key]
         streams = encode_volume(coder, model, vol, chunks, 16.0)
-        out[f"ours ({label}) encode"] = mb / median_seconds(lambda: encode_volume(coder, model, vol, chunks, 16.0), repeats)
+        out[f"ours ({label}) encode"] = mb / median_seconds(lambda: encode_volume(coder, model, vol, chunks, 16.0),
+                                                            repeats)
         out[f"ours ({label}) decode"] = mb / median_seconds(lambda: decode_volume(model, vol.shape, vol.dtype, streams),
                                                             repeats)
     jxl = ratio_anchor("JPEG-XL", vol, 16, with_data=True, iterations=None if full_anchor else 5)
@@ -259,6 +263,17 @@ def plot(name: str, rows: dict[str, list[Point]], at: dict) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     save_figure(fig, Path(__file__).parent / "plots" / f"volume_rd_{name}.png")
+    if OFF in rows:  # the ablation: PSNR of each of our rows minus the learned part off, at each target
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for label, pts in rows.items():
+            ax.plot([p.ratio for p in pts], [p.psnr - q.psnr for p, q in zip(pts, rows[OFF])], "o-", label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("compression ratio")
+        ax.set_ylabel("PSNR - learned part off (dB)")
+        ax.set_title(f"ratio mode ablation, {name}")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        save_figure(fig, Path(__file__).parent / "plots" / f"volume_ablation_{name}.png")
 
 
 def main() -> None:

@@ -81,11 +81,13 @@ class ContextParams:
         if (not (math.isfinite(step) and step > 0) or levels > MAX_LEVELS or z_levels > cdf97_z.MAX_Z_LEVELS
                 or len(data) != _PARAMS.size + section):
             raise ChunkCorrupt(f"chunk context parameters are invalid (step {step}, levels {levels}, z levels "
-                               f"{z_levels}, section {section} of {len(data) - _PARAMS.size} bytes); the chunk is damaged")
+                               f"{z_levels}, section {section} of {len(data) - _PARAMS.size} bytes); "
+                               "the chunk is damaged")
         return cls(step, levels, flat, z_levels, digest, section), bytes(data[_PARAMS.size:])
 
 
-def band_layout(shape: tuple[int, int, int], levels: int, z_levels: int) -> tuple[list[tuple[int, int, int]], list[int | None]]:
+def band_layout(shape: tuple[int, int, int], levels: int,
+                z_levels: int) -> tuple[list[tuple[int, int, int]], list[int | None]]:
     """Coding-order band shapes of a chunk of ``shape`` and each band's parent index (or None)."""
     per_z = band_shapes(shape, levels)
     shapes, parents = [], []
@@ -143,7 +145,8 @@ class RatioContextCoder(Coder):
             digest = bytes.fromhex(tables.digest[:16]) if coder.uses_model and tables is not None else bytes(8)
             params = ContextParams(float(np.float32(step)), levels, flat, z_levels, digest, len(section))
             flags = FLAG_WAVELET | FLAG_FLAT_BASE | FLAG_ZERO_BLOCKS | (FLAG_RANS if uses_rans else 0)
-            sections = ChunkSections(table_bytes, params.pack() + section, _WORDS.pack(len(words)) + words + context_words)
+            all_words = _WORDS.pack(len(words)) + words + context_words
+            sections = ChunkSections(table_bytes, params.pack() + section, all_words)
             return chunk_header(self, flags, chunk, model, lo, hi), sections
 
         return search_step(pack, estimator, budget, lambda size: 8 * (size - _FIXED_BYTES), hi - lo, step,
@@ -191,7 +194,8 @@ class RatioContextCoder(Coder):
                     n = int(np.count_nonzero(nonzero)) * ZERO_BLOCK**2
                     scratch = scratch_band(target.shape) if modes[b] or needed[b] else None
                     if modes[b]:
-                        values = contexts.next_band(nonzero, scratch, None if parents[b] is None else scratches[parents[b]], n)
+                        parent = None if parents[b] is None else scratches[parents[b]]
+                        values = contexts.next_band(nonzero, scratch, parent, n)
                         _add_escapes(decoder, values)
                     else:
                         values = decoder.next_narrow(n)

@@ -54,8 +54,8 @@ MAX_ESCAPE = 1 << 30
 MAX_STREAM_TABLES = 256
 _FIX = 1 << 16  # costs in 1/65536 bit
 #: -log2(f / 2**PRECISION) in 1/65536 bit for f = 0 .. 2**PRECISION (index 0 unused).
-_COST_OF_FREQ = np.concatenate([[0], np.rint((PRECISION - log2(np.arange(1, (1 << PRECISION) + 1,
-                                                                              dtype=np.float64))) * _FIX)]).astype(np.int64)
+_COST_OF_FREQ = np.concatenate(
+    [[0], np.rint((PRECISION - log2(np.arange(1, (1 << PRECISION) + 1, dtype=np.float64))) * _FIX)]).astype(np.int64)
 
 
 def normalized_rows(hist: np.ndarray) -> np.ndarray:
@@ -181,7 +181,8 @@ class ContextEncoder:
         # bits of each context with a table of its own, in 1/_FIX bit (integers: the same sums
         # everywhere): its symbols at its normalised frequencies, its table's bytes
         own = (hist * _COST_OF_FREQ[freq]).sum(axis=1)
-        own += _FIX * (8 + np.where(present, table_entry_bits(freq.astype(np.float64)), 0.0).sum(axis=1)).astype(np.int64)
+        table_bits = 8 + np.where(present, table_entry_bits(freq.astype(np.float64)), 0.0).sum(axis=1)
+        own += _FIX * table_bits.astype(np.int64)
         use_model = np.zeros(N_CONTEXTS, bool)
         best = np.zeros(N_CONTEXTS, np.int64)
         model_bits = np.zeros(N_CONTEXTS, np.int64)
@@ -310,7 +311,8 @@ class ContextDecoder:
             raise ChunkCorrupt("chunk has more context-coded bands than selectors; it is damaged")
         out = np.empty(n, np.int32)
         position = kernels().decode_band(flags, scratch, _parent_or_none(scratch, parent), parent is not None,
-                                         _CLASSES, self._rows[self._next], self._cumulative, self._guesses, self._states, self._words, self._position, out)
+                                         _CLASSES, self._rows[self._next], self._cumulative, self._guesses,
+                                         self._states, self._words, self._position, out)
         self._next += 1
         if position == -2:
             raise ChunkCorrupt("chunk codes a value in a context that has no table; the chunk is damaged")
