@@ -13,6 +13,7 @@ from zarr_unicompress.runtime import numba_support
 from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
 from zarr_unicompress.runtime.coders import ratio3d, registry
 from zarr_unicompress.runtime.coders.ratio import RatioCoder, encode_wavelet_residual
+from zarr_unicompress.runtime.coders.ratio_ctx import RatioContextCoder
 from zarr_unicompress.runtime.coders.ratio3d import Ratio3DCoder, Wavelet3DParams
 from zarr_unicompress.runtime.inr.model import RuntimeModel
 from zarr_unicompress.runtime.transform import cdf97_z
@@ -134,7 +135,7 @@ def test_ablation_codes_today_s_2d_streams(default_model: RuntimeModel) -> None:
     quality = QualitySettings(ratio=8.0)
     two_d = pack_chunk(*Ratio3DCoder(z_levels=(0,)).encode(chunk, default_model, quality))
     assert two_d == pack_chunk(*encode_wavelet_residual(RatioCoder(), default_model, chunk, quality))
-    assert isinstance(registry.encoder_for(chunk, quality), Ratio3DCoder)
+    assert isinstance(registry.encoder_for(chunk, quality), RatioContextCoder)  # coder 2 from v0.6 on: decode only
 
 
 def _stream_3d(model: RuntimeModel) -> tuple[ChunkHeader, ChunkSections]:

@@ -24,8 +24,9 @@ _EMPTY = np.uint64(2**64 - 1)
 
 def stream_kind(buf: bytes | memoryview) -> str:
     """The kind of one chunk stream: "constant", "indices only", "max_error", "ratio 2D",
-    "ratio 3D, K z levels", the name of another registered coder (e.g. "predictive
-    max_error") or "coder N" for one this build does not have; "damaged" where its header or checksum fails."""
+    "ratio 3D, K z levels", "ratio contexts, K z levels", the name of another registered coder
+    (e.g. "predictive max_error") or "coder N" for one this build does not have; "damaged" where
+    its header or checksum fails."""
     try:
         header, sections = unpack_chunk(buf)
     except ChunkCorrupt:
@@ -35,6 +36,13 @@ def stream_kind(buf: bytes | memoryview) -> str:
 
         try:
             return f"ratio 3D, {Wavelet3DParams.unpack(sections.classes).z_levels} z levels"
+        except ChunkCorrupt:
+            return "damaged"
+    if header.coder == 3:
+        from .runtime.coders.ratio_ctx import ContextParams
+
+        try:
+            return f"ratio contexts, {ContextParams.unpack(sections.classes)[0].z_levels} z levels"
         except ChunkCorrupt:
             return "damaged"
     if header.coder:

@@ -35,3 +35,14 @@ def default_predictors_blob() -> bytes:
     """Bytes of the default predictor model (:class:`~.runtime.predict.model.PredictorModel`)
     of the error-bounded coder, for arrays whose model has none of its own."""
     return _read(PREDICTORS_ASSET)
+
+
+#: the ratio mode's default context tables (examples/train_default_ratio_tables.py, fitted on
+#: both ISBI 2012 and the FlyEM FIB-SEM volume).
+RATIO_TABLES_ASSET = "default_em_ratio_tables.ucrt"
+
+
+def default_ratio_tables_blob() -> bytes:
+    """Bytes of the default ratio-mode context tables
+    (:class:`~.runtime.entropy.context_tables.ContextTables`), for arrays whose model has none."""
+    return _read(RATIO_TABLES_ASSET)

@@ -24,6 +24,7 @@ import numpy as np
 
 from .errors import FIT_INSTALL_HINT, FitUnavailable, UnsupportedInput
 from .fitting.predictors import fit_predictors_on_chunks
+from .fitting.ratio_tables import fit_ratio_tables
 
 try:
     import torch
@@ -37,6 +38,9 @@ from .runtime.inr.tokens import local_coordinates
 from .runtime.inr.weights import blob_digest
 from .runtime.predict.binding import META_KEY as PREDICTORS_KEY
 from .runtime.predict.binding import encode_meta
+from .runtime.entropy.context_tables import META_KEY as RATIO_TABLES_KEY
+from .runtime.entropy.context_tables import encode_meta as encode_ratio_tables
+from .runtime.inr.model import build_runtime_model
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,11 @@ def _fit(volume: Any, chunks: tuple[int, int, int], teacher: Any, teacher_config
     predictors = fit_predictors_on_chunks(volume, chunks, min(16, settings.max_sample_chunks), settings.seed)
     if predictors is not None:  # the max_error coder's codebook of linear predictors (else the default)
         meta[PREDICTORS_KEY] = encode_meta(predictors)
+    # the ratio mode's context tables, fitted on the chunks as this student codes them (else the default)
+    tables = fit_ratio_tables(volume, chunks, build_runtime_model(student_to_blob(student, meta)),
+                              min(8, settings.max_sample_chunks), settings.seed)
+    if tables is not None:
+        meta[RATIO_TABLES_KEY] = encode_ratio_tables(tables)
     return FittedModel(student_to_blob(student, meta), teacher_to_blob(teacher_net, meta), history)
 
 

@@ -12,7 +12,11 @@ The coders (:mod:`.registry` lists them):
 * :class:`.max_error.MaxErrorCoder`: the ``max_error`` streams of v0.4 and earlier (indices
   plus the voxel residual quantised with step 2E+1); decode only in practice, since the
   predictive coder comes first in the registry.
-* :class:`.ratio3d.Ratio3DCoder` (coder id 2, v0.5 on): ``ratio=R`` (new streams): per chunk,
+* :class:`.ratio_ctx.RatioContextCoder` (coder id 3, v0.6 on): ``ratio=R`` (new streams of
+  chunks of >= 2**17 voxels): the 3D coder's choices (0..3 z levels), each band's values coded
+  with contexts from causal neighbours and tables from the per-array model
+  (:mod:`..entropy.contexts`) or from the stream; smaller chunks go to the 3D coder.
+* :class:`.ratio3d.Ratio3DCoder` (coder id 2, v0.5 on): ``ratio=R`` (v0.5 streams, small chunks): per chunk,
   0..3 levels of the wavelet along z, chosen by the step each needs for ``nbytes / R``; with 0
   levels it hands the chunk to :class:`.ratio.RatioCoder` (a coder-0 stream), with more it
   writes a coder-2 stream.
@@ -23,7 +27,7 @@ The coders (:mod:`.registry` lists them):
 The header's ``coder`` byte (:attr:`.bitstream.ChunkHeader.coder`, byte 7 of the stream)
 names the coder that wrote a chunk: 0 for the four modes of v0.4 (told apart by the header's
 flags, as in every stream written before the byte had a meaning), 1 for the predictive
-``max_error`` coder, 2 for the 3D ratio coder. A stream naming an id no
+``max_error`` coder, 2 for the 3D ratio coder, 3 for the context-coded ratio coder. A stream naming an id no
 registered coder has is refused as :class:`~zarr_unicompress.errors.ChunkCorrupt`.
 
 How to add a coder:

@@ -111,10 +111,12 @@ def encode_wavelet_residual(coder: Coder, model: RuntimeModel, vol: np.ndarray,
 
 def search_step(pack: Callable[[float], tuple[ChunkHeader, ChunkSections]], estimator: SizeEstimator,
                 budget: float, payload_bits: Callable[[float], float], span: int,
-                step: float) -> tuple[ChunkHeader, ChunkSections]:
+                step: float, accept_low: float | None = None) -> tuple[ChunkHeader, ChunkSections]:
     """The stream of ``pack(step)`` (header, sections) that fits ``budget`` bytes best, starting
     at ``step`` (the estimate's answer for _AIM x budget); ``payload_bits(size)``: the bits of a
-    stream of ``size`` bytes that the estimator counts; ``span``: hi - lo."""
+    stream of ``size`` bytes that the estimator counts; ``span``: hi - lo; ``accept_low``: the
+    least share of the budget a stream is kept at (default _ACCEPT_LOW)."""
+    accept_low = _ACCEPT_LOW if accept_low is None else accept_low
     # The sample estimate is within about 1 % of the real size: aim at _AIM x budget, accept
     # [_ACCEPT_LOW, 1.0] x budget, else correct the estimate by the measured size (second try)
     # and by a secant in log-log (later tries), keeping the largest stream that fits.
@@ -128,7 +130,7 @@ def search_step(pack: Callable[[float], tuple[ChunkHeader, ChunkSections]], esti
             best_fit = size, coded
         if best is None or abs(size - budget) < abs(best[0] - budget):
             best = size, coded
-        if _ACCEPT_LOW * budget <= size <= budget or step > 64 * span:
+        if accept_low * budget <= size <= budget or step > 64 * span:
             break
         if step <= np.float32(MIN_STEP) and size <= budget:
             break  # the finest step fits: a finer one would only code the float rounding noise

@@ -114,11 +114,12 @@ class Ratio3DCoder(Coder):
         return search_step(pack, estimator, budget, lambda size: 8 * (size - _FIXED_BYTES), hi - lo, step)
 
     def _choose(self, chunk: np.ndarray, lo: int, hi: int, budget: float, model: RuntimeModel,
-                index_search: str) -> tuple[int, int, BandUnits, SizeEstimator, float] | None:
+                index_search: str, keep_2d: bool = False) -> tuple[int, int, BandUnits, SizeEstimator, float] | None:
         """(z levels, flat base, coding units, their estimator, budget step) of the candidate
-        with the smallest step that fits ``budget``, or None where 0 z levels win, or where the
-        INR base would win in 2D (:func:`..quantize.base_choice.inr_base_wins`, as the 2D coder
-        asks it; the 3D streams have a flat base only).
+        with the smallest step that fits ``budget``, or None where 0 z levels win (unless
+        ``keep_2d``: then the 2D units about the flat base), or where the INR base would win in
+        2D (:func:`..quantize.base_choice.inr_base_wins`, as the 2D coder asks it; the 3D
+        streams have a flat base only; with ``keep_2d`` asked only where 0 z levels win).
 
         The candidates are compared on a band of columns of every 2D band (CHOICE_SHARE of the
         x extent, the middle one, whole zero blocks): the z wavelet works along z only, so these
@@ -127,7 +128,7 @@ class Ratio3DCoder(Coder):
         top = cdf97_z.max_levels(chunk.shape[0])
         candidates = [z for z in (self._candidates or range(top + 1)) if z <= top]
         levels = levels_for(chunk.shape)
-        if not any(candidates) or levels == 0:  # no z levels possible, or slices too small for a 2D level
+        if levels == 0 or not (any(candidates) or keep_2d):  # no z levels possible, or slices too small
             return None
         zero_blocks = chunk.size >= ZERO_BLOCK_MIN_VOXELS
         flat = int(np.clip(np.rint(chunk.mean(dtype=np.float64)), lo, hi))
@@ -140,12 +141,19 @@ class Ratio3DCoder(Coder):
             units = BandUnits.of(z_band_split(sample, chunk.shape[0], z_levels), zero_blocks)
             steps.append(SizeEstimator(units, table_weight=share).step_for(payload * share, hi - lo))
         z_levels = candidates[int(np.argmin(steps))]
-        if z_levels == 0:
+        if z_levels == 0 and not keep_2d:
             return None
-        flat_2d = BandUnits.of(planes, zero_blocks)
-        step_2d = SizeEstimator(flat_2d).step_for(payload, hi - lo)
-        if inr_base_wins(model, chunk, lo, hi, flat_2d, levels, step_2d, index_search):
-            return None
+        if z_levels == 0 or not keep_2d:
+            # the INR base is judged against the flat 2D coding (with keep_2d only where that
+            # is the choice: a chunk that z levels code with a coarser step than the flat 2D
+            # coding is not given to the INR base for beating the flat 2D coding alone)
+            flat_2d = BandUnits.of(planes, zero_blocks)
+            estimator_2d = SizeEstimator(flat_2d)
+            step_2d = estimator_2d.step_for(payload, hi - lo)
+            if inr_base_wins(model, chunk, lo, hi, flat_2d, levels, step_2d, index_search):
+                return None
+            if z_levels == 0:
+                return 0, flat, flat_2d, estimator_2d, step_2d
         units = BandUnits.of(z_band_split(planes, chunk.shape[0], z_levels), zero_blocks)
         estimator = SizeEstimator(units)
         return z_levels, flat, units, estimator, estimator.step_for(payload, hi - lo)

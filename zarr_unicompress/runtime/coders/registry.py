@@ -17,6 +17,7 @@ from .max_error import MaxErrorCoder
 from .predictive import PredictiveCoder
 from .ratio import RatioCoder
 from .ratio3d import Ratio3DCoder
+from .ratio_ctx import RatioContextCoder
 
 CONSTANT = ConstantCoder()
 
@@ -25,7 +26,8 @@ CONSTANT = ConstantCoder()
 CODERS: tuple[Coder, ...] = (
     PredictiveCoder(),  # encodes every max_error chunk from v0.5 on
     MaxErrorCoder(),  # decodes the max_error streams of v0.4 and earlier
-    Ratio3DCoder(),  # encodes every ratio chunk from v0.5 on (2D chunks through RatioCoder)
+    RatioContextCoder(),  # encodes every ratio chunk from v0.6 on (small chunks through Ratio3DCoder)
+    Ratio3DCoder(),  # decodes the ratio streams of v0.5 (and encodes small chunks for RatioContextCoder)
     RatioCoder(),
     IndicesOnlyCoder(),
 )

@@ -17,6 +17,8 @@ SIREN of 2 x 32 units):
 * :data:`MAX_LAYERS` layers in the SIREN and in the encoder.
 * meta.predictors (the max_error coder's predictor model, when present): every field, see
   :func:`..predict.model.decode_meta`.
+* meta.ratio_tables (the ratio mode's context tables, when present): every field, see
+  :func:`..entropy.context_tables.decode_meta`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import numpy as np
 from ...errors import ModelCorrupt
 from ..predict.model import META_KEY as PREDICTORS_KEY
 from ..predict.model import decode_meta
+from ..entropy.context_tables import META_KEY as RATIO_TABLES_KEY
+from ..entropy.context_tables import decode_meta as decode_ratio_tables
 from .weights import WeightsBlob
 
 #: largest intensity table (codebook_size x voxels per token) a model may imply.
@@ -148,3 +152,5 @@ def check_student_header(weights: WeightsBlob) -> None:
         raise ModelCorrupt(f"model meta.table_sha256 is {digest!r}; it must be a hex string")
     if PREDICTORS_KEY in weights.meta:  # the max_error coder's predictors: every field checked
         decode_meta(weights.meta[PREDICTORS_KEY])
+    if RATIO_TABLES_KEY in weights.meta:  # the ratio mode's context tables: every field checked
+        decode_ratio_tables(weights.meta[RATIO_TABLES_KEY])
