@@ -4,12 +4,21 @@ not depend on whether numba is installed."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.common import em_block, run_fresh_python
+import zarr_unicompress
+from tests.common import em_block
+from tests.reference import plain_loops
+from tests.reference import transform as reference_transform
 from zarr_unicompress.runtime.transform import cdf97
 from zarr_unicompress.runtime import numba_support
 from zarr_unicompress.runtime.chunk_codec import (
@@ -21,22 +30,27 @@ from zarr_unicompress.runtime.inr.model import RuntimeModel
 from zarr_unicompress.runtime.transform.wavelet_residual import (
     ZERO_BLOCK,
     block_grid,
-    block_peaks,
     cut_into_blocks,
     from_blocks,
-    to_blocks,
 )
 
 pytest.importorskip("numba", reason="numba is not installed: only the NumPy path runs")
 
 
+#: loop modules whose kernels the package still holds a NumPy twin of (called where
+#: ``numba_support.loops`` answers None); the others' references live in tests/reference.
+_TWINNED = {"transform.synthesis_loops", "transform.zlift_loops", "quantize.voxel_loops", "entropy.estimate_loops",
+            "entropy.table_loops", "entropy.rans_loops"}
+
+
 @pytest.fixture
 def numpy_only(monkeypatch: pytest.MonkeyPatch):
-    """A context in which the runtime runs its NumPy code instead of the compiled loops."""
+    """A context in which the runtime runs its remaining NumPy twins instead of the loops."""
+    loops = numba_support.loops
 
     class Switch:
         def __enter__(self) -> None:
-            monkeypatch.setattr(numba_support, "loops", lambda name: None)
+            monkeypatch.setattr(numba_support, "loops", lambda name: None if name in _TWINNED else loops(name))
 
         def __exit__(self, *exc: object) -> None:
             monkeypatch.undo()
@@ -60,14 +74,13 @@ SHAPES_LEVELS = [((3, 64, 64), 3), ((2, 63, 65), 2), ((5, 125, 17), 1), ((1, 9, 
 
 @pytest.mark.parametrize(("shape", "levels"), SHAPES_LEVELS)
 @pytest.mark.parametrize("base", ["zero", "number", "array"])
-def test_transform_equals_the_numpy_steps(shape: tuple[int, int, int], levels: int, base: str, numpy_only) -> None:
+def test_transform_equals_the_numpy_reference(shape: tuple[int, int, int], levels: int, base: str) -> None:
     volume = np.clip(random_volume(shape, sum(shape)) + 128, 0, 255).astype(np.uint8)
     offset = {"zero": 0.0, "number": 117.0, "array": random_volume(shape, 1) / 7}[base]
     bands = cdf97.analyze(volume, levels, offset)
     decoded = cdf97.synthesize([b * np.float32(1.37) for b in bands], levels, shape)
-    with numpy_only:
-        want_bands = cdf97.analyze(volume, levels, offset)
-        want_decoded = cdf97.synthesize([b * np.float32(1.37) for b in want_bands], levels, shape)
+    want_bands = reference_transform.analyze(volume, levels, offset)
+    want_decoded = reference_transform.synthesize([b * np.float32(1.37) for b in want_bands], levels, shape)
     for got, want in zip(bands, want_bands, strict=True):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(decoded, want_decoded)
@@ -76,31 +89,46 @@ def test_transform_equals_the_numpy_steps(shape: tuple[int, int, int], levels: i
 @settings(max_examples=40, deadline=None)
 @given(z=st.integers(1, 3), y=st.integers(1, 70), x=st.integers(1, 70), levels=st.integers(1, 4),
        seed=st.integers(0, 2**16))
-def test_transform_equals_the_numpy_steps_on_any_shape(z: int, y: int, x: int, levels: int, seed: int) -> None:
+def test_transform_equals_the_numpy_reference_on_any_shape(z: int, y: int, x: int, levels: int, seed: int) -> None:
     volume = random_volume((z, y, x), seed)
     bands = cdf97.analyze(volume, levels)
-    decoded = cdf97.synthesize(bands, levels, volume.shape)
-    loops = numba_support.loops
-    try:
-        numba_support.loops = lambda name: None
-        want_bands = cdf97.analyze(volume, levels)
-        want_decoded = cdf97.synthesize(want_bands, levels, volume.shape)
-    finally:
-        numba_support.loops = loops
-    for got, want in zip(bands, want_bands, strict=True):
+    for got, want in zip(bands, reference_transform.analyze(volume, levels), strict=True):
         np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(decoded, want_decoded)
+    np.testing.assert_array_equal(cdf97.synthesize(bands, levels, volume.shape),
+                                  reference_transform.synthesize(bands, levels, volume.shape))
 
 
-@pytest.mark.parametrize("shape", [(2, 16, 16), (3, 17, 30), (1, 1, 1), (2, 5, 4), (4, 128, 97)])
-def test_cut_into_blocks_equals_to_blocks_and_block_peaks(shape: tuple[int, int, int]) -> None:
+@pytest.mark.parametrize(("shape", "levels"), [((1, 9, 9), 2), ((2, 8, 5), 1), ((1, 1, 3), 1)])
+def test_plain_lifting_loops_equal_the_compiled_ones(shape: tuple[int, int, int], levels: int) -> None:
+    volume = random_volume(shape, 5)
+    units = [np.empty((z * -(-y // 4) * -(-x // 4), 16), np.float32) for z, y, x in cdf97.band_shapes(shape, levels)]
+    peaks = [np.empty(len(u), np.float32) for u in units]
+    bands = cdf97.analyze(volume, levels, 3.0)
+    decoded = cdf97.synthesize(bands, levels, shape)
+    cdf97.analyze_into_blocks(volume, levels, 3.0, units, peaks, 4)
+    with plain_loops():
+        for got, want in zip(cdf97.analyze(volume, levels, 3.0), bands, strict=True):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(cdf97.synthesize(bands, levels, shape), decoded)
+        plain_units = [np.empty_like(u) for u in units]
+        plain_peaks = [np.empty_like(p) for p in peaks]
+        cdf97.analyze_into_blocks(volume, levels, 3.0, plain_units, plain_peaks, 4)
+    for got, want in zip(plain_units + plain_peaks, units + peaks, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 16), (3, 17, 30), (1, 1, 1), (2, 5, 4), (4, 128, 97), (1, 5, 3)])
+def test_cut_into_blocks_equals_the_reference_blocks_and_peaks(shape: tuple[int, int, int]) -> None:
     band = random_volume(shape, 3)
     band[0, 0, 0] = -0.0
     z, by, bx = block_grid(shape)
     units, peaks = np.full((z * by * bx, 16), np.nan, np.float32), np.full(z * by * bx, np.nan, np.float32)
     cut_into_blocks(band, units, peaks)
-    np.testing.assert_array_equal(units, to_blocks(band))
-    np.testing.assert_array_equal(peaks, block_peaks(band))
+    np.testing.assert_array_equal(units, reference_transform.to_blocks(band))
+    np.testing.assert_array_equal(peaks, reference_transform.block_peaks(band))
+    np.testing.assert_array_equal(from_blocks(peaks > 0, units[peaks > 0].ravel(), shape), band)
+    with pytest.raises(ValueError, match="float32"):
+        cut_into_blocks(band.astype(np.float64), units.astype(np.float64), peaks.astype(np.float64))
 
 
 @pytest.mark.parametrize(("shape", "dtype"), [((16, 256, 256), "uint8"), ((9, 45, 30), "uint8"),
@@ -131,13 +159,27 @@ def test_streams_and_voxels_do_not_depend_on_numba(default_model: RuntimeModel, 
             np.testing.assert_array_equal(decode_chunk(default_model, stream), want)
 
 
+@pytest.mark.parametrize(("shape", "dtype"), [((2, 24, 20), "uint8"), ((3, 9, 17), "int16")])
+def test_plain_loops_give_the_compiled_streams_and_voxels(default_model: RuntimeModel, shape: tuple[int, int, int],
+                                                          dtype: str) -> None:
+    """What ``UNICOMPRESS_NUMBA=0`` (or a platform without numba) runs: every loop as plain
+    Python, on tiny chunks (plain loops are 100-1000x slower)."""
+    chunk = em_block(shape, dtype)
+    modes = [QualitySettings(ratio=6.0), QualitySettings(ratio=30.0), QualitySettings(max_error=2),
+             QualitySettings(max_error=0), QualitySettings()]
+    streams = [encode_chunk(default_model, chunk, mode) for mode in modes]
+    voxels = [decode_chunk(default_model, stream) for stream in streams]
+    with plain_loops():
+        assert [encode_chunk(default_model, chunk, mode) for mode in modes] == streams
+        for stream, want in zip(streams, voxels, strict=True):
+            np.testing.assert_array_equal(decode_chunk(default_model, stream), want)
+
+
 @pytest.mark.parametrize("shape", [(1, 4, 0), (1, 0, 4), (2, 0, 0)])
-def test_empty_axes_give_empty_bands_as_in_numpy(shape: tuple[int, int, int], numpy_only) -> None:
+def test_empty_axes_give_empty_bands(shape: tuple[int, int, int]) -> None:
     volume = np.zeros(shape, np.float32)
     bands = cdf97.analyze(volume, 1)
-    with numpy_only:
-        want = cdf97.analyze(volume, 1)
-    assert [b.shape for b in bands] == [b.shape for b in want]
+    assert [b.shape for b in bands] == [b.shape for b in reference_transform.analyze(volume, 1)]
     assert cdf97.synthesize(bands, 1, shape).shape == shape
 
 
@@ -207,17 +249,39 @@ def test_analyze_into_blocks_refuses_arrays_its_loops_would_overrun() -> None:
         cdf97.analyze_into_blocks(volume, 2, np.zeros((2, 16, 15)), units, peaks, 4)
 
 
-def test_a_module_that_does_not_import_falls_back_to_numpy_with_a_warning() -> None:
-    with pytest.warns(RuntimeWarning, match="NumPy code instead"):
-        assert numba_support.loops("no_such_loops") is None
+def run_python_here(code: str, **env: str) -> str:
+    """Run ``code`` in a new interpreter that imports the package under test; return stdout."""
+    root = str(Path(zarr_unicompress.__file__).parent.parent)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": root, **env}, cwd="/")
+    assert proc.returncode == 0, f"fresh process failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def test_a_module_numba_fails_on_runs_its_loops_plain_with_a_warning() -> None:
+    out = run_python_here("""
+        import importlib, warnings
+        from zarr_unicompress.runtime import numba_support
+        real, refused = importlib.import_module, []
+        def refusing_once(name, *args):
+            if name.endswith("table_loops") and not refused:
+                refused.append(name)
+                raise RuntimeError("numba cannot set this module up")
+            return real(name, *args)
+        importlib.import_module = refusing_once
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module = numba_support.loops("entropy.table_loops")
+        print(len(refused), type(module.histogram).__name__, "plain Python" in str(caught[0].message))
+    """)
+    assert out.split() == ["1", "function", "True"]
 
 
 def test_loops_that_find_no_cache_directory_compile_into_a_temporary_one() -> None:
     """numba refuses ``cache=True`` where no cache directory is writable (read-only installs
     without a home): the loops are then cached in a directory of this user under the temporary
-    directory instead of leaving the work to the NumPy code (and the rANS coder to plain
-    Python), and numba's own cache setting is restored."""
-    out = run_fresh_python("""
+    directory instead of leaving them plain Python, and numba's own cache setting is restored."""
+    out = run_python_here("""
         import importlib, tempfile, warnings
         from zarr_unicompress.runtime import numba_support
         real, refused = importlib.import_module, []
@@ -233,19 +297,19 @@ def test_loops_that_find_no_cache_directory_compile_into_a_temporary_one() -> No
         import os
         from numba.core import config
         private = os.path.join(tempfile.gettempdir(), f"zarr-unicompress-numba-{os.getuid()}")
-        print(module is not None, len(refused), os.path.isdir(private), config.CACHE_DIR != private)
+        print(type(module.decode_group).__name__, len(refused), os.path.isdir(private), config.CACHE_DIR != private)
     """)
-    assert out.split() == ["True", "1", "True", "True"]
+    assert out.split() == ["CPUDispatcher", "1", "True", "True"]
 
 
-def test_environment_variable_turns_the_loops_off() -> None:
-    out = run_fresh_python(f"""
-        import os
-        os.environ[{numba_support.ENV_SWITCH!r}] = "0"
+def test_environment_variable_turns_the_loops_plain() -> None:
+    out = run_python_here("""
+        import sys
         from zarr_unicompress.runtime import numba_support
-        print(numba_support.enabled(), numba_support.loops("transform.lifting_loops"))
-    """)
-    assert out.split() == ["False", "None"]
+        module = numba_support.loops("transform.lifting_loops")
+        print(numba_support.enabled(), type(module.forward_y).__name__, "numba" in sys.modules)
+    """, **{numba_support.ENV_SWITCH: "0"})
+    assert out.split() == ["False", "function", "False"]
 
 
 @pytest.mark.parametrize(("shape", "dtype"), [((30, 64, 64), "uint8"), ((9, 45, 30), "uint16"), ((5, 13, 70), "int16"),

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from tests.common import em_block, em_volume
+from tests.reference.transform import to_blocks
 from zarr_unicompress.runtime.entropy.groups import encode_groups
 from zarr_unicompress.runtime.quantize.band_units import BandUnits
 from zarr_unicompress.runtime.quantize.rate_control import MIN_STEP, SizeEstimator
-from zarr_unicompress.runtime.transform.wavelet_residual import analyze, levels_for, quantize, to_blocks
+from zarr_unicompress.runtime.transform.wavelet_residual import analyze, levels_for, quantize
 
 
 def em_bands(shape: tuple[int, int, int] = (8, 256, 256)) -> list[np.ndarray]:
@@ -85,14 +86,6 @@ def test_a_guess_gives_the_step_found_without_one(guess_factor: float) -> None:
     guided = estimator.step_for(budget, 255, guess=plain * guess_factor)
     assert estimator.bits(guided) <= budget and estimator.bits(plain) <= budget
     assert abs(guided / plain - 1) < 0.02
-
-
-@pytest.mark.parametrize("shape", [(2, 64, 64), (3, 33, 70), (1, 5, 3)])
-def test_block_peaks_are_the_largest_magnitude_of_each_block(shape: tuple[int, int, int]) -> None:
-    from zarr_unicompress.runtime.transform.wavelet_residual import block_peaks
-
-    band = np.random.default_rng(1).normal(0, 10, shape).astype(np.float32)
-    np.testing.assert_array_equal(block_peaks(band), np.abs(to_blocks(band)).max(axis=1))
 
 
 def test_quantiser_is_the_dead_zone_formula() -> None:

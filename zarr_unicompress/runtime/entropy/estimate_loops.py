@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from .estimate_bits import LOG2_E, SERIES, SQRT_HALF, TABLE_HEADER_BITS, VARINT_LIMITS
 from ..quantize.quantize_loops import quantize_one, sample_counts
 from .rans_loops import normalize_counts
+from ..numba_support import jit
 
-_jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+_jit = jit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 _SERIES = np.array(SERIES)
 _LAST_TERM = len(SERIES) - 1
 

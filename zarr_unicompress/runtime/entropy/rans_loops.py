@@ -6,13 +6,12 @@ per group, less time holding the GIL). Imported only where :func:`.numba_support
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from . import rans_kernels
-from ..numba_support import compiled_copy
+from ..numba_support import compiled_copy, jit
 
-_jit = numba.njit(cache=True, nogil=True, fastmath=False)
+_jit = jit(cache=True, nogil=True, fastmath=False)
 
 normalize_counts = _jit(rans_kernels.normalize_counts)
 # indices as numpy.uint64 (the plain module's ``_unsigned`` is int): no negative-index tests

@@ -7,13 +7,12 @@ table section. Integer arithmetic only: the same tables and bytes exactly. Impor
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from . import table_kernels
-from ..numba_support import compiled_copy
+from ..numba_support import compiled_copy, jit
 
-_jit = numba.njit(cache=True, nogil=True, fastmath=False)
+_jit = jit(cache=True, nogil=True, fastmath=False)
 
 
 @_jit

@@ -9,12 +9,11 @@ of the loops is loaded."""
 
 from __future__ import annotations
 
-import numba
 
-from ..numba_support import compiled_copy
+from ..numba_support import compiled_copy, jit
 from . import choose, kernels, range_coder
 
-_jit = numba.njit(cache=True, nogil=True)
+_jit = jit(cache=True, nogil=True)
 
 _shift_low = _jit(range_coder._shift_low)
 encode_bit = compiled_copy(_jit, range_coder.encode_bit, _shift_low=_shift_low)

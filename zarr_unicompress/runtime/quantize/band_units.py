@@ -23,7 +23,6 @@ from ..transform.wavelet_residual import (
     cut_into_blocks,
     magnitude_threshold,
     quantize,
-    to_blocks,
 )
 
 #: the quantiser's rounding offset as the compiled loops take it.
@@ -38,7 +37,7 @@ class BandUnits:
 
     Attributes:
         units: per band, (n_units, unit_size) float32: its zero blocks of ZERO_BLOCK**2
-            coefficients (:func:`~.wavelet_residual.to_blocks`) or, without zero blocks, its
+            coefficients (:func:`~.wavelet_residual.cut_into_blocks`) or, without zero blocks, its
             coefficients in C order as (n, 1).
         peaks: per band, (n_units,) float32 largest |coefficient| of each block (zero blocks
             only, else empty): a block quantises to all zeros exactly when its peak does, since
@@ -108,8 +107,9 @@ class BandUnits:
         if not zero_blocks:
             approx -= offset
             return units, flat
-        inside = to_blocks(np.ones(shape, np.float32)).astype(bool)  # not the blocks' zero padding
-        approx[inside] -= offset
+        inside, _ = _empty_blocks([(shape, np.float32)])  # 1 inside the band, 0 in the blocks' zero padding
+        cut_into_blocks(np.ones(shape, np.float32), inside[0], np.empty(len(approx), np.float32))
+        approx[inside[0].astype(bool)] -= offset
         units.peaks[0][:] = np.abs(approx).max(axis=1)
         return units, flat
 
@@ -136,15 +136,11 @@ class BandUnits:
         units = self.units[band]
         if not self.zero_blocks:
             return [quantize(units, step).ravel()]
-        compiled = numba_support.loops("quantize.quantize_loops")
-        if compiled is not None and units.dtype == np.float32:
-            flags = np.empty(len(units), np.int8)
-            values = compiled.coded_values(units, self.peaks[band], band > 0, np.float32(step), _ROUNDING,
-                                           magnitude_threshold(step, 1), magnitude_threshold(step, 2),
-                                           SPARSE_BLOCK_NONZERO, flags)
-            return [flags, values]
-        coded = coded_blocks(units, self.peaks[band], step, detail=band > 0)
-        return [coded.view(np.int8), quantize(coded_units(units, coded), step).ravel()]
+        flags = np.empty(len(units), np.int8)
+        values = numba_support.loops("quantize.quantize_loops").coded_values(
+            units, self.peaks[band], band > 0, np.float32(step), _ROUNDING, magnitude_threshold(step, 1),
+            magnitude_threshold(step, 2), SPARSE_BLOCK_NONZERO, flags)
+        return [flags, values]
 
     def groups(self, step: float) -> list[np.ndarray]:
         """Symbol groups of all bands quantised with ``step``, in stream order."""

@@ -12,12 +12,12 @@ NumPy code adds -0.35 and this loop +0.35; both truncate to 0). Imported only wh
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+from ..numba_support import jit
 
 #: ``error_model="numpy"``: no division-by-zero test per value (the step is never 0), so LLVM
 #: vectorises the divisions (2.4x faster at ratio 4); the same IEEE float32 division.
-_jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+_jit = jit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 
 @_jit

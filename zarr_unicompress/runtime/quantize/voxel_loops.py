@@ -13,11 +13,11 @@ three float32 passes). The same values exactly. Imported only where
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+from ..numba_support import jit
 
 
-@numba.njit(cache=True, nogil=True, fastmath=False)
+@jit(cache=True, nogil=True, fastmath=False)
 def tokens_to_chunk(indices, table, token_class, residuals, class_starts, step, lo, hi, token_shape, out):
     """Write the chunk ``out`` (z, y, x) from its tokens (C order over the token grid, voxels
     in C order inside a token, those past the chunk's far edges dropped): voxel v of token t is
@@ -57,7 +57,7 @@ def tokens_to_chunk(indices, table, token_class, residuals, class_starts, step, 
                         out[zz, yy, xx] = min(max(value, lo), hi)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+@jit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 def quantized_residuals(chunk, indices, table, max_error, token_shape, magnitudes, out, energy):
     """The encoder's side of :func:`tokens_to_chunk`: ``out`` (n_tokens, V) int32 (or int16,
     where the caller knows that every q fits) gets, for
@@ -115,7 +115,7 @@ def quantized_residuals(chunk, indices, table, max_error, token_shape, magnitude
         energy[t] = total
 
 
-@numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+@jit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 def normalized_tokens(chunk, token_shape, lo, span, out):
     """:func:`.tokens.normalized_tokens` into ``out`` (n_tokens, V) float32: voxel v of token t
     gets (float32(chunk voxel) - ``lo``) / ``span`` (``lo``, ``span`` float32), the voxels past

@@ -19,13 +19,13 @@ each voxel is rint(float32(v) + float32(base)) clipped to [lo, hi], as in NumPy'
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from .lifting_loops import inverse_x, inverse_y
 from .wavelet_residual import ZERO_BLOCK
+from ..numba_support import jit
 
-_jit = numba.njit(cache=True, nogil=True, fastmath=False)
+_jit = jit(cache=True, nogil=True, fastmath=False)
 
 #: :func:`synthesize_into`'s answers: the chunk is written, or a dequantised value overflowed.
 FINISHED = 0

@@ -157,33 +157,20 @@ def block_grid(shape: tuple[int, int, int]) -> tuple[int, int, int]:
     return z, -(-y // ZERO_BLOCK), -(-x // ZERO_BLOCK)
 
 
-def to_blocks(band: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """(z, y, x) band -> (n_blocks, ZERO_BLOCK**2) copy in block order, zero-padded at the far
-    edges; written into ``out`` (C-contiguous, that shape and the band's dtype) where given.
-
-    Each block row of ZERO_BLOCK values is moved as one raw ``V{4 * itemsize}`` item (a bit
-    copy), a quarter of the items of an element-wise transpose and 1.4x faster.
-    """
+def cut_into_blocks(band: np.ndarray, units: np.ndarray, peaks: np.ndarray) -> None:
+    """The zero blocks of ``band`` (z, y, x) float32 into ``units`` (n_blocks, ZERO_BLOCK**2)
+    float32, in block order (z, block row, block column; row-major inside a block), zero-padded
+    at the far edges of y and x, and each block's largest |coefficient| into ``peaks``
+    (n_blocks,) float32: one pass of :func:`.block_loops.cut`. Other shapes or dtypes raise
+    ValueError (the loop checks no index)."""
     z, by, bx = block_grid(band.shape)
-    b = ZERO_BLOCK
-    band = _padded_to_blocks(band)
-    run = _run_dtype(band.dtype)
-    runs = np.ascontiguousarray(band).view(run).reshape(z, by, b, bx)
-    if out is None:
-        out = np.empty((z * by * bx, b * b), band.dtype)
-    np.copyto(out.view(run).reshape(z, by, bx, b), runs.transpose(0, 1, 3, 2))
-    return out
-
-
-def _padded_to_blocks(band: np.ndarray) -> np.ndarray:
-    """``band`` (z, y, x), zero-padded at the far edges of y and x to whole blocks (itself if
-    it has whole blocks already)."""
-    z, by, bx = block_grid(band.shape)
-    if (by * ZERO_BLOCK, bx * ZERO_BLOCK) == band.shape[1:]:
-        return band
-    padded = np.zeros((z, by * ZERO_BLOCK, bx * ZERO_BLOCK), band.dtype)
-    padded[:, : band.shape[1], : band.shape[2]] = band
-    return padded
+    if units.shape != (z * by * bx, ZERO_BLOCK**2) or peaks.shape != (z * by * bx,):
+        raise ValueError(f"a band of shape {band.shape} has {z * by * bx} blocks: units {units.shape} "
+                         f"and peaks {peaks.shape} do not fit")
+    if not band.dtype == units.dtype == peaks.dtype == np.float32 or band.ndim != 3:
+        raise ValueError(f"zero blocks are cut from float32 bands into float32 arrays, got {band.dtype} "
+                         f"{band.ndim}D into {units.dtype} and {peaks.dtype}")
+    numba_support.loops("transform.block_loops").cut(band, units, peaks, ZERO_BLOCK)
 
 
 def _run_dtype(dtype: np.dtype) -> np.dtype:
@@ -191,42 +178,8 @@ def _run_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(f"V{ZERO_BLOCK * np.dtype(dtype).itemsize}")
 
 
-def block_peaks(band: np.ndarray) -> np.ndarray:
-    """Largest |coefficient| of each block of :func:`to_blocks` (n_blocks,), in block order and
-    the band's dtype: maxima of whole rows first, so that no reduction runs over 16 values at
-    a time (five times faster than ``np.abs(to_blocks(band)).max(axis=1)``, same values)."""
-    z, by, bx = block_grid(band.shape)
-    b = ZERO_BLOCK
-    magnitude = _padded_to_blocks(np.abs(band))
-    rows = magnitude[:, 0::b]
-    for k in range(1, b):
-        rows = np.maximum(rows, magnitude[:, k::b])
-    cols = rows.reshape(z, by, bx, b)
-    peak = cols[..., 0]
-    for k in range(1, b):
-        peak = np.maximum(peak, cols[..., k])
-    return peak.ravel()
-
-
-def cut_into_blocks(band: np.ndarray, units: np.ndarray, peaks: np.ndarray) -> None:
-    """:func:`to_blocks` of ``band`` (z, y, x) into ``units`` (n_blocks, ZERO_BLOCK**2) and its
-    :func:`block_peaks` into ``peaks`` (n_blocks,), both in the band's dtype; in one compiled
-    pass for float32 bands where numba is installed (same values). Other shapes raise
-    ValueError (the compiled loop checks no index)."""
-    z, by, bx = block_grid(band.shape)
-    if units.shape != (z * by * bx, ZERO_BLOCK**2) or peaks.shape != (z * by * bx,):
-        raise ValueError(f"a band of shape {band.shape} has {z * by * bx} blocks: units {units.shape} "
-                         f"and peaks {peaks.shape} do not fit")
-    compiled = numba_support.loops("transform.block_loops")
-    if compiled is not None and band.dtype == units.dtype == peaks.dtype == np.float32:
-        compiled.cut(band, units, peaks, ZERO_BLOCK)
-        return
-    to_blocks(band, out=units)
-    peaks[:] = block_peaks(band)
-
-
 def from_blocks(nonzero: np.ndarray, values: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """Inverse of :func:`to_blocks` given the blocks' flags (n_blocks,) bool and the values of
+    """Inverse of :func:`cut_into_blocks` given the blocks' flags (n_blocks,) bool and the values of
     the flagged blocks (n_flagged * ZERO_BLOCK**2,): the band (z, y, x) in ``values``' dtype."""
     z, by, bx = block_grid(shape)
     b = ZERO_BLOCK
