@@ -57,7 +57,8 @@ def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
     from zarr_unicompress.runtime.inr.prediction import scaled_table, select_indices
     from zarr_unicompress.runtime.inr.tokens import from_tokens, to_tokens
     from zarr_unicompress.runtime.quantize.band_units import BandUnits
-    from zarr_unicompress.runtime.transform.wavelet_residual import analyze, from_blocks, levels_for, synthesize
+    from tests.reference.transform import from_blocks
+    from zarr_unicompress.runtime.transform.wavelet_residual import analyze, levels_for, synthesize
 
     vol = em_block((4, 64, 64))
     lo, hi = int(vol.min()), int(vol.max())
@@ -112,7 +113,8 @@ def test_zero_block_streams_decode_like_streams_without_them(default_model: Runt
     from zarr_unicompress.runtime.coders import ratio
     from zarr_unicompress.runtime.entropy.groups import encode_groups
     from zarr_unicompress.runtime.quantize.band_units import BandUnits
-    from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams, analyze, from_blocks, levels_for
+    from tests.reference.transform import from_blocks
+    from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams, analyze, levels_for
 
     vol = np.ascontiguousarray(em_block((16, 300, 300), real_only=shape[0] == 16)[: shape[0], : shape[1], : shape[2]])
     lo, hi = int(vol.min()), int(vol.max())

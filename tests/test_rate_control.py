@@ -198,15 +198,6 @@ def test_magnitude_threshold_far_from_the_guess_falls_back_to_bisection(monkeypa
         wavelet_residual.magnitude_threshold.cache_clear()
 
 
-@pytest.mark.parametrize("width", [16, 9, 8, 1])
-def test_true_per_row_counts_like_count_nonzero(width: int) -> None:
-    from zarr_unicompress.runtime.quantize.band_units import _true_per_row
-
-    mask = np.random.default_rng(5).random((1000, width)) < 0.2
-    np.testing.assert_array_equal(_true_per_row(mask), np.count_nonzero(mask, axis=1))
-    np.testing.assert_array_equal(_true_per_row(mask[::3]), np.count_nonzero(mask[::3], axis=1))
-
-
 def test_sample_strides_take_small_bands_whole_and_walk_all_columns() -> None:
     """Bands of at most samples // 4 coefficients are sampled whole, the others with one odd
     stride that keeps the sample near ``samples``."""
@@ -277,16 +268,6 @@ def test_about_mean_clips_the_flat_value_to_the_range() -> None:
     lo = int(signal.mean()) + 5
     _, flat = BandUnits.about_mean(signal, levels_for(signal.shape), True, lo, lo + 10)
     assert flat == lo
-
-
-def test_coded_units_are_the_rows_a_mask_picks() -> None:
-    from zarr_unicompress.runtime.quantize.band_units import coded_units
-
-    rng = np.random.default_rng(4)
-    units = rng.normal(size=(500, 16)).astype(np.float32)
-    coded = rng.random(500) < 0.3
-    np.testing.assert_array_equal(coded_units(units, coded), units[coded])
-    assert coded_units(units, np.zeros(500, bool)).shape == (0, 16)
 
 
 def test_focused_estimate_of_a_whole_sample_is_the_whole_estimate() -> None:

@@ -11,7 +11,6 @@ from tests.reference import plain_loops
 from tests.reference import transform as reference_transform
 from zarr_unicompress.bitstream import ChunkHeader, ChunkSections, pack_chunk, unpack_chunk
 from zarr_unicompress.errors import ChunkCorrupt
-from zarr_unicompress.runtime import numba_support
 from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
 from zarr_unicompress.runtime.coders import ratio3d, registry
 from zarr_unicompress.runtime.coders.ratio import RatioCoder, encode_wavelet_residual
@@ -112,8 +111,8 @@ def test_slices_alike_take_z_levels_and_independent_slices_stay_2d(default_model
 
 @pytest.mark.parametrize("shape", [(16, 64, 64), (5, 37, 23), (2, 40, 50), (33, 20, 17)])
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16"])
-def test_3d_round_trip_fits_the_budget_and_is_the_same_without_compiled_loops(
-        default_model: RuntimeModel, shape: tuple[int, int, int], dtype: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_3d_round_trip_fits_the_budget_and_is_the_same_with_plain_loops(
+        default_model: RuntimeModel, shape: tuple[int, int, int], dtype: str) -> None:
     chunk = _smooth_in_z(shape).astype(dtype)
     if dtype != "uint8":
         chunk = (chunk.astype(np.int64) * 40 - (2000 if dtype == "int16" else 0)).astype(dtype)
@@ -124,9 +123,9 @@ def test_3d_round_trip_fits_the_budget_and_is_the_same_without_compiled_loops(
     out = decode_chunk(default_model, stream, chunk.shape, chunk.dtype)
     assert out.dtype == chunk.dtype and out.shape == chunk.shape
     assert out.min() >= chunk.min() and out.max() <= chunk.max()
-    original = numba_support.loops
-    monkeypatch.setattr(numba_support, "loops", lambda name: None if name == "transform.synthesis_loops" else original(name))
-    np.testing.assert_array_equal(decode_chunk(default_model, stream), out)
+    if chunk.size <= 5000:  # the loops as plain Python (UNICOMPRESS_NUMBA=0): small chunks only
+        with plain_loops():
+            np.testing.assert_array_equal(decode_chunk(default_model, stream), out)
 
 
 def test_ablation_codes_today_s_2d_streams(default_model: RuntimeModel) -> None:

@@ -24,20 +24,30 @@ def plain_loops() -> Iterator[dict[str, object]]:
     :func:`.numba_support.jit` leaving its functions plain (the compiled modules are put back
     in ``sys.modules`` afterwards). Yields the plain modules by name. Plain loops are slow:
     tiny inputs only."""
-    runtime = "zarr_unicompress.runtime."
-    names = [runtime + name for name in LOOP_MODULES]
-    saved = {name: sys.modules.pop(name) for name in names if name in sys.modules}
-    numba_support._plain_import.active = True
-    try:
-        plain = {name: importlib.import_module(runtime + name) for name in LOOP_MODULES}
-    finally:
-        numba_support._plain_import.active = False
-        for name in names:
-            sys.modules.pop(name, None)
-        sys.modules.update(saved)
+    plain = _plain_modules()
     original = numba_support.loops
     numba_support.loops = plain.__getitem__  # type: ignore[assignment]
     try:
         yield plain
     finally:
         numba_support.loops = original  # type: ignore[assignment]
+
+
+_plain: dict[str, object] = {}
+
+
+def _plain_modules() -> dict[str, object]:
+    """The loop modules imported plain (once per process)."""
+    if not _plain:
+        runtime = "zarr_unicompress.runtime."
+        names = [runtime + name for name in LOOP_MODULES]
+        saved = {name: sys.modules.pop(name) for name in names if name in sys.modules}
+        numba_support._plain_import.active = True
+        try:
+            _plain.update({name: importlib.import_module(runtime + name) for name in LOOP_MODULES})
+        finally:
+            numba_support._plain_import.active = False
+            for name in names:
+                sys.modules.pop(name, None)
+            sys.modules.update(saved)
+    return _plain

@@ -176,3 +176,52 @@ def _z_update(s: np.ndarray, d: np.ndarray, c: np.float32) -> None:
     current = d if len(d) == len(s) else np.concatenate([d, d[-1:]])
     s += (previous + current) * c
 
+
+# ---------------------------------------------------------------- ratio-mode reconstruction (synthesis_loops)
+
+
+def from_blocks(nonzero: np.ndarray, values: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Inverse of :func:`to_blocks` given the blocks' flags (n_blocks,) bool and the values of
+    the flagged blocks (n_flagged * ZERO_BLOCK**2,): the band (z, y, x) in ``values``' dtype."""
+    z, by, bx = block_grid(shape)
+    b = ZERO_BLOCK
+    blocks = np.zeros((nonzero.size, b * b), values.dtype)
+    blocks[nonzero] = values.reshape(-1, b * b)
+    band = blocks.reshape(z, by, bx, b, b).transpose(0, 1, 3, 2, 4).reshape(z, by * b, bx * b)
+    return np.ascontiguousarray(band[:, : shape[1], : shape[2]])
+
+
+def reconstruct(bands: list[tuple[np.ndarray | None, np.ndarray]], levels: int, step: float,
+                base: float | np.ndarray, lo: int, hi: int, shape: tuple[int, int, int], dtype: np.dtype) -> np.ndarray:
+    """:func:`.ratio.reconstruct_wavelet` of quantised ``bands`` ((flags or None, values) in
+    coding order): float32(q) * step per coefficient, the inverse transform, plus float32
+    ``base``, rounded, clipped to [lo, hi], in ``dtype``. Raises FloatingPointError where a
+    value is not finite."""
+    from zarr_unicompress.runtime.transform.cdf97 import band_shapes
+
+    float_bands = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for band_shape, (nonzero, values) in zip(band_shapes(shape, levels), bands, strict=True):
+            values = values.astype(np.float32)
+            band = values.reshape(band_shape) if nonzero is None else from_blocks(nonzero, values, band_shape)
+            float_bands.append(band * np.float32(step))
+        voxels = synthesize(float_bands, levels, shape)
+        voxels = voxels + (base.astype(np.float32) if isinstance(base, np.ndarray) else np.float32(base))
+    if not np.isfinite(voxels).all():
+        raise FloatingPointError("dequantised coefficients overflow")
+    return np.clip(np.rint(voxels), np.float32(lo), np.float32(hi)).astype(dtype)
+
+
+def decode_ratio_stream(model: object, stream: bytes) -> np.ndarray:
+    """A 2D ratio-mode stream (coder 0) decoded by :func:`reconstruct` (the entropy decoding and
+    the base are the package's)."""
+    from zarr_unicompress.bitstream import unpack_chunk
+    from zarr_unicompress.runtime.coders.ratio import RatioCoder
+    from zarr_unicompress.runtime.inr.prediction import prediction
+
+    header, sections = unpack_chunk(stream)
+    coded = RatioCoder().open(header, sections, model)
+    base = (np.float32(coded.params.flat_value) if coded.indices is None else
+            prediction(model, coded.indices, header.shape, header.lo, header.hi, header.dtype))
+    return reconstruct(coded.bands, coded.params.levels, coded.params.step, base, header.lo, header.hi, header.shape,
+                       header.dtype)

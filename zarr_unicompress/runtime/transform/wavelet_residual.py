@@ -171,22 +171,3 @@ def cut_into_blocks(band: np.ndarray, units: np.ndarray, peaks: np.ndarray) -> N
         raise ValueError(f"zero blocks are cut from float32 bands into float32 arrays, got {band.dtype} "
                          f"{band.ndim}D into {units.dtype} and {peaks.dtype}")
     numba_support.loops("transform.block_loops").cut(band, units, peaks, ZERO_BLOCK)
-
-
-def _run_dtype(dtype: np.dtype) -> np.dtype:
-    """Raw item of ZERO_BLOCK values of ``dtype`` (for moving block rows as one item)."""
-    return np.dtype(f"V{ZERO_BLOCK * np.dtype(dtype).itemsize}")
-
-
-def from_blocks(nonzero: np.ndarray, values: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """Inverse of :func:`cut_into_blocks` given the blocks' flags (n_blocks,) bool and the values of
-    the flagged blocks (n_flagged * ZERO_BLOCK**2,): the band (z, y, x) in ``values``' dtype."""
-    z, by, bx = block_grid(shape)
-    b = ZERO_BLOCK
-    blocks = np.zeros((nonzero.size, b * b), values.dtype)
-    blocks[nonzero] = values.reshape(-1, b * b)
-    runs = blocks.view(_run_dtype(values.dtype)).reshape(z, by, bx, b)
-    band = np.ascontiguousarray(runs.transpose(0, 1, 3, 2)).view(values.dtype).reshape(z, by * b, bx * b)
-    if (by * b, bx * b) == shape[1:]:
-        return band
-    return np.ascontiguousarray(band[:, : shape[1], : shape[2]])
