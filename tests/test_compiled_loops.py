@@ -1,6 +1,7 @@
-"""The compiled (numba) loops of runtime/lifting_loops.py, block_loops.py, quantize_loops.py,
-table_loops.py, voxel_loops.py and synthesis_loops.py give the NumPy code's values bit for bit, so streams and decoded voxels do
-not depend on whether numba is installed."""
+"""The runtime's loops (runtime/*/*_loops.py; the voxel loops in test_voxel_loops.py) against
+the NumPy references of tests/reference, and run as plain Python (as with UNICOMPRESS_NUMBA=0
+or without numba) against their compiled selves: streams and decoded voxels do not depend on
+whether numba runs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import zarr_unicompress
+from tests import reference
 from tests.common import em_block
 from tests.reference import plain_loops
 from tests.reference import transform as reference_transform
@@ -36,30 +38,17 @@ from zarr_unicompress.runtime.transform.wavelet_residual import (
 pytest.importorskip("numba", reason="numba is not installed: only the NumPy path runs")
 
 
-#: loop modules whose kernels the package still holds a NumPy twin of (called where
-#: ``numba_support.loops`` answers None); the others' references live in tests/reference.
-_TWINNED = {"quantize.voxel_loops"}
-
-
-@pytest.fixture
-def numpy_only(monkeypatch: pytest.MonkeyPatch):
-    """A context in which the runtime runs its remaining NumPy twins instead of the loops."""
-    loops = numba_support.loops
-
-    class Switch:
-        def __enter__(self) -> None:
-            monkeypatch.setattr(numba_support, "loops", lambda name: None if name in _TWINNED else loops(name))
-
-        def __exit__(self, *exc: object) -> None:
-            monkeypatch.undo()
-
-    return Switch()
-
-
 def test_the_compiled_loops_are_used_by_default() -> None:
     assert numba_support.enabled()
-    assert numba_support.loops("transform.lifting_loops") is not None and numba_support.loops("transform.block_loops") is not None
-    assert numba_support.loops("transform.synthesis_loops") is not None
+    for name in reference.LOOP_MODULES:
+        module = numba_support.loops(name)
+        assert type(module.__dict__[_first_loop(module)]).__name__ == "CPUDispatcher", name
+
+
+def _first_loop(module: object) -> str:
+    """Name of a loop that ``module`` defines (or compiles) itself."""
+    return next(name for name, value in vars(module).items()
+                if callable(value) and hasattr(value, "py_func") and not name.startswith("__"))
 
 
 def random_volume(shape: tuple[int, int, int], seed: int) -> np.ndarray:
@@ -127,34 +116,6 @@ def test_cut_into_blocks_equals_the_reference_blocks_and_peaks(shape: tuple[int,
     np.testing.assert_array_equal(reference_transform.from_blocks(peaks > 0, units[peaks > 0].ravel(), shape), band)
     with pytest.raises(ValueError, match="float32"):
         cut_into_blocks(band.astype(np.float64), units.astype(np.float64), peaks.astype(np.float64))
-
-
-@pytest.mark.parametrize(("shape", "dtype"), [((16, 256, 256), "uint8"), ((9, 45, 30), "uint8"),
-                                             ((5, 130, 70), "uint16"), ((8, 64, 100), "int8"),
-                                             ((6, 100, 64), "int16")])
-def test_streams_and_voxels_do_not_depend_on_numba(default_model: RuntimeModel, shape: tuple[int, int, int],
-                                                   dtype: str, numpy_only) -> None:
-    chunk = em_block(shape, dtype)
-    chunks = [chunk, chunk[:, ::-1, ::2]]  # a strided, reversed view as well
-    modes = [QualitySettings(ratio=6.0), QualitySettings(ratio=40.0), QualitySettings(max_error=2),
-             QualitySettings(max_error=0), QualitySettings()]
-    streams = [encode_chunk(default_model, c, mode) for c in chunks for mode in modes]
-    voxels = [decode_chunk(default_model, stream) for stream in streams]
-    # The predictive max_error coder's plain loops run per voxel in Python (about 1000x slower):
-    # its streams are compared on a small corner of each chunk (test_predict.py compares more).
-    corners = [c[:2, :12, :12] for c in chunks]
-    bounded = [m for m in modes if m.max_error is not None]
-    small = [encode_chunk(default_model, c, m) for c in corners for m in bounded]
-    small_voxels = [decode_chunk(default_model, stream) for stream in small]
-    plain = [i for i, (c, m) in enumerate((c, m) for c in chunks for m in modes) if m.max_error is None]
-    with numpy_only:
-        for i in plain:
-            c, mode = chunks[i // len(modes)], modes[i % len(modes)]
-            assert encode_chunk(default_model, c, mode) == streams[i]
-            np.testing.assert_array_equal(decode_chunk(default_model, streams[i]), voxels[i])
-        assert [encode_chunk(default_model, c, m) for c in corners for m in bounded] == small
-        for stream, want in zip(small, small_voxels, strict=True):
-            np.testing.assert_array_equal(decode_chunk(default_model, stream), want)
 
 
 @pytest.mark.parametrize(("shape", "dtype"), [((2, 24, 20), "uint8"), ((3, 9, 17), "int16")])
@@ -323,43 +284,6 @@ def test_environment_variable_turns_the_loops_plain() -> None:
         print(numba_support.enabled(), type(module.forward_y).__name__, "numba" in sys.modules)
     """, **{numba_support.ENV_SWITCH: "0"})
     assert out.split() == ["False", "function", "False"]
-
-
-@pytest.mark.parametrize(("shape", "dtype"), [((30, 64, 64), "uint8"), ((9, 45, 30), "uint16"), ((5, 13, 70), "int16"),
-                                             ((3, 7, 9), "float32"), ((4, 8, 8), "int32"), ((1, 1, 1), "uint8")])
-def test_normalized_tokens_equal_numpy(shape: tuple[int, int, int], dtype: str, numpy_only) -> None:
-    from zarr_unicompress.runtime.inr.tokens import normalized_tokens
-
-    rng = np.random.default_rng(sum(shape))
-    chunk = rng.integers(-3000 if dtype in ("int16", "int32") else 0, 60000, shape).astype(dtype)
-    for view in (chunk, chunk[:, ::-1, ::2], chunk.astype(chunk.dtype.newbyteorder())):
-        lo, hi = int(view.min()), int(view.max()) + 1
-        got = normalized_tokens(view, (4, 8, 8), lo, hi)
-        with numpy_only:
-            want = normalized_tokens(view, (4, 8, 8), lo, hi)
-        assert got.dtype == want.dtype == np.float32
-        np.testing.assert_array_equal(got, want)
-
-
-@pytest.mark.parametrize("max_error", [0, 1, 2, 7, 1000])
-@pytest.mark.parametrize("by_table", [True, False])
-def test_quantized_residuals_equal_numpy_by_table_and_by_division(default_model: RuntimeModel, max_error: int,
-                                                                  by_table: bool, numpy_only,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from zarr_unicompress.runtime.inr.prediction import codebook_indices
-    from zarr_unicompress.runtime.quantize import voxel_residual
-
-    for shape, dtype in (((16, 64, 64), "uint8"), ((9, 45, 30), "uint16"), ((5, 13, 70), "int16")):
-        if not by_table:  # (set again each time: leaving numpy_only undoes every patch)
-            monkeypatch.setattr(voxel_residual, "_MAGNITUDE_TABLE_MAX", -1)
-        chunk = em_block(shape, dtype)
-        lo, hi = int(chunk.min()), int(chunk.max())
-        indices = codebook_indices(default_model, chunk, lo, hi, "table")
-        got = voxel_residual.quantized_residuals(default_model, chunk, indices, lo, hi, max_error)
-        with numpy_only:
-            want = voxel_residual.quantized_residuals(default_model, chunk, indices, lo, hi, max_error)
-        np.testing.assert_array_equal(got[0], want[0])
-        np.testing.assert_array_equal(got[1], want[1])
 
 
 @pytest.mark.parametrize("bad", [1e12, -1e12, float("nan")])
