@@ -94,15 +94,15 @@ def test_band_bits_equal_joint_bits(counts: list[int], bands: int, scale: float,
 
 
 @pytest.mark.parametrize("level", [1, 2, 3])
-def test_compiled_magnitude_threshold_equals_the_python_one(level: int) -> None:
-    from zarr_unicompress.runtime.transform.wavelet_residual import (
-        DEADZONE_ROUNDING,
-        magnitude_threshold,
-    )
+def test_magnitude_threshold_equals_the_reference(level: int) -> None:
+    from tests.reference.quantize import magnitude_threshold
+    from zarr_unicompress.runtime.transform import wavelet_residual
+    from zarr_unicompress.runtime.transform.wavelet_residual import DEADZONE_ROUNDING
 
-    loops = numba_support.loops("entropy.estimate_loops")
+    loops = numba_support.loops("quantize.quantize_loops")
     rng = np.random.default_rng(level)
     for step in np.concatenate([[0.05, 0.1, 1.0, 3.0, 16320.0], 10.0 ** rng.uniform(-1.3, 4.3, 300)]):
         step32 = np.float32(step)
-        assert loops.magnitude_threshold(step32, level, np.float32(DEADZONE_ROUNDING)) == magnitude_threshold(
-            float(step32), level)
+        want = magnitude_threshold(float(step32), level)
+        assert loops.magnitude_threshold(step32, level, np.float32(DEADZONE_ROUNDING)) == want
+        assert wavelet_residual.magnitude_threshold(float(step32), level) == want

@@ -177,25 +177,21 @@ def test_magnitude_threshold_is_where_the_quantiser_reaches_the_level(step: floa
     assert abs(quantize(around[1:2], step)[0]) == level - 1 and abs(quantize(around[:1], step)[0]) == level
 
 
-def test_magnitude_threshold_far_from_the_guess_falls_back_to_bisection(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where the 33 values around the guess do not hold the threshold (here a quantiser that
-    rounds with 0.1 instead of DEADZONE_ROUNDING), the bisection still finds it."""
-    from zarr_unicompress.runtime.transform import wavelet_residual
+def test_magnitude_threshold_takes_the_rounding_it_is_given() -> None:
+    """The loop bisects for the quantiser it is given: here one that rounds with 0.1 instead of
+    DEADZONE_ROUNDING."""
+    from zarr_unicompress.runtime import numba_support
 
     def other_quantiser(band: np.ndarray, step: float) -> np.ndarray:
         scaled = band / np.float32(step)
         return (scaled + np.copysign(np.float32(0.1), scaled)).astype(np.int32)
 
-    monkeypatch.setattr(wavelet_residual, "quantize", other_quantiser)
-    wavelet_residual.magnitude_threshold.cache_clear()
-    try:
-        for level in (1, 3):
-            t = wavelet_residual.magnitude_threshold(3.0, level)
-            assert other_quantiser(np.array([t], np.float32), 3.0)[0] == level
-            assert other_quantiser(np.array([np.nextafter(t, np.float32(0))], np.float32), 3.0)[0] == level - 1
-            assert abs(t / np.float32(3.0 * (level - 0.1)) - 1) < 1e-6
-    finally:
-        wavelet_residual.magnitude_threshold.cache_clear()
+    loops = numba_support.loops("quantize.quantize_loops")
+    for level in (1, 3):
+        t = np.float32(loops.magnitude_threshold(np.float32(3.0), level, np.float32(0.1)))
+        assert other_quantiser(np.array([t], np.float32), 3.0)[0] == level
+        assert other_quantiser(np.array([np.nextafter(t, np.float32(0))], np.float32), 3.0)[0] == level - 1
+        assert abs(t / np.float32(3.0 * (level - 0.1)) - 1) < 1e-6
 
 
 def test_sample_strides_take_small_bands_whole_and_walk_all_columns() -> None:

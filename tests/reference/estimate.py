@@ -99,8 +99,7 @@ def sample_bits(units: np.ndarray, peaks: np.ndarray | None, band_of_row: np.nda
     bands in band order (``band_of_row`` (n,)), their ``peaks`` (n,) with zero blocks (else
     None), quantised with ``step``; each band's units stand for ``scales[band]`` times as many,
     ``totals`` (n_bands,) units per band."""
-    from tests.reference.quantize import coded_blocks
-    from zarr_unicompress.runtime.transform.wavelet_residual import quantize
+    from tests.reference.quantize import coded_blocks, quantize
 
     if peaks is None:
         return sequential_sum(_grouped_bits(quantize(units, step), band_of_row, n_bands, scales, table_weight))

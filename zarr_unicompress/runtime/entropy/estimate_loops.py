@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from .estimate_bits import LOG2_E, SERIES, SQRT_HALF, TABLE_HEADER_BITS, VARINT_LIMITS
-from ..quantize.quantize_loops import is_coded, quantize_one, sample_counts
+from ..quantize.quantize_loops import is_coded, magnitude_threshold, quantize_one, sample_counts
 from .rans_loops import normalize_counts
 from ..numba_support import jit
 
@@ -62,26 +62,6 @@ def entropy_bits(count, total):
     if count > 0:
         return -count * log2(count / total)
     return 0.0
-
-
-@_jit
-def magnitude_threshold(step, level, rounding):
-    """:func:`.wavelet_residual.magnitude_threshold` (the smallest float32 whose quantised
-    magnitude with float32 ``step`` reaches ``level``), by bisection on the bit patterns of
-    positive float32s (ordered as their values)."""
-    low = np.int32(0)  # bits of 0.0, which quantises to 0
-    high = np.array([np.float32(level * step)]).view(np.int32)[0]  # level * step reaches level
-    probe = np.empty(1, np.int32)
-    value = probe.view(np.float32)
-    while high - low > 1:
-        mid = low + (high - low) // 2
-        probe[0] = mid
-        if abs(quantize_one(value[0], step, rounding)) >= level:
-            high = mid
-        else:
-            low = mid
-    probe[0] = high
-    return value[0]
 
 
 @_jit

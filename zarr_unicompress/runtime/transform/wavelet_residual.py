@@ -40,6 +40,8 @@ WAVELET = "bior4.4"
 MAX_LEVELS = 5
 #: rounding offset of the dead-zone quantiser (0.5 is plain rounding).
 DEADZONE_ROUNDING = 0.35
+#: the same as the loops take it.
+_ROUNDING = np.float32(DEADZONE_ROUNDING)
 _PARAMS = struct.Struct("<fBi")
 #: side (along y and x) of the blocks whose being all zero is coded as one flag.
 ZERO_BLOCK = 4
@@ -114,41 +116,24 @@ def synthesize(bands: list[np.ndarray], levels: int, shape: tuple[int, int, int]
 
 def quantize(band: np.ndarray, step: float) -> np.ndarray:
     """Dead-zone quantisation of a float32 band: int32 of the band's shape,
-    q = sign(c) * floor(|c| / step + DEADZONE_ROUNDING).
-
-    Computed as trunc(c / step + copysign(DEADZONE_ROUNDING, c)), which is the same float32
-    value (IEEE rounding is symmetric in the sign) in three passes instead of six. |q| < 2**31
-    for the encoder's steps (>= 0.05): five levels of the 2D transform scale a 16-bit range by
-    at most 2**5, so coefficients stay below 2**22."""
-    scaled = band / np.float32(step)
-    scaled += np.copysign(np.float32(DEADZONE_ROUNDING), scaled)
-    return scaled.astype(np.int32)  # float -> int conversion truncates toward zero
+    q = sign(c) * floor(|c| / step + DEADZONE_ROUNDING) in float32
+    (:func:`.quantize_loops.quantize_one`). |q| < 2**31 for the encoder's steps (>= 0.05): five
+    levels of the 2D transform scale a 16-bit range by at most 2**5, so coefficients stay
+    below 2**22."""
+    flat = np.ascontiguousarray(band, np.float32).reshape(-1)
+    out = np.empty(flat.size, np.int32)
+    numba_support.loops("quantize.quantize_loops").quantize_values(flat, np.float32(step), _ROUNDING, out)
+    return out.reshape(np.shape(band))
 
 
 @functools.lru_cache(maxsize=512)
 def magnitude_threshold(step: float, level: int = 1) -> np.float32:
     """The smallest float32 magnitude that :func:`quantize` maps to a value of magnitude
     ``level`` (>= 1) or more with ``step``: |c| >= this exactly where |quantize(c, step)| >=
-    level (the quantiser depends on |c| only and is monotone in it).
-
-    Found with :func:`quantize` itself as the test: among the 33 float32 values around
-    (level - DEADZONE_ROUNDING) * step (float32 rounding puts the threshold within an ulp or two
-    of it), else by bisection on the bit patterns of positive float32s, which are ordered as
-    their values. Cached: rate control asks for the same steps band after band."""
-    guess = int(np.array((level - DEADZONE_ROUNDING) * step, np.float32).view(np.int32))
-    near = np.arange(max(guess - 16, 0), guess + 17, dtype=np.int32)
-    reached = np.abs(quantize(near.view(np.float32), step)) >= level
-    if not reached[0] and reached[-1]:
-        return near.view(np.float32)[int(np.argmax(reached))]
-    low = 0  # bits of 0.0, which quantises to 0
-    high = int(np.array(level * step, np.float32).view(np.int32))  # c = level * step reaches level
-    while high - low > 1:
-        mid = (low + high) // 2
-        if abs(int(quantize(np.array([mid], np.int32).view(np.float32), step)[0])) >= level:
-            high = mid
-        else:
-            low = mid
-    return np.array(high, np.int32).view(np.float32)[()]
+    level (:func:`.quantize_loops.magnitude_threshold`). Cached: rate control asks for the same
+    steps band after band."""
+    return np.float32(numba_support.loops("quantize.quantize_loops").magnitude_threshold(
+        np.float32(step), level, _ROUNDING))
 
 
 def block_grid(shape: tuple[int, int, int]) -> tuple[int, int, int]:
