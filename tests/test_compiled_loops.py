@@ -45,6 +45,30 @@ def test_the_compiled_loops_are_used_by_default() -> None:
         assert type(module.__dict__[_first_loop(module)]).__name__ == "CPUDispatcher", name
 
 
+def test_the_package_never_falls_back_from_its_loops() -> None:
+    """One implementation per kernel: no package module tests whether it got its loops (the
+    answer of ``numba_support.loops``, or a name or attribute bound to it) against None to run
+    other code instead; where numba does not run, the same loops run plain."""
+    import ast
+
+    package = Path(zarr_unicompress.__file__).parent
+    found = []
+    for path in package.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        bound = {"loops", "_loops"}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                    and ast.unparse(node.value.func).endswith("loops")):
+                bound |= {ast.unparse(target).split(".")[-1] for target in node.targets}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare) and any(isinstance(c, ast.Constant) and c.value is None
+                                                     for c in node.comparators):
+                left = node.left.func if isinstance(node.left, ast.Call) else node.left
+                if ast.unparse(left).split(".")[-1] in bound:
+                    found.append(f"{path.relative_to(package)}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, found
+
+
 def _first_loop(module: object) -> str:
     """Name of a loop that ``module`` defines (or compiles) itself."""
     return next(name for name, value in vars(module).items()

@@ -54,20 +54,14 @@ def _integer_limits(dtype: Any) -> tuple[int, int]:
     return int(info.min), int(info.max)
 
 
-_BINCOUNT_SPAN = 1 << 20  # value spans up to this use bincount (no sort), wider ones np.unique
+_BINCOUNT_SPAN = 1 << 20  # value spans up to this are counted by a histogram, wider ones sorted (np.unique)
 
 
 def symbol_counts(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values of a 1D integer array (ascending, int64) and their counts (int64)."""
-    if flat.size == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    lo, hi = int(flat.min()), int(flat.max())
-    if hi - lo < _BINCOUNT_SPAN:
-        counts = np.bincount((flat - lo).astype(np.intp, copy=False), minlength=hi - lo + 1)
-        present = np.flatnonzero(counts)
-        return (present + lo).astype(np.int64), counts[present].astype(np.int64)
-    symbols, counts = np.unique(flat, return_counts=True)
-    return symbols.astype(np.int64), counts.astype(np.int64)
+    """Distinct values of a 1D integer array (ascending, int64) and their counts (int64): the
+    frequency table of :func:`_table_and_codes`."""
+    table = _table_and_codes(flat)[0]
+    return table.symbols, table.counts
 
 
 class EntropyCoded(NamedTuple):
@@ -119,7 +113,8 @@ def _table_and_codes(flat: np.ndarray) -> tuple[FrequencyTable, np.ndarray, int,
     wide = flat.dtype.kind == "u" and flat.dtype.itemsize == 8  # beyond the loops' int64
     lo, hi = (0, 0) if wide else (int(v) for v in compiled.value_range(flat))
     if wide or hi - lo >= _BINCOUNT_SPAN:
-        table = FrequencyTable(*symbol_counts(flat))
+        symbols, counts = np.unique(flat, return_counts=True)
+        table = FrequencyTable(symbols.astype(np.int64), counts.astype(np.int64))
         ranks = np.searchsorted(table.symbols, flat).astype(np.int32)
         return table, ranks, 0, np.arange(len(table.symbols), dtype=np.int64)
     counts = compiled.histogram(flat, lo, hi - lo + 1)
