@@ -7,9 +7,10 @@
 Each kernel has one implementation, its loop. numba is a dependency and compiles them. Where
 numba is not installed, fails to set a module up, or is turned off by the environment variable
 ``UNICOMPRESS_NUMBA=0`` (read once per process), :func:`jit` leaves each loop a plain Python
-function and the same loops run uncompiled: the same streams and decoded voxels, 100-1000x
-slower (a (30, 512, 512) chunk then takes minutes). That mode is for debugging and for
-platforms without numba, not for use. The tests compare the compiled loops with slow, obvious
+function and the same loops run uncompiled: the same streams and decoded voxels, 100-300x
+slower (a (30, 512, 512) chunk then takes minutes to decode and over half an hour to encode at
+a ratio; docs/performance.md has the figures).
+That mode is for debugging and for platforms without numba, not for production use. The tests compare the compiled loops with slow, obvious
 NumPy references kept under ``tests/reference/``.
 """
 
@@ -144,5 +145,5 @@ def _private_cache_directory() -> str | None:
 
 def _warn(name: str, exc: Exception) -> None:
     warnings.warn(f"zarr_unicompress runs its loops {name!r} as plain Python instead of compiled: {exc!r} "
-                  f"(100-1000x slower; {ENV_SWITCH}=0 silences this)",
+                  f"(100-300x slower; {ENV_SWITCH}=0 silences this)",
                   RuntimeWarning, stacklevel=4)

@@ -3,7 +3,7 @@ back; bit-exact on every machine (integer tables only).
 
 Modules: :mod:`.groups` (the chunk's groups: encode_groups / GroupDecoder, tables,
 constriction's ANS for old streams), :mod:`.rans` (the interleaved rANS coder),
-:mod:`.rans_kernels` and :mod:`.table_kernels` (plain kernels shared with the compiled ones),
-:mod:`.estimate_bits` (size estimates with a deterministic log2), and the numba kernels
-:mod:`.rans_loops`, :mod:`.table_loops`, :mod:`.estimate_loops`.
+:mod:`.rans_kernels` and :mod:`.table_kernels` (plain kernels that the loop modules compile),
+:mod:`.estimate_bits` (the size estimates' constants), and the loops (the one implementation
+of each kernel, compiled by numba) :mod:`.rans_loops`, :mod:`.table_loops`, :mod:`.estimate_loops`.
 """

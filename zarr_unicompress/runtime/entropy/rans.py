@@ -19,7 +19,7 @@ LANES, the states carried from group to group; after the last group every state 
 STATE_LOW and every word was read, else the stream is damaged.
 
 Where numba does not run, the same loops run as plain Python (:mod:`..numba_support`: same
-words and symbols, 100-1000x slower).
+words and symbols, 100-300x slower).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import numpy as np
 
 from ...errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
 from .. import numba_support
-from . import choose, kernels, range_coder
+from . import kernels, range_coder
 from .model import PredictorModel
 from .taps import ALL_OPTIONS, DEFAULT_OPTIONS, N_CONTEXTS, SHIFT, flat_offsets, padded_shape
 

@@ -199,7 +199,7 @@ def _forward_2d(a: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray
 
 
 def _loops() -> ModuleType:
-    """:mod:`.lifting_loops` (compiled where numba runs, see :mod:`.numba_support`)."""
+    """:mod:`.lifting_loops` (compiled by numba, or plain: see :mod:`.numba_support`)."""
     return numba_support.loops("transform.lifting_loops")
 
 

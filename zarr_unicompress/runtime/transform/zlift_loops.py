@@ -1,5 +1,5 @@
 """CDF 9/7 lifting along z with symmetric extension (:mod:`.cdf97_z`) as loops compiled by
-numba (see :mod:`.numba_support`): each sample gets (a + b) rounded, times the float32
+numba (see :mod:`..numba_support`): each sample gets (a + b) rounded, times the float32
 constant, rounded, added, rounded; numba compiles without fast-math, so LLVM neither
 reassociates nor fuses a multiply and an add (tests/reference/transform.py is the
 whole-array NumPy reference).
@@ -8,8 +8,6 @@ Arrays are viewed as (n, m): n samples along z, m = y * x columns; every step ru
 rows (unit stride, vectorised by LLVM).
 """
 from __future__ import annotations
-
-import numpy as np
 
 from ..numba_support import jit
 
