@@ -63,9 +63,10 @@ def magnitude_threshold(step, level, rounding):
 
 @_jit
 def is_coded(units, peaks, row, detail, one, two, sparse_max):
-    """:func:`.band_units.coded_blocks` for block ``row``: its peak reaches ``one`` (the
-    magnitude that quantises to 1), unless it is a detail block whose peak stays below ``two``
-    and which holds at most ``sparse_max`` values that reach ``one``."""
+    """Whether zero block ``row`` of ``units`` (n, k) float32 is coded (its flag in
+    :meth:`.band_units.BandUnits.band_groups`): its peak reaches ``one`` (the magnitude that
+    quantises to 1), unless it is a detail block whose peak stays below ``two`` and which holds
+    at most ``sparse_max`` values that reach ``one``."""
     peak = peaks[row]
     if peak < one:
         return False

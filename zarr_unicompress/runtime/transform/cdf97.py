@@ -105,9 +105,8 @@ def analyze_into_blocks(volume: np.ndarray, levels: int, base: float | np.ndarra
                         peaks: list[np.ndarray], block: int) -> bool:
     """:func:`analyze` with each band written straight into its zero blocks: ``units[k]``
     (z * by * bx, block**2) float32 and ``peaks[k]`` (z * by * bx,) float32 of band k in coding
-    order, laid out as :func:`.wavelet_residual.to_blocks` and
-    :func:`.wavelet_residual.block_peaks` give them (the same values). Returns False, writing
-    nothing, for 0 levels."""
+    order, laid out as :func:`.wavelet_residual.cut_into_blocks` writes them (the same
+    values). Returns False, writing nothing, for 0 levels."""
     compiled = _loops()
     if levels < 1:
         return False

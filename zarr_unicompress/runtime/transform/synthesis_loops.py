@@ -41,9 +41,9 @@ def dequantize_blocks(nonzero, values, step, out):
     integer dtype, each times ``step`` (float32); unflagged blocks are zeros. Blocks are
     ZERO_BLOCK x ZERO_BLOCK squares in C order over the (z, ceil(y / ZERO_BLOCK),
     ceil(x / ZERO_BLOCK)) grid, their values in C order within a block, those past the band's
-    edges dropped (:func:`.wavelet_residual.to_blocks`). Written a row of the band at a time;
-    the block width is a constant, so that LLVM unrolls each block's run (with the width a
-    variable this took 4.5x as long). The caller checks the sizes: no index is checked here."""
+    edges dropped (:func:`.wavelet_residual.cut_into_blocks`). Written a row of the band at a
+    time; the block width is a constant, so that LLVM unrolls each block's run (with the width
+    a variable this took 4.5x as long). The caller checks the sizes: no index is checked here."""
     z, y, x = out.shape
     by = (y + ZERO_BLOCK - 1) // ZERO_BLOCK
     bx = (x + ZERO_BLOCK - 1) // ZERO_BLOCK
