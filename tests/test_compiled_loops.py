@@ -46,6 +46,12 @@ def test_the_compiled_loops_are_used_by_default() -> None:
         assert type(module.__dict__[_first_loop(module)]).__name__ == "CPUDispatcher", name
 
 
+def test_every_loop_module_is_known_to_the_plain_runs() -> None:
+    runtime = Path(zarr_unicompress.__file__).parent / "runtime"
+    found = {".".join(path.relative_to(runtime).with_suffix("").parts) for path in runtime.rglob("*loops.py")}
+    assert found == set(reference.LOOP_MODULES)
+
+
 def test_the_package_never_falls_back_from_its_loops() -> None:
     """One implementation per kernel: no package module tests whether it got its loops (the
     answer of ``numba_support.loops``, or a name or attribute bound to it) against None to run
@@ -257,6 +263,7 @@ def run_python_here(code: str, **env: str) -> str:
     return proc.stdout
 
 
+@pytest.mark.skipif(not numba_support.enabled(), reason="numba turned off (UNICOMPRESS_NUMBA=0)")
 def test_a_module_numba_fails_on_runs_its_loops_plain_with_a_warning() -> None:
     out = run_python_here("""
         import importlib, warnings
@@ -276,6 +283,7 @@ def test_a_module_numba_fails_on_runs_its_loops_plain_with_a_warning() -> None:
     assert out.split() == ["1", "function", "True"]
 
 
+@pytest.mark.skipif(not numba_support.enabled(), reason="numba turned off (UNICOMPRESS_NUMBA=0)")
 def test_loops_that_find_no_cache_directory_compile_into_a_temporary_one() -> None:
     """numba refuses ``cache=True`` where no cache directory is writable (read-only installs
     without a home): the loops are then cached in a directory of this user under the temporary
