@@ -9,9 +9,9 @@ numba is not installed, fails to set a module up, or is turned off by the enviro
 ``UNICOMPRESS_NUMBA=0`` (read once per process), :func:`jit` leaves each loop a plain Python
 function and the same loops run uncompiled: the same streams and decoded voxels, 100-300x
 slower (a (30, 512, 512) chunk then takes minutes to decode and over half an hour to encode at
-a ratio; docs/performance.md has the figures).
-That mode is for debugging and for platforms without numba, not for production use. The tests compare the compiled loops with slow, obvious
-NumPy references kept under ``tests/reference/``.
+a ratio; docs/performance.md has the figures). That mode is for debugging and for platforms
+without numba, not for production use. The tests compare the loops with slow, obvious NumPy
+references kept under ``tests/reference/``.
 """
 
 from __future__ import annotations
