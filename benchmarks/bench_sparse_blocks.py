@@ -28,7 +28,8 @@ import numpy as np
 from zarr_unicompress.data import load_em_volume
 from zarr_unicompress.runtime.entropy.groups import encode_groups
 from zarr_unicompress.runtime.quantize.band_units import BandUnits
-from zarr_unicompress.runtime.transform.wavelet_residual import band_shapes, from_blocks, levels_for, quantize, synthesize
+from zarr_unicompress.runtime import numba_support
+from zarr_unicompress.runtime.transform.wavelet_residual import band_shapes, levels_for, quantize, synthesize
 
 #: a rule: (coefficients (n, 16) float32, quantised (n, 16) int32, step) -> which of the
 #: detail band's blocks are dropped.
@@ -86,7 +87,10 @@ def code(block: np.ndarray, units: BandUnits, flat: int, step: float, rule: Rule
         if rule is not None and band > 0:
             coded &= ~rule(blocks, q, step)
         groups += [coded.view(np.int8), q[coded].ravel()]
-        bands.append(from_blocks(coded, q[coded].astype(np.float32).ravel() * np.float32(step), shape))
+        band = np.empty(shape, np.float32)
+        numba_support.loops("transform.synthesis_loops").dequantize_blocks(coded.view(np.uint8), q[coded].ravel(),
+                                                                          np.float32(step), band)
+        bands.append(band)
     tables, words, _ = encode_groups(groups)
     recon = np.clip(np.rint(synthesize(bands, levels, block.shape) + flat), 0, 255)
     mse = np.mean((recon - block.astype(np.float64)) ** 2)

@@ -8,6 +8,7 @@ import pytest
 
 from tests.common import check_round_trip, em_block, em_volume
 from zarr_unicompress.errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
+from zarr_unicompress.runtime import numba_support
 from zarr_unicompress.runtime.chunk_codec import QualitySettings, decode_chunk, encode_chunk
 from zarr_unicompress.runtime.inr.model import RuntimeModel
 
@@ -57,7 +58,8 @@ def test_wavelet_residual_on_inr_base(default_model: RuntimeModel) -> None:
     from zarr_unicompress.runtime.inr.prediction import scaled_table, select_indices
     from zarr_unicompress.runtime.inr.tokens import from_tokens, to_tokens
     from zarr_unicompress.runtime.quantize.band_units import BandUnits
-    from zarr_unicompress.runtime.transform.wavelet_residual import analyze, from_blocks, levels_for, synthesize
+    from tests.reference.transform import from_blocks
+    from zarr_unicompress.runtime.transform.wavelet_residual import analyze, levels_for, synthesize
 
     vol = em_block((4, 64, 64))
     lo, hi = int(vol.min()), int(vol.max())
@@ -112,7 +114,8 @@ def test_zero_block_streams_decode_like_streams_without_them(default_model: Runt
     from zarr_unicompress.runtime.coders import ratio
     from zarr_unicompress.runtime.entropy.groups import encode_groups
     from zarr_unicompress.runtime.quantize.band_units import BandUnits
-    from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams, analyze, from_blocks, levels_for
+    from tests.reference.transform import from_blocks
+    from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams, analyze, levels_for
 
     vol = np.ascontiguousarray(em_block((16, 300, 300), real_only=shape[0] == 16)[: shape[0], : shape[1], : shape[2]])
     lo, hi = int(vol.min()), int(vol.max())
@@ -188,18 +191,26 @@ def test_ratio_mode_chooses_inr_base_where_it_predicts(default_model: RuntimeMod
 @pytest.mark.parametrize("max_errors", [range(0, 40), [127, 4095, 65535, (1 << 21) + 3, (1 << 22) - 1, 1 << 22,
                                                    (1 << 30) + 7, 2**31 - 1]])
 def test_quantize_residual_is_the_integer_floor(max_errors: list[int]) -> None:
-    """The float quotient gives exactly sign(r) * floor((|r| + E) / (2E + 1)) for every residual
-    a 16-bit chunk can have, on both sides of the float32/float64 switch."""
-    from zarr_unicompress.runtime.quantize.voxel_residual import quantize_residual
+    """The residual loop gives exactly sign(r) * floor((|r| + E) / (2E + 1)) for every residual
+    a 16-bit chunk can have, by its table of magnitudes and by its float64 division, for bounds
+    up to 2**31 - 1 (the int64 NumPy reference)."""
+    from tests.reference.voxel import quantized_residuals as reference
 
+    loops = numba_support.loops("quantize.voxel_loops")
     residual = np.arange(-(1 << 17) + 1, 1 << 17, dtype=np.int32)
+    chunk = np.concatenate([residual, np.zeros(-len(residual) % 8, np.int32)]).reshape(1, 1, -1)
+    indices, table, tokens = np.zeros(chunk.size // 8, np.int64), np.zeros((1, 8), np.int32), np.array([1, 1, 8])
     for max_error in max_errors:
         step = 2 * max_error + 1
-        expected = np.sign(residual) * ((np.abs(residual).astype(np.int64) + max_error) // step)
-        q = quantize_residual(residual, max_error)
-        assert q.dtype == np.int32
-        np.testing.assert_array_equal(q, expected, err_msg=f"max_error={max_error}")
-        assert np.abs(residual - q.astype(np.int64) * step).max() <= max_error
+        want, want_energy = reference(chunk, indices, table, max_error, (1, 1, 8))
+        span = (1 << 17) - 1
+        for magnitudes in (np.empty(0, np.int64), (np.arange(span + 1, dtype=np.int64) + max_error) // step):
+            q, energy = np.empty((len(indices), 8), np.int32), np.empty(len(indices), np.int64)
+            loops.quantized_residuals(chunk, indices, table, max_error, tokens, magnitudes, q, energy)
+            np.testing.assert_array_equal(q, want, err_msg=f"max_error={max_error}")
+            np.testing.assert_array_equal(energy, want_energy)
+        flat = q.ravel()[: len(residual)].astype(np.int64)
+        assert np.abs(residual - flat * step).max() <= max_error
 
 
 def test_larger_error_bound_gives_smaller_stream(default_model: RuntimeModel) -> None:

@@ -1,15 +1,26 @@
-"""The compiled (numba) loops of runtime/lifting_loops.py, block_loops.py, quantize_loops.py,
-table_loops.py, voxel_loops.py and synthesis_loops.py give the NumPy code's values bit for bit, so streams and decoded voxels do
-not depend on whether numba is installed."""
+"""The runtime's loops (runtime/*/*_loops.py; the voxel loops in test_voxel_loops.py) against
+the NumPy references of tests/reference, and run as plain Python (as with UNICOMPRESS_NUMBA=0
+or without numba) against their compiled selves: streams and decoded voxels do not depend on
+whether numba runs."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.common import em_block, run_fresh_python
+import zarr_unicompress
+from tests import reference
+from tests.common import em_block
+from tests.reference import plain_loops
+from tests.reference import transform as reference_transform
 from zarr_unicompress.runtime.transform import cdf97
 from zarr_unicompress.runtime import numba_support
 from zarr_unicompress.runtime.chunk_codec import (
@@ -21,33 +32,54 @@ from zarr_unicompress.runtime.inr.model import RuntimeModel
 from zarr_unicompress.runtime.transform.wavelet_residual import (
     ZERO_BLOCK,
     block_grid,
-    block_peaks,
     cut_into_blocks,
-    from_blocks,
-    to_blocks,
 )
 
 pytest.importorskip("numba", reason="numba is not installed: only the NumPy path runs")
 
 
-@pytest.fixture
-def numpy_only(monkeypatch: pytest.MonkeyPatch):
-    """A context in which the runtime runs its NumPy code instead of the compiled loops."""
-
-    class Switch:
-        def __enter__(self) -> None:
-            monkeypatch.setattr(numba_support, "loops", lambda name: None)
-
-        def __exit__(self, *exc: object) -> None:
-            monkeypatch.undo()
-
-    return Switch()
-
-
+@pytest.mark.skipif(not numba_support.enabled(), reason="numba turned off (UNICOMPRESS_NUMBA=0)")
 def test_the_compiled_loops_are_used_by_default() -> None:
     assert numba_support.enabled()
-    assert numba_support.loops("transform.lifting_loops") is not None and numba_support.loops("transform.block_loops") is not None
-    assert numba_support.loops("transform.synthesis_loops") is not None
+    for name in reference.LOOP_MODULES:
+        module = numba_support.loops(name)
+        assert type(module.__dict__[_first_loop(module)]).__name__ == "CPUDispatcher", name
+
+
+def test_every_loop_module_is_known_to_the_plain_runs() -> None:
+    runtime = Path(zarr_unicompress.__file__).parent / "runtime"
+    found = {".".join(path.relative_to(runtime).with_suffix("").parts) for path in runtime.rglob("*loops.py")}
+    assert found == set(reference.LOOP_MODULES)
+
+
+def test_the_package_never_falls_back_from_its_loops() -> None:
+    """One implementation per kernel: no package module tests whether it got its loops (the
+    answer of ``numba_support.loops``, or a name or attribute bound to it) against None to run
+    other code instead; where numba does not run, the same loops run plain."""
+    import ast
+
+    package = Path(zarr_unicompress.__file__).parent
+    found = []
+    for path in package.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        bound = {"loops", "_loops"}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                    and ast.unparse(node.value.func).endswith("loops")):
+                bound |= {ast.unparse(target).split(".")[-1] for target in node.targets}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare) and any(isinstance(c, ast.Constant) and c.value is None
+                                                     for c in node.comparators):
+                left = node.left.func if isinstance(node.left, ast.Call) else node.left
+                if ast.unparse(left).split(".")[-1] in bound:
+                    found.append(f"{path.relative_to(package)}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, found
+
+
+def _first_loop(module: object) -> str:
+    """Name of a loop that ``module`` defines (or compiles) itself."""
+    return next(name for name, value in vars(module).items()
+                if callable(value) and hasattr(value, "py_func") and not name.startswith("__"))
 
 
 def random_volume(shape: tuple[int, int, int], seed: int) -> np.ndarray:
@@ -60,14 +92,13 @@ SHAPES_LEVELS = [((3, 64, 64), 3), ((2, 63, 65), 2), ((5, 125, 17), 1), ((1, 9, 
 
 @pytest.mark.parametrize(("shape", "levels"), SHAPES_LEVELS)
 @pytest.mark.parametrize("base", ["zero", "number", "array"])
-def test_transform_equals_the_numpy_steps(shape: tuple[int, int, int], levels: int, base: str, numpy_only) -> None:
+def test_transform_equals_the_numpy_reference(shape: tuple[int, int, int], levels: int, base: str) -> None:
     volume = np.clip(random_volume(shape, sum(shape)) + 128, 0, 255).astype(np.uint8)
     offset = {"zero": 0.0, "number": 117.0, "array": random_volume(shape, 1) / 7}[base]
     bands = cdf97.analyze(volume, levels, offset)
     decoded = cdf97.synthesize([b * np.float32(1.37) for b in bands], levels, shape)
-    with numpy_only:
-        want_bands = cdf97.analyze(volume, levels, offset)
-        want_decoded = cdf97.synthesize([b * np.float32(1.37) for b in want_bands], levels, shape)
+    want_bands = reference_transform.analyze(volume, levels, offset)
+    want_decoded = reference_transform.synthesize([b * np.float32(1.37) for b in want_bands], levels, shape)
     for got, want in zip(bands, want_bands, strict=True):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(decoded, want_decoded)
@@ -76,68 +107,69 @@ def test_transform_equals_the_numpy_steps(shape: tuple[int, int, int], levels: i
 @settings(max_examples=40, deadline=None)
 @given(z=st.integers(1, 3), y=st.integers(1, 70), x=st.integers(1, 70), levels=st.integers(1, 4),
        seed=st.integers(0, 2**16))
-def test_transform_equals_the_numpy_steps_on_any_shape(z: int, y: int, x: int, levels: int, seed: int) -> None:
+def test_transform_equals_the_numpy_reference_on_any_shape(z: int, y: int, x: int, levels: int, seed: int) -> None:
     volume = random_volume((z, y, x), seed)
     bands = cdf97.analyze(volume, levels)
-    decoded = cdf97.synthesize(bands, levels, volume.shape)
-    loops = numba_support.loops
-    try:
-        numba_support.loops = lambda name: None
-        want_bands = cdf97.analyze(volume, levels)
-        want_decoded = cdf97.synthesize(want_bands, levels, volume.shape)
-    finally:
-        numba_support.loops = loops
-    for got, want in zip(bands, want_bands, strict=True):
+    for got, want in zip(bands, reference_transform.analyze(volume, levels), strict=True):
         np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(decoded, want_decoded)
+    np.testing.assert_array_equal(cdf97.synthesize(bands, levels, volume.shape),
+                                  reference_transform.synthesize(bands, levels, volume.shape))
 
 
-@pytest.mark.parametrize("shape", [(2, 16, 16), (3, 17, 30), (1, 1, 1), (2, 5, 4), (4, 128, 97)])
-def test_cut_into_blocks_equals_to_blocks_and_block_peaks(shape: tuple[int, int, int]) -> None:
+@pytest.mark.parametrize(("shape", "levels"), [((1, 9, 9), 2), ((2, 8, 5), 1), ((1, 1, 3), 1)])
+def test_plain_lifting_loops_equal_the_compiled_ones(shape: tuple[int, int, int], levels: int) -> None:
+    volume = random_volume(shape, 5)
+    units = [np.empty((z * -(-y // 4) * -(-x // 4), 16), np.float32) for z, y, x in cdf97.band_shapes(shape, levels)]
+    peaks = [np.empty(len(u), np.float32) for u in units]
+    bands = cdf97.analyze(volume, levels, 3.0)
+    decoded = cdf97.synthesize(bands, levels, shape)
+    cdf97.analyze_into_blocks(volume, levels, 3.0, units, peaks, 4)
+    with plain_loops():
+        for got, want in zip(cdf97.analyze(volume, levels, 3.0), bands, strict=True):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(cdf97.synthesize(bands, levels, shape), decoded)
+        plain_units = [np.empty_like(u) for u in units]
+        plain_peaks = [np.empty_like(p) for p in peaks]
+        cdf97.analyze_into_blocks(volume, levels, 3.0, plain_units, plain_peaks, 4)
+    for got, want in zip(plain_units + plain_peaks, units + peaks, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 16), (3, 17, 30), (1, 1, 1), (2, 5, 4), (4, 128, 97), (1, 5, 3)])
+def test_cut_into_blocks_equals_the_reference_blocks_and_peaks(shape: tuple[int, int, int]) -> None:
     band = random_volume(shape, 3)
     band[0, 0, 0] = -0.0
     z, by, bx = block_grid(shape)
     units, peaks = np.full((z * by * bx, 16), np.nan, np.float32), np.full(z * by * bx, np.nan, np.float32)
     cut_into_blocks(band, units, peaks)
-    np.testing.assert_array_equal(units, to_blocks(band))
-    np.testing.assert_array_equal(peaks, block_peaks(band))
+    np.testing.assert_array_equal(units, reference_transform.to_blocks(band))
+    np.testing.assert_array_equal(peaks, reference_transform.block_peaks(band))
+    np.testing.assert_array_equal(reference_transform.from_blocks(peaks > 0, units[peaks > 0].ravel(), shape), band)
+    with pytest.raises(ValueError, match="float32"):
+        cut_into_blocks(band.astype(np.float64), units.astype(np.float64), peaks.astype(np.float64))
 
 
-@pytest.mark.parametrize(("shape", "dtype"), [((16, 256, 256), "uint8"), ((9, 45, 30), "uint8"),
-                                             ((5, 130, 70), "uint16"), ((8, 64, 100), "int8"),
-                                             ((6, 100, 64), "int16")])
-def test_streams_and_voxels_do_not_depend_on_numba(default_model: RuntimeModel, shape: tuple[int, int, int],
-                                                   dtype: str, numpy_only) -> None:
+@pytest.mark.parametrize(("shape", "dtype"), [((2, 24, 20), "uint8"), ((3, 9, 17), "int16")])
+def test_plain_loops_give_the_compiled_streams_and_voxels(default_model: RuntimeModel, shape: tuple[int, int, int],
+                                                          dtype: str) -> None:
+    """What ``UNICOMPRESS_NUMBA=0`` (or a platform without numba) runs: every loop as plain
+    Python, on tiny chunks (plain loops are 100-300x slower)."""
     chunk = em_block(shape, dtype)
-    chunks = [chunk, chunk[:, ::-1, ::2]]  # a strided, reversed view as well
-    modes = [QualitySettings(ratio=6.0), QualitySettings(ratio=40.0), QualitySettings(max_error=2),
+    modes = [QualitySettings(ratio=6.0), QualitySettings(ratio=30.0), QualitySettings(max_error=2),
              QualitySettings(max_error=0), QualitySettings()]
-    streams = [encode_chunk(default_model, c, mode) for c in chunks for mode in modes]
+    streams = [encode_chunk(default_model, chunk, mode) for mode in modes]
     voxels = [decode_chunk(default_model, stream) for stream in streams]
-    # The predictive max_error coder's plain loops run per voxel in Python (about 1000x slower):
-    # its streams are compared on a small corner of each chunk (test_predict.py compares more).
-    corners = [c[:2, :12, :12] for c in chunks]
-    bounded = [m for m in modes if m.max_error is not None]
-    small = [encode_chunk(default_model, c, m) for c in corners for m in bounded]
-    small_voxels = [decode_chunk(default_model, stream) for stream in small]
-    plain = [i for i, (c, m) in enumerate((c, m) for c in chunks for m in modes) if m.max_error is None]
-    with numpy_only:
-        for i in plain:
-            c, mode = chunks[i // len(modes)], modes[i % len(modes)]
-            assert encode_chunk(default_model, c, mode) == streams[i]
-            np.testing.assert_array_equal(decode_chunk(default_model, streams[i]), voxels[i])
-        assert [encode_chunk(default_model, c, m) for c in corners for m in bounded] == small
-        for stream, want in zip(small, small_voxels, strict=True):
+    with plain_loops():
+        assert [encode_chunk(default_model, chunk, mode) for mode in modes] == streams
+        for stream, want in zip(streams, voxels, strict=True):
             np.testing.assert_array_equal(decode_chunk(default_model, stream), want)
 
 
 @pytest.mark.parametrize("shape", [(1, 4, 0), (1, 0, 4), (2, 0, 0)])
-def test_empty_axes_give_empty_bands_as_in_numpy(shape: tuple[int, int, int], numpy_only) -> None:
+def test_empty_axes_give_empty_bands(shape: tuple[int, int, int]) -> None:
     volume = np.zeros(shape, np.float32)
     bands = cdf97.analyze(volume, 1)
-    with numpy_only:
-        want = cdf97.analyze(volume, 1)
-    assert [b.shape for b in bands] == [b.shape for b in want]
+    assert [b.shape for b in bands] == [b.shape for b in reference_transform.analyze(volume, 1)]
     assert cdf97.synthesize(bands, 1, shape).shape == shape
 
 
@@ -149,50 +181,65 @@ def test_big_endian_chunks_encode_as_their_native_twins(default_model: RuntimeMo
 
 @pytest.mark.parametrize("zero_blocks", [True, False])
 @pytest.mark.parametrize("shape", [(16, 256, 256), (6, 40, 52)])
-def test_coded_values_and_estimates_equal_numpy_at_every_step(shape: tuple[int, int, int], zero_blocks: bool,
-                                                              numpy_only) -> None:
-    """The compiled quantiser and size estimate (:mod:`.estimate_loops`) give NumPy's values and
-    estimates to the last bit (the rate control then picks the same steps)."""
+def test_coded_values_and_estimates_equal_the_reference_at_every_step(shape: tuple[int, int, int],
+                                                                      zero_blocks: bool) -> None:
+    """The quantiser of zero blocks and the size estimate (:mod:`.estimate_loops`, with the
+    joint histogram and band by band) give the NumPy reference's values and estimates to the
+    last bit."""
+    from tests.reference import estimate as reference_estimate
+    from tests.reference import quantize as reference_quantize
+    from zarr_unicompress.runtime.quantize import rate_control
     from zarr_unicompress.runtime.quantize.band_units import BandUnits
     from zarr_unicompress.runtime.quantize.rate_control import SizeEstimator
 
     chunk = em_block(shape)
     units = BandUnits.of_signal(chunk, 3, float(chunk.mean()), zero_blocks=zero_blocks)
     steps = [0.05, 0.3, 1.0, 2.5, 7.0, 30.0, 400.0]
-    groups = [[g.copy() for g in units.groups(step)] for step in steps]
-    bits = [SizeEstimator(units).bits(step) for step in steps]
-    with numpy_only:
-        for step, got in zip(steps, groups, strict=True):
-            want = units.groups(step)
-            assert len(got) == len(want)
-            for a, b in zip(got, want, strict=True):
-                np.testing.assert_array_equal(a, b)
-                assert a.dtype == b.dtype
-        assert [SizeEstimator(units).bits(step) for step in steps] == bits
+    if zero_blocks:
+        for step in steps:
+            for band, (unit, peak) in enumerate(zip(units.units, units.peaks, strict=True)):
+                got = units.band_groups(band, step)
+                want = reference_quantize.band_groups(unit, peak, step, band > 0)
+                for a, b in zip(got, want, strict=True):
+                    np.testing.assert_array_equal(a, b)
+                    assert a.dtype == b.dtype
+    estimator = SizeEstimator(units)
+    bits = [estimator.bits(step) for step in steps]
+    sample = (estimator._units, estimator._peaks if zero_blocks else None, estimator._band, estimator._n_bands)
+    want = [reference_estimate.sample_bits(*sample, step, estimator._scales, estimator._totals, 1.0) for step in steps]
+    assert bits == want
+    joint_bins = rate_control._JOINT_HISTOGRAM_BINS
+    try:  # band by band (the joint histogram of every estimate "too wide")
+        rate_control._JOINT_HISTOGRAM_BINS = 0
+        assert [SizeEstimator(units).bits(step) for step in steps] == want
+    finally:
+        rate_control._JOINT_HISTOGRAM_BINS = joint_bins
 
 
-@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"])
-def test_frequency_tables_and_codes_equal_numpy(dtype: str, numpy_only) -> None:
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"])
+def test_frequency_tables_and_codes_equal_the_reference(dtype: str) -> None:
+    from tests.reference.entropy import table as reference_table
     from zarr_unicompress.runtime.entropy.groups import _table_and_codes
 
-    info = np.iinfo(dtype)
+    info = np.iinfo(dtype) if dtype != "bool" else np.iinfo(np.uint8)
     rng = np.random.default_rng(7)
     cases = [rng.integers(max(info.min, -60), min(info.max, 60), 5000, endpoint=True).astype(dtype),
              np.array([info.min, 0, info.max, 0, 1], dtype) if info.bits <= 16 else
              np.array([0, 1 << 21, 5, 5], dtype),  # a span of 2**20 and more: the sorted path
              np.full(7, 3, dtype)]
-    got = [_table_and_codes(flat) for flat in cases]
-    with numpy_only:
-        for flat, (table, codes, base, offsets) in zip(cases, got, strict=True):
-            want_table, want_codes, want_base, want_offsets = _table_and_codes(flat)
-            np.testing.assert_array_equal(table.symbols, want_table.symbols)
-            np.testing.assert_array_equal(table.counts, want_table.counts)
-            np.testing.assert_array_equal(codes, want_codes)
-            np.testing.assert_array_equal(offsets, want_offsets)
-            assert base == want_base
-            # each value's code names its own symbol
-            np.testing.assert_array_equal(table.symbols[np.searchsorted(base + offsets, codes.astype(np.int64))],
-                                          flat.astype(np.int64) if flat.dtype != np.uint64 else flat)
+    with plain_loops():
+        plain = [_table_and_codes(flat[:50]) for flat in cases]
+    for flat, (table, codes, base, offsets), (_, plain_codes, plain_base, _) in zip(cases, map(_table_and_codes, cases),
+                                                                                    plain, strict=True):
+        symbols, counts = reference_table(flat.astype(np.int64) if flat.dtype != np.uint64 else flat)
+        np.testing.assert_array_equal(table.symbols, symbols.astype(np.int64))
+        np.testing.assert_array_equal(table.counts, counts)
+        # each value's code names its own symbol
+        np.testing.assert_array_equal(table.symbols[np.searchsorted(base + offsets, codes.astype(np.int64))],
+                                      flat.astype(np.int64) if flat.dtype != np.uint64 else flat)
+        small = _table_and_codes(flat[:50])
+        np.testing.assert_array_equal(small[1], plain_codes)
+        assert small[2] == plain_base
 
 
 def test_analyze_into_blocks_refuses_arrays_its_loops_would_overrun() -> None:
@@ -207,17 +254,41 @@ def test_analyze_into_blocks_refuses_arrays_its_loops_would_overrun() -> None:
         cdf97.analyze_into_blocks(volume, 2, np.zeros((2, 16, 15)), units, peaks, 4)
 
 
-def test_a_module_that_does_not_import_falls_back_to_numpy_with_a_warning() -> None:
-    with pytest.warns(RuntimeWarning, match="NumPy code instead"):
-        assert numba_support.loops("no_such_loops") is None
+def run_python_here(code: str, **env: str) -> str:
+    """Run ``code`` in a new interpreter that imports the package under test; return stdout."""
+    root = str(Path(zarr_unicompress.__file__).parent.parent)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": root, **env}, cwd="/")
+    assert proc.returncode == 0, f"fresh process failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
 
 
+@pytest.mark.skipif(not numba_support.enabled(), reason="numba turned off (UNICOMPRESS_NUMBA=0)")
+def test_a_module_numba_fails_on_runs_its_loops_plain_with_a_warning() -> None:
+    out = run_python_here("""
+        import importlib, warnings
+        from zarr_unicompress.runtime import numba_support
+        real, refused = importlib.import_module, []
+        def refusing_once(name, *args):
+            if name.endswith("table_loops") and not refused:
+                refused.append(name)
+                raise RuntimeError("numba cannot set this module up")
+            return real(name, *args)
+        importlib.import_module = refusing_once
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module = numba_support.loops("entropy.table_loops")
+        print(len(refused), type(module.histogram).__name__, "plain Python" in str(caught[0].message))
+    """)
+    assert out.split() == ["1", "function", "True"]
+
+
+@pytest.mark.skipif(not numba_support.enabled(), reason="numba turned off (UNICOMPRESS_NUMBA=0)")
 def test_loops_that_find_no_cache_directory_compile_into_a_temporary_one() -> None:
     """numba refuses ``cache=True`` where no cache directory is writable (read-only installs
     without a home): the loops are then cached in a directory of this user under the temporary
-    directory instead of leaving the work to the NumPy code (and the rANS coder to plain
-    Python), and numba's own cache setting is restored."""
-    out = run_fresh_python("""
+    directory instead of leaving them plain Python, and numba's own cache setting is restored."""
+    out = run_python_here("""
         import importlib, tempfile, warnings
         from zarr_unicompress.runtime import numba_support
         real, refused = importlib.import_module, []
@@ -233,56 +304,19 @@ def test_loops_that_find_no_cache_directory_compile_into_a_temporary_one() -> No
         import os
         from numba.core import config
         private = os.path.join(tempfile.gettempdir(), f"zarr-unicompress-numba-{os.getuid()}")
-        print(module is not None, len(refused), os.path.isdir(private), config.CACHE_DIR != private)
+        print(type(module.decode_group).__name__, len(refused), os.path.isdir(private), config.CACHE_DIR != private)
     """)
-    assert out.split() == ["True", "1", "True", "True"]
+    assert out.split() == ["CPUDispatcher", "1", "True", "True"]
 
 
-def test_environment_variable_turns_the_loops_off() -> None:
-    out = run_fresh_python(f"""
-        import os
-        os.environ[{numba_support.ENV_SWITCH!r}] = "0"
+def test_environment_variable_turns_the_loops_plain() -> None:
+    out = run_python_here("""
+        import sys
         from zarr_unicompress.runtime import numba_support
-        print(numba_support.enabled(), numba_support.loops("transform.lifting_loops"))
-    """)
-    assert out.split() == ["False", "None"]
-
-
-@pytest.mark.parametrize(("shape", "dtype"), [((30, 64, 64), "uint8"), ((9, 45, 30), "uint16"), ((5, 13, 70), "int16"),
-                                             ((3, 7, 9), "float32"), ((4, 8, 8), "int32"), ((1, 1, 1), "uint8")])
-def test_normalized_tokens_equal_numpy(shape: tuple[int, int, int], dtype: str, numpy_only) -> None:
-    from zarr_unicompress.runtime.inr.tokens import normalized_tokens
-
-    rng = np.random.default_rng(sum(shape))
-    chunk = rng.integers(-3000 if dtype in ("int16", "int32") else 0, 60000, shape).astype(dtype)
-    for view in (chunk, chunk[:, ::-1, ::2], chunk.astype(chunk.dtype.newbyteorder())):
-        lo, hi = int(view.min()), int(view.max()) + 1
-        got = normalized_tokens(view, (4, 8, 8), lo, hi)
-        with numpy_only:
-            want = normalized_tokens(view, (4, 8, 8), lo, hi)
-        assert got.dtype == want.dtype == np.float32
-        np.testing.assert_array_equal(got, want)
-
-
-@pytest.mark.parametrize("max_error", [0, 1, 2, 7, 1000])
-@pytest.mark.parametrize("by_table", [True, False])
-def test_quantized_residuals_equal_numpy_by_table_and_by_division(default_model: RuntimeModel, max_error: int,
-                                                                  by_table: bool, numpy_only,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from zarr_unicompress.runtime.inr.prediction import codebook_indices
-    from zarr_unicompress.runtime.quantize import voxel_residual
-
-    for shape, dtype in (((16, 64, 64), "uint8"), ((9, 45, 30), "uint16"), ((5, 13, 70), "int16")):
-        if not by_table:  # (set again each time: leaving numpy_only undoes every patch)
-            monkeypatch.setattr(voxel_residual, "_MAGNITUDE_TABLE_MAX", -1)
-        chunk = em_block(shape, dtype)
-        lo, hi = int(chunk.min()), int(chunk.max())
-        indices = codebook_indices(default_model, chunk, lo, hi, "table")
-        got = voxel_residual.quantized_residuals(default_model, chunk, indices, lo, hi, max_error)
-        with numpy_only:
-            want = voxel_residual.quantized_residuals(default_model, chunk, indices, lo, hi, max_error)
-        np.testing.assert_array_equal(got[0], want[0])
-        np.testing.assert_array_equal(got[1], want[1])
+        module = numba_support.loops("transform.lifting_loops")
+        print(numba_support.enabled(), type(module.forward_y).__name__, "numba" in sys.modules)
+    """, **{numba_support.ENV_SWITCH: "0"})
+    assert out.split() == ["False", "function", "False"]
 
 
 @pytest.mark.parametrize("bad", [1e12, -1e12, float("nan")])
@@ -308,12 +342,12 @@ def test_sample_counts_report_values_beyond_the_histogram_instead_of_writing_pas
 
 @pytest.mark.parametrize("shape", [(2, 16, 16), (3, 17, 30), (1, 5, 3), (2, 64, 4), (4, 1, 9), (1, 3, 1)])
 @pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64"])
-def test_dequantized_blocks_equal_the_numpy_blocks_times_the_step(shape: tuple[int, int, int], dtype: str) -> None:
+def test_dequantized_blocks_equal_the_reference_blocks_times_the_step(shape: tuple[int, int, int], dtype: str) -> None:
     rng = np.random.default_rng(sum(shape))
     nonzero = rng.random(int(np.prod(block_grid(shape)))) < 0.6
     values = rng.integers(-100, 100, int(nonzero.sum()) * ZERO_BLOCK**2).astype(dtype)
     step = np.float32(2.75)
-    want = from_blocks(nonzero, values.astype(np.float32), shape)
+    want = reference_transform.from_blocks(nonzero, values.astype(np.float32), shape)
     want *= step
     got = np.full(shape, np.nan, np.float32)
     numba_support.loops("transform.synthesis_loops").dequantize_blocks(nonzero.view(np.uint8), values, step, got)
@@ -322,29 +356,25 @@ def test_dequantized_blocks_equal_the_numpy_blocks_times_the_step(shape: tuple[i
 
 @pytest.mark.parametrize(("shape", "dtype"), [((16, 256, 256), "uint8"), ((9, 45, 30), "uint16"),
                                              ((5, 130, 70), "int16"), ((3, 64, 64), "int8"), ((1, 33, 1), "uint8")])
-def test_inr_based_ratio_streams_decode_as_in_numpy(default_model: RuntimeModel, shape: tuple[int, int, int],
-                                                    dtype: str, numpy_only, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The compiled reconstruction adds an INR base array as the NumPy one does (the flat base
+def test_inr_based_ratio_streams_decode_as_the_reference(default_model: RuntimeModel, shape: tuple[int, int, int],
+                                                         dtype: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reconstruction adds an INR base array as the NumPy reference does (the flat base
     wins on real EM chunks, so the encoder's choice is forced here)."""
-    from zarr_unicompress.bitstream import unpack_chunk
+    from zarr_unicompress.bitstream import pack_chunk, unpack_chunk
     from zarr_unicompress.runtime.coders import ratio
 
     monkeypatch.setattr(ratio, "inr_base_wins", lambda *args: True)
     chunk = em_block(shape, dtype)
-    from zarr_unicompress.bitstream import pack_chunk
-
     # the 2D ratio coder itself (the 3D coder may give such a chunk z levels, which have no INR base)
     coder = ratio.RatioCoder()
     streams = [pack_chunk(*coder.encode(chunk, default_model, QualitySettings(ratio=r))) for r in (4.0, 30.0)]
     assert not any(unpack_chunk(stream)[0].has_flat_base for stream in streams)
-    decoded = [decode_chunk(default_model, stream) for stream in streams]
-    with numpy_only:
-        for stream, got in zip(streams, decoded, strict=True):
-            np.testing.assert_array_equal(got, decode_chunk(default_model, stream))
+    for stream in streams:
+        np.testing.assert_array_equal(decode_chunk(default_model, stream),
+                                      reference_transform.decode_ratio_stream(default_model, stream))
 
 
-def test_overflowing_coefficients_are_refused_by_both_reconstructions(default_model: RuntimeModel,
-                                                                      numpy_only) -> None:
+def test_overflowing_coefficients_are_refused(default_model: RuntimeModel) -> None:
     from zarr_unicompress.bitstream import ChunkSections, pack_chunk, unpack_chunk
     from zarr_unicompress.errors import ChunkCorrupt
     from zarr_unicompress.runtime.transform.wavelet_residual import WaveletParams
@@ -356,7 +386,9 @@ def test_overflowing_coefficients_are_refused_by_both_reconstructions(default_mo
                                                                              params.flat_value).pack(), sections.words))
     with pytest.raises(ChunkCorrupt, match="overflow"):
         decode_chunk(default_model, forged)
-    with numpy_only, pytest.raises(ChunkCorrupt, match="overflow"):
+    with pytest.raises(FloatingPointError):
+        reference_transform.decode_ratio_stream(default_model, forged)
+    with plain_loops(), pytest.raises(ChunkCorrupt, match="overflow"):
         decode_chunk(default_model, forged)
 
 
@@ -364,24 +396,20 @@ def test_overflowing_coefficients_are_refused_by_both_reconstructions(default_mo
 @given(z=st.integers(1, 6), y=st.integers(1, 70), x=st.integers(1, 70),
        dtype=st.sampled_from(["uint8", "uint16", "int8", "int16"]), ratio=st.sampled_from([2.5, 8.0, 40.0]),
        inr_base=st.booleans())
-def test_ratio_streams_of_any_shape_decode_as_in_numpy(default_model: RuntimeModel, z: int, y: int, x: int,
-                                                       dtype: str, ratio: float, inr_base: bool) -> None:
-    """The compiled reconstruction gives the NumPy one's voxels on any shape (levels 0-3, odd
-    edges, bands cut by their zero blocks), dtype and base."""
+def test_ratio_streams_of_any_shape_decode_as_the_reference(default_model: RuntimeModel, z: int, y: int, x: int,
+                                                            dtype: str, ratio: float, inr_base: bool) -> None:
+    """The reconstruction gives the NumPy reference's voxels on any shape (levels 0-3, odd
+    edges, bands cut by their zero blocks), dtype and base (2D ratio coder)."""
+    from zarr_unicompress.bitstream import pack_chunk
     from zarr_unicompress.runtime.coders import ratio as ratio_coder
 
-    chosen, loops = ratio_coder.inr_base_wins, numba_support.loops
+    chosen = ratio_coder.inr_base_wins
     chunk = em_block((z, y, x), dtype)
     try:
         if inr_base:
             ratio_coder.inr_base_wins = lambda *args: True  # type: ignore[assignment]
-        stream = encode_chunk(default_model, chunk, QualitySettings(ratio=ratio))
+        stream = pack_chunk(*ratio_coder.RatioCoder().encode(chunk, default_model, QualitySettings(ratio=ratio)))
     finally:
         ratio_coder.inr_base_wins = chosen  # type: ignore[assignment]
-    compiled = decode_chunk(default_model, stream)
-    try:
-        numba_support.loops = lambda name: None if name == "transform.synthesis_loops" else loops(name)  # type: ignore[assignment]
-        want = decode_chunk(default_model, stream)
-    finally:
-        numba_support.loops = loops  # type: ignore[assignment]
-    np.testing.assert_array_equal(compiled, want)
+    np.testing.assert_array_equal(decode_chunk(default_model, stream),
+                                  reference_transform.decode_ratio_stream(default_model, stream))

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.reference import plain_loops
 from zarr_unicompress.errors import ChunkCorrupt
 from zarr_unicompress.runtime.entropy.groups import GroupDecoder, encode_groups
 
@@ -104,7 +105,6 @@ def test_groups_decode_in_the_narrowest_dtype(low: int, high: int, dtype: type) 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.dictionaries(st.integers(-(2**40), 2**40), st.integers(1, 2**40), max_size=40), max_size=8))
 def test_table_sections_round_trip_the_same_with_and_without_the_compiled_loops(tables: list[dict[int, int]]) -> None:
-    from zarr_unicompress.runtime import numba_support
     from zarr_unicompress.runtime.entropy.groups import (
         FrequencyTable,
         _pack_tables,
@@ -114,13 +114,9 @@ def test_table_sections_round_trip_the_same_with_and_without_the_compiled_loops(
     given_tables = [FrequencyTable(np.array(sorted(t), np.int64), np.array([t[k] for k in sorted(t)], np.int64))
                     for t in tables]
     section = _pack_tables(given_tables)
-    loops = numba_support.loops
-    try:
-        numba_support.loops = lambda name: None
+    with plain_loops():
         assert _pack_tables(given_tables) == section
         plain = _unpack_tables(section)
-    finally:
-        numba_support.loops = loops
     for read in (_unpack_tables(section), plain):
         assert len(read) == len(given_tables)
         for got, want in zip(read, given_tables, strict=True):
@@ -132,7 +128,6 @@ def test_table_sections_round_trip_the_same_with_and_without_the_compiled_loops(
 @given(st.binary(max_size=64))
 def test_damaged_table_sections_are_refused_alike_with_and_without_the_compiled_loops(data: bytes) -> None:
     """Any bytes: a ChunkCorrupt with the same message, or the same tables, on both paths."""
-    from zarr_unicompress.runtime import numba_support
     from zarr_unicompress.runtime.entropy.groups import _unpack_tables
 
     def outcome() -> object:
@@ -142,12 +137,8 @@ def test_damaged_table_sections_are_refused_alike_with_and_without_the_compiled_
             return str(exc)
 
     compiled = outcome()
-    loops = numba_support.loops
-    try:
-        numba_support.loops = lambda name: None
+    with plain_loops():
         assert outcome() == compiled
-    finally:
-        numba_support.loops = loops
 
 
 def test_table_sections_read_from_any_buffer_and_refuse_values_the_reader_would() -> None:

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from tests.common import em_block, em_volume
+from tests.reference.transform import to_blocks
 from zarr_unicompress.runtime.entropy.groups import encode_groups
 from zarr_unicompress.runtime.quantize.band_units import BandUnits
 from zarr_unicompress.runtime.quantize.rate_control import MIN_STEP, SizeEstimator
-from zarr_unicompress.runtime.transform.wavelet_residual import analyze, levels_for, quantize, to_blocks
+from zarr_unicompress.runtime.transform.wavelet_residual import analyze, levels_for, quantize
 
 
 def em_bands(shape: tuple[int, int, int] = (8, 256, 256)) -> list[np.ndarray]:
@@ -85,14 +86,6 @@ def test_a_guess_gives_the_step_found_without_one(guess_factor: float) -> None:
     guided = estimator.step_for(budget, 255, guess=plain * guess_factor)
     assert estimator.bits(guided) <= budget and estimator.bits(plain) <= budget
     assert abs(guided / plain - 1) < 0.02
-
-
-@pytest.mark.parametrize("shape", [(2, 64, 64), (3, 33, 70), (1, 5, 3)])
-def test_block_peaks_are_the_largest_magnitude_of_each_block(shape: tuple[int, int, int]) -> None:
-    from zarr_unicompress.runtime.transform.wavelet_residual import block_peaks
-
-    band = np.random.default_rng(1).normal(0, 10, shape).astype(np.float32)
-    np.testing.assert_array_equal(block_peaks(band), np.abs(to_blocks(band)).max(axis=1))
 
 
 def test_quantiser_is_the_dead_zone_formula() -> None:
@@ -184,34 +177,21 @@ def test_magnitude_threshold_is_where_the_quantiser_reaches_the_level(step: floa
     assert abs(quantize(around[1:2], step)[0]) == level - 1 and abs(quantize(around[:1], step)[0]) == level
 
 
-def test_magnitude_threshold_far_from_the_guess_falls_back_to_bisection(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where the 33 values around the guess do not hold the threshold (here a quantiser that
-    rounds with 0.1 instead of DEADZONE_ROUNDING), the bisection still finds it."""
-    from zarr_unicompress.runtime.transform import wavelet_residual
+def test_magnitude_threshold_takes_the_rounding_it_is_given() -> None:
+    """The loop bisects for the quantiser it is given: here one that rounds with 0.1 instead of
+    DEADZONE_ROUNDING."""
+    from zarr_unicompress.runtime import numba_support
 
     def other_quantiser(band: np.ndarray, step: float) -> np.ndarray:
         scaled = band / np.float32(step)
         return (scaled + np.copysign(np.float32(0.1), scaled)).astype(np.int32)
 
-    monkeypatch.setattr(wavelet_residual, "quantize", other_quantiser)
-    wavelet_residual.magnitude_threshold.cache_clear()
-    try:
-        for level in (1, 3):
-            t = wavelet_residual.magnitude_threshold(3.0, level)
-            assert other_quantiser(np.array([t], np.float32), 3.0)[0] == level
-            assert other_quantiser(np.array([np.nextafter(t, np.float32(0))], np.float32), 3.0)[0] == level - 1
-            assert abs(t / np.float32(3.0 * (level - 0.1)) - 1) < 1e-6
-    finally:
-        wavelet_residual.magnitude_threshold.cache_clear()
-
-
-@pytest.mark.parametrize("width", [16, 9, 8, 1])
-def test_true_per_row_counts_like_count_nonzero(width: int) -> None:
-    from zarr_unicompress.runtime.quantize.band_units import _true_per_row
-
-    mask = np.random.default_rng(5).random((1000, width)) < 0.2
-    np.testing.assert_array_equal(_true_per_row(mask), np.count_nonzero(mask, axis=1))
-    np.testing.assert_array_equal(_true_per_row(mask[::3]), np.count_nonzero(mask[::3], axis=1))
+    loops = numba_support.loops("quantize.quantize_loops")
+    for level in (1, 3):
+        t = np.float32(loops.magnitude_threshold(np.float32(3.0), level, np.float32(0.1)))
+        assert other_quantiser(np.array([t], np.float32), 3.0)[0] == level
+        assert other_quantiser(np.array([np.nextafter(t, np.float32(0))], np.float32), 3.0)[0] == level - 1
+        assert abs(t / np.float32(3.0 * (level - 0.1)) - 1) < 1e-6
 
 
 def test_sample_strides_take_small_bands_whole_and_walk_all_columns() -> None:
@@ -284,16 +264,6 @@ def test_about_mean_clips_the_flat_value_to_the_range() -> None:
     lo = int(signal.mean()) + 5
     _, flat = BandUnits.about_mean(signal, levels_for(signal.shape), True, lo, lo + 10)
     assert flat == lo
-
-
-def test_coded_units_are_the_rows_a_mask_picks() -> None:
-    from zarr_unicompress.runtime.quantize.band_units import coded_units
-
-    rng = np.random.default_rng(4)
-    units = rng.normal(size=(500, 16)).astype(np.float32)
-    coded = rng.random(500) < 0.3
-    np.testing.assert_array_equal(coded_units(units, coded), units[coded])
-    assert coded_units(units, np.zeros(500, bool)).shape == (0, 16)
 
 
 def test_focused_estimate_of_a_whole_sample_is_the_whole_estimate() -> None:

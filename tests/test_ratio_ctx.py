@@ -75,7 +75,7 @@ def _reference_contexts(flags: np.ndarray, values: np.ndarray, shape, parent: np
 def test_contexts_equal_the_reference(compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     if not compiled:
         original = numba_support.loops
-        monkeypatch.setattr(numba_support, "loops", lambda name: None if "context" in name else original(name))
+        monkeypatch.setattr(numba_support, "loops", lambda name: context_kernels if "context" in name else original(name))  # plain context loops
     rng = np.random.default_rng(1)
     parent_shape, shape = (2, 5, 6), (2, 10, 11)
     parent_vals = rng.integers(-4, 5, 2 * 2 * 2 * 16).astype(np.int32)
@@ -115,7 +115,7 @@ def test_plain_kernels_write_and_read_the_same_streams(default_model: RuntimeMod
     stream = encode_chunk(default_model, chunk, quality)
     decoded = decode_chunk(default_model, stream)
     original = numba_support.loops
-    monkeypatch.setattr(numba_support, "loops", lambda name: None if "context" in name else original(name))
+    monkeypatch.setattr(numba_support, "loops", lambda name: context_kernels if "context" in name else original(name))  # plain context loops
     assert encode_chunk(default_model, chunk, quality) == stream
     np.testing.assert_array_equal(decode_chunk(default_model, stream), decoded)
 

@@ -20,8 +20,8 @@ from zarr_unicompress.runtime.transform import cdf97  # noqa: E402
 from zarr_unicompress.runtime.entropy.groups import GroupDecoder, encode_groups  # noqa: E402
 from zarr_unicompress.runtime.quantize.band_units import BandUnits  # noqa: E402
 from zarr_unicompress.runtime.quantize.rate_control import SizeEstimator, next_step  # noqa: E402
-from zarr_unicompress.runtime.transform.wavelet_residual import (ZERO_BLOCK, block_grid, from_blocks,  # noqa: E402
-                                                       levels_for)
+from zarr_unicompress.runtime import numba_support  # noqa: E402
+from zarr_unicompress.runtime.transform.wavelet_residual import ZERO_BLOCK, block_grid, levels_for  # noqa: E402
 
 from zarr_unicompress.runtime.entropy import groups as entropy  # noqa: E402
 
@@ -96,9 +96,10 @@ def decode(shape, dtype, levels, lz, step, flat, tables, words, uses_rans, lo=0,
         for k, (_, y, x) in enumerate(shapes2):
             bshape = (zs.stop - zs.start, y, x)
             nonzero = dec.next(math.prod(block_grid(bshape)), dtype=np.uint8, magnitude_limit=2).view(np.bool_)
-            values = dec.next_narrow(np.count_nonzero(nonzero) * ZERO_BLOCK**2).astype(np.float32)
-            band = from_blocks(nonzero, values, bshape)
-            band *= np.float32(step)
+            values = dec.next_narrow(np.count_nonzero(nonzero) * ZERO_BLOCK**2)
+            band = np.empty(bshape, np.float32)
+            numba_support.loops("transform.synthesis_loops").dequantize_blocks(nonzero.view(np.uint8), values,
+                                                                              np.float32(step), band)
             full[k][zs] = band
     dec.finish()
     rec = cdf97.synthesize(full, levels, shape)

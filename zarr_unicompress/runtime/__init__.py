@@ -9,6 +9,9 @@
 * :mod:`.device`: coded ratio-mode chunks -> voxels on a torch device; process pools;
 * :mod:`.predict`: the max_error coder's causal prediction and adaptive range coding.
 
-:mod:`.quality` holds the settings, :mod:`.numba_support` finds the compiled loops.
+:mod:`.quality` holds the settings. Each kernel (lifting, zero blocks, quantiser, size estimate,
+tables, rANS, voxel reconstruction, prediction) has one implementation, a loop in a stage's
+``*_loops`` module that numba compiles; :mod:`.numba_support` hands them out, as plain Python
+where numba does not run (slow: for debugging). Their NumPy references live in tests/reference.
 Nothing here imports torch at import time, nor the training code in :mod:`zarr_unicompress.model`.
 """

@@ -4,7 +4,7 @@ residual's CDF 9/7 wavelet coefficients, quantised with the smallest step whose 
 
 Encode: a chunk (z, y, x) in; the indices (INR base), the wavelet parameters and the
 entropy-coded bands out. Decode: :meth:`RatioCoder.open` entropy-decodes and checks them into a
-:class:`CodedWavelet`; :func:`reconstruct_wavelet` (NumPy / numba) or
+:class:`CodedWavelet`; :func:`reconstruct_wavelet` (the loops of :mod:`..transform.synthesis_loops`) or
 :mod:`..device.torch_reconstruct` (a torch device) does the inverse transform.
 """
 
@@ -42,9 +42,7 @@ from ..transform.wavelet_residual import (
     WaveletParams,
     band_shapes,
     block_grid,
-    from_blocks,
     levels_for,
-    synthesize,
 )
 from .base import Coder, chunk_header
 from .voxel import decode_indices
@@ -230,44 +228,18 @@ def read_wavelet_residual(model: RuntimeModel, header: ChunkHeader, sections: Ch
 
 
 def reconstruct_wavelet(model: RuntimeModel, coded: CodedWavelet) -> np.ndarray:
-    """NumPy reconstruction of a ratio-mode chunk: base (INR or flat) plus the inverse wavelet
-    of the dequantised bands.
+    """Reconstruction of a ratio-mode chunk on the CPU: base (INR or flat) plus the inverse
+    wavelet of the dequantised bands, by :func:`..transform.compiled_synthesis.synthesize_chunk`.
 
-    Returns the chunk (z, y, x) in its dtype: rounded, clipped to [lo, hi]. Base, rounding and
-    clipping are applied to each slab of the inverse transform while it is in cache. Raises
-    :class:`ChunkCorrupt` where the dequantised coefficients overflow float32. Where numba
-    runs, :func:`..transform.compiled_synthesis.synthesize_chunk` does all of it after the base (same
-    voxels).
+    Returns the chunk (z, y, x) in its dtype: rounded, clipped to [lo, hi]. Raises
+    :class:`ChunkCorrupt` where the dequantised coefficients overflow float32.
     """
     header, params = coded.header, coded.params
     if coded.indices is None:
         base: np.float32 | np.ndarray = np.float32(params.flat_value)
     else:
         base = prediction(model, coded.indices, header.shape, header.lo, header.hi, header.dtype)
-    step = np.float32(params.step)
-    compiled = numba_support.loops("transform.synthesis_loops")
-    if compiled is not None:
-        out = np.empty(header.shape, header.dtype)
-        synthesize_chunk(compiled, coded.bands, params.levels, step, base, header.lo, header.hi, out)
-        return out
-    bands = []
-    with np.errstate(over="ignore", invalid="ignore"):  # a forged stream may overflow: checked below
-        for shape, (nonzero, values) in zip(band_shapes(header.shape, params.levels), coded.bands):
-            values = values.astype(np.float32)
-            band = values.reshape(shape) if nonzero is None else from_blocks(nonzero, values, shape)
-            band *= step
-            bands.append(band)
     out = np.empty(header.shape, header.dtype)
-    lo, hi = np.float32(header.lo), np.float32(header.hi)
-
-    def finish(slab: slice, values: np.ndarray) -> None:
-        values += base[slab].astype(np.float32) if isinstance(base, np.ndarray) else base
-        if not np.isfinite(values).all():
-            raise ChunkCorrupt("chunk wavelet coefficients overflow when dequantised; the chunk is damaged")
-        np.rint(values, out=values)
-        np.clip(values, lo, hi, out=values)
-        out[slab] = values
-
-    with np.errstate(over="ignore", invalid="ignore"):  # a forged stream may overflow: checked per slab
-        synthesize(bands, params.levels, header.shape, finish)
+    synthesize_chunk(numba_support.loops("transform.synthesis_loops"), coded.bands, params.levels,
+                     np.float32(params.step), base, header.lo, header.hi, out)
     return out

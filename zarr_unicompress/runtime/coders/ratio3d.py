@@ -17,7 +17,7 @@ volumes (FIB-SEM) take 2-3 z levels, serial sections none, without a setting.
 
 Decode: dequantise into the 2D bands (each z-band is a range along z of its 2D band), inverse
 z wavelet per 2D band, then the 2D synthesis, base, rounding and clipping of :mod:`.ratio`
-(compiled where numba runs). Coder-2 chunks are reconstructed on the CPU when opened (the
+(the loops of :mod:`..transform.synthesis_loops`). Coder-2 chunks are reconstructed on the CPU when opened (the
 torch reconstruction takes coder-0 chunks; coder-2 ones come back decoded from
 :func:`..opening.open_chunk`).
 """
@@ -42,7 +42,7 @@ from ..quantize.base_choice import inr_base_wins
 from ..quantize.rate_control import SizeEstimator
 from ..transform import cdf97, cdf97_z
 from ..transform.compiled_synthesis import synthesize_dequantized
-from ..transform.wavelet_residual import MAX_LEVELS, ZERO_BLOCK, band_shapes, block_grid, from_blocks, levels_for
+from ..transform.wavelet_residual import MAX_LEVELS, ZERO_BLOCK, band_shapes, block_grid, levels_for
 from .base import Coder, chunk_header
 from .ratio import _AIM, ZERO_BLOCK_MIN_VOXELS, RatioCoder, encode_wavelet_residual, search_step
 
@@ -176,7 +176,7 @@ class Ratio3DCoder(Coder):
             for plane in planes:
                 cdf97_z.inverse_in_place(plane, params.z_levels)
         out = np.empty(header.shape, header.dtype)
-        synthesize_dequantized(compiled, buffer, offsets, shapes, planes, params.levels, np.float32(params.flat_value),
+        synthesize_dequantized(compiled, buffer, offsets, shapes, params.levels, np.float32(params.flat_value),
                                header.lo, header.hi, out)
         return out
 
@@ -238,8 +238,4 @@ def _read_band(decoder: GroupDecoder, zero_blocks: bool, target: np.ndarray, ste
         return
     nonzero = decoder.next(math.prod(block_grid(shape)), dtype=np.uint8, magnitude_limit=2).view(np.bool_)
     values = decoder.next_narrow(np.count_nonzero(nonzero) * ZERO_BLOCK**2)
-    if compiled is not None:
-        compiled.dequantize_blocks(nonzero.view(np.uint8), values, step, target)
-        return
-    band = from_blocks(nonzero, values.astype(np.float32), shape)
-    np.multiply(band, step, out=target)
+    compiled.dequantize_blocks(nonzero.view(np.uint8), values, step, target)

@@ -38,7 +38,7 @@ from ..inr.model import RuntimeModel
 from ..quality import QualitySettings
 from ..transform import cdf97_z
 from ..transform.compiled_synthesis import synthesize_dequantized
-from ..transform.wavelet_residual import MAX_LEVELS, ZERO_BLOCK, band_shapes, block_grid, from_blocks, levels_for
+from ..transform.wavelet_residual import MAX_LEVELS, ZERO_BLOCK, band_shapes, block_grid, levels_for
 from .base import Coder, chunk_header
 from .ratio import ZERO_BLOCK_MIN_VOXELS, encode_wavelet_residual, search_step
 from .ratio3d import _RATIO_2D, Ratio3DCoder, _empty_planes
@@ -202,14 +202,14 @@ class RatioContextCoder(Coder):
                         if scratch is not None:
                             fill_values(nonzero, values, scratch)
                     scratches.append(scratch)
-                    _dequantize(nonzero, values, step, target, compiled)
+                    compiled.dequantize_blocks(nonzero, values, step, target)
                     b += 1
             decoder.finish()
             contexts.finish()
             for plane in planes:
                 cdf97_z.inverse_in_place(plane, params.z_levels)
         out = np.empty(header.shape, header.dtype)
-        synthesize_dequantized(compiled, buffer, offsets, plane_shapes, planes, params.levels,
+        synthesize_dequantized(compiled, buffer, offsets, plane_shapes, params.levels,
                                np.float32(params.flat_value), header.lo, header.hi, out)
         return out
 
@@ -222,15 +222,6 @@ def _add_escapes(decoder: GroupDecoder, values: np.ndarray) -> None:
     if extra.size and int(extra.min()) < 0:
         raise ChunkCorrupt("chunk holds a negative escape magnitude; the chunk is damaged")
     values[clipped] += (np.sign(values[clipped]) * extra).astype(np.int32)
-
-
-def _dequantize(nonzero: np.ndarray, values: np.ndarray, step: np.float32, target: np.ndarray, compiled) -> None:
-    """``target`` (z, y, x) float32 from a band's block flags and coded values, times ``step``."""
-    if compiled is not None:
-        compiled.dequantize_blocks(nonzero, values, step, target)
-        return
-    band = from_blocks(nonzero.view(np.bool_), values.astype(np.float32), target.shape)
-    np.multiply(band, step, out=target)
 
 
 def _checked_params(header: ChunkHeader, sections: ChunkSections) -> tuple[ContextParams, bytes]:

@@ -17,7 +17,7 @@ from .. import numba_support
 from ..entropy.groups import GroupDecoder, encode_groups
 from ..inr.model import RuntimeModel
 from ..inr.prediction import codebook_indices, scaled_table
-from ..inr.tokens import from_tokens, token_grid
+from ..inr.tokens import token_grid
 from ..quantize.voxel_residual import context_classes, quantized_residuals, tokens_by_class
 from .base import Coder, chunk_header
 
@@ -62,10 +62,11 @@ def decode_indices(model: RuntimeModel, header: ChunkHeader, decoder: GroupDecod
 
 def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: ChunkSections,
                            decoder: GroupDecoder) -> np.ndarray:
-    """Indices-only and max_error streams: the chunk (z, y, x) in its dtype, clipped to [lo, hi].
+    """Indices-only and max_error streams: the chunk (z, y, x) in its dtype, clipped to [lo, hi],
+    by :func:`.voxel_loops.tokens_to_chunk` (which adds in int64).
 
-    Works in int32 (half the memory traffic of int64) unless the bound is so large that
-    q * (2E+1) could leave int32; then in int64.
+    The table and symbols are int32 (half the memory traffic of int64) unless the bound is so
+    large that q * (2E+1) could leave int32; then int64.
     """
     # A bound beyond the span decodes as the span does (any q != 0 lands outside [lo, hi] and
     # is clipped either way): so a forged bound of 2**31 - 1 cannot ask for int64 work arrays.
@@ -76,7 +77,6 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
     table = scaled_table(model, header.lo, header.hi).astype(work)
     voxels_per_token = table.shape[1]
     token_class = np.empty(0, np.int64)
-    residuals: list[np.ndarray] = []  # per class, in class order: slices of ``symbols``
     symbols = np.empty(0, work)
     starts = np.zeros(1, np.int64)  # where each class's residuals start in ``symbols``
     step = work(2 * bound + 1) if bound is not None else work(1)
@@ -96,15 +96,9 @@ def _decode_voxel_residual(model: RuntimeModel, header: ChunkHeader, sections: C
         symbols = np.empty(int(ends[-1]), narrow)  # all classes in one buffer: no concatenation
         for start, end in zip(starts.tolist(), ends.tolist()):
             part = symbols[start:end]
-            residuals.append(decoder.next(len(part), dtype=narrow, magnitude_limit=limit, out=part))
-    compiled = None if wide else numba_support.loops("quantize.voxel_loops")
-    if compiled is not None:
-        out = np.empty(header.shape, header.dtype)
-        compiled.tokens_to_chunk(indices, table, token_class, symbols, starts,
-                                 int(step), header.lo, header.hi, np.array(model.token_shape, np.int64), out)
-        return out
-    pred_tokens = table[indices]
-    for c, q in enumerate(residuals):
-        pred_tokens[token_class == c] += q.reshape(-1, voxels_per_token).astype(work) * step
-    np.clip(pred_tokens, header.lo, header.hi, out=pred_tokens)
-    return np.ascontiguousarray(from_tokens(pred_tokens, header.shape, model.token_shape), dtype=header.dtype)
+            decoder.next(len(part), dtype=narrow, magnitude_limit=limit, out=part)
+    out = np.empty(header.shape, header.dtype)
+    numba_support.loops("quantize.voxel_loops").tokens_to_chunk(
+        indices, table, token_class, symbols, starts, int(step), header.lo, header.hi,
+        np.array(model.token_shape, np.int64), out)
+    return out

@@ -1,9 +1,10 @@
 """The inverse 2D CDF 9/7 of :mod:`.cdf97` on torch tensors, with the same float32 results.
 
-Each lifting step is the NumPy code's sequence of separate IEEE float32 operations (an add,
-a multiply, an add in place), one operation per kernel, so no fused multiply-add can change
-a rounding; the constants are NumPy's float32 values. The transform works per z-slice, so
-tensors may stack the slices of many chunks along z.
+Each lifting step is the sequence of separate IEEE float32 operations of the loops
+(:mod:`..transform.lifting_loops`: an add, a multiply, an add in place), one operation per
+kernel, so no fused multiply-add can change a rounding; the constants are the loops' float32
+values. The transform works per z-slice, so tensors may stack the slices of many chunks along
+z.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Where ratio-mode chunks are reconstructed: in NumPy (default) or on a torch device.
+"""Where ratio-mode chunks are reconstructed: on the CPU by the runtime's loops (default) or on
+a torch device.
 
 Zarr calls the codec without extra arguments, so the choice is process-wide:
 :func:`set_decode_device` in the process that decodes (dask's threads run there), or the

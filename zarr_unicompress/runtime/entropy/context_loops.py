@@ -1,19 +1,17 @@
 """The context coder's loops (:mod:`.context_kernels`) compiled with numba (on-disk cache,
 releasing the GIL, integer arithmetic only: the same contexts, words and symbols as the plain
-Python functions). Imported only where :func:`..numba_support.enabled`."""
+Python functions, which run where numba does not, see :mod:`..numba_support`)."""
 
 from __future__ import annotations
 
-import numba
-
 from . import context_kernels
-from ..numba_support import compiled_copy
+from ..numba_support import compiled_copy, jit
 
-_jit = numba.njit(cache=True, nogil=True, fastmath=False)
+_jit = jit(cache=True, nogil=True, fastmath=False)
 
 #: the per-value helpers are inlined into the loops by numba (``inline="always"``): called, they
 #: took 2-4x as long per value (measured on a (32, 128, 128) band).
-_inline = numba.njit(cache=True, nogil=True, fastmath=False, inline="always")
+_inline = jit(cache=True, nogil=True, fastmath=False, inline="always")
 _capped = _inline(context_kernels._capped)
 _context = compiled_copy(_inline, context_kernels._context, _capped=_capped)
 band_contexts = compiled_copy(_jit, context_kernels.band_contexts, _context=_context)

@@ -38,7 +38,7 @@ from ..inr.model import RuntimeModel
 from . import context_kernels
 from .context_kernels import ALPHABET, ALPHABET_HALF, N_CONTEXTS, ZERO_BLOCK, class_table
 from .context_tables import META_KEY, ContextTables, decode_meta
-from .estimate_bits import group_bits, log2, table_entry_bits
+from .estimate_bits import VARINT_LIMITS, group_bits
 from .groups import FrequencyTable, _pack_tables, _unpack_tables, symbol_counts
 from .rans_kernels import LANES, PRECISION, STATE_LOW
 
@@ -53,9 +53,16 @@ MAX_ESCAPE = 1 << 30
 #: most this many); further contexts take a model table, or their band mode 0.
 MAX_STREAM_TABLES = 256
 _FIX = 1 << 16  # costs in 1/65536 bit
-#: -log2(f / 2**PRECISION) in 1/65536 bit for f = 0 .. 2**PRECISION (index 0 unused).
-_COST_OF_FREQ = np.concatenate(
-    [[0], np.rint((PRECISION - log2(np.arange(1, (1 << PRECISION) + 1, dtype=np.float64))) * _FIX)]).astype(np.int64)
+
+
+@functools.cache
+def cost_of_freq() -> np.ndarray:
+    """-log2(f / 2**PRECISION) in 1/65536 bit for f = 0 .. 2**PRECISION, (2**PRECISION + 1,)
+    int64 (index 0 unused), by the estimate loops' log2 (the same on every machine, so the
+    encoder's choices and thus its streams are too)."""
+    log2 = numba_support.loops("entropy.estimate_loops").log2
+    bits = [round((PRECISION - log2(float(f))) * _FIX) for f in range(1, (1 << PRECISION) + 1)]
+    return np.array([0, *bits], np.int64)
 
 
 def normalized_rows(hist: np.ndarray) -> np.ndarray:
@@ -77,7 +84,7 @@ def normalized_rows(hist: np.ndarray) -> np.ndarray:
 
 def kernels():
     """The compiled loops where numba runs, else the plain ones (same results)."""
-    return numba_support.loops("entropy.context_loops") or context_kernels
+    return numba_support.loops("entropy.context_loops")
 
 
 @functools.cache
@@ -152,7 +159,7 @@ class ContextEncoder:
         """``enabled``: False codes every band in mode 0 (the ablation without the learned part)."""
         self.tables = tables
         self._enabled = enabled
-        self._cost = None if tables is None else _COST_OF_FREQ[tables.freq]  # (K, ALPHABET) int64
+        self._cost = None if tables is None else cost_of_freq()[tables.freq]  # (K, ALPHABET) int64
         self.modes: list[int] = []
         self._chosen: list[_BandChoice] = []
         self._scratch: list[np.ndarray] = []
@@ -180,8 +187,9 @@ class ContextEncoder:
         present = hist > 0
         # bits of each context with a table of its own, in 1/_FIX bit (integers: the same sums
         # everywhere): its symbols at its normalised frequencies, its table's bytes
-        own = (hist * _COST_OF_FREQ[freq]).sum(axis=1)
-        table_bits = 8 + np.where(present, table_entry_bits(freq.astype(np.float64)), 0.0).sum(axis=1)
+        own = (hist * cost_of_freq()[freq]).sum(axis=1)
+        entry_bits = 8.0 * (2 + np.searchsorted(VARINT_LIMITS, freq, side="right"))  # as groups writes them
+        table_bits = 8 + np.where(present, entry_bits, 0.0).sum(axis=1)
         own += _FIX * table_bits.astype(np.int64)
         use_model = np.zeros(N_CONTEXTS, bool)
         best = np.zeros(N_CONTEXTS, np.int64)

@@ -54,20 +54,14 @@ def _integer_limits(dtype: Any) -> tuple[int, int]:
     return int(info.min), int(info.max)
 
 
-_BINCOUNT_SPAN = 1 << 20  # value spans up to this use bincount (no sort), wider ones np.unique
+_BINCOUNT_SPAN = 1 << 20  # value spans up to this are counted by a histogram, wider ones sorted (np.unique)
 
 
 def symbol_counts(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values of a 1D integer array (ascending, int64) and their counts (int64)."""
-    if flat.size == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    lo, hi = int(flat.min()), int(flat.max())
-    if hi - lo < _BINCOUNT_SPAN:
-        counts = np.bincount((flat - lo).astype(np.intp, copy=False), minlength=hi - lo + 1)
-        present = np.flatnonzero(counts)
-        return (present + lo).astype(np.int64), counts[present].astype(np.int64)
-    symbols, counts = np.unique(flat, return_counts=True)
-    return symbols.astype(np.int64), counts.astype(np.int64)
+    """Distinct values of a 1D integer array (ascending, int64) and their counts (int64): the
+    frequency table of :func:`_table_and_codes`."""
+    table = _table_and_codes(flat)[0]
+    return table.symbols, table.counts
 
 
 class EntropyCoded(NamedTuple):
@@ -107,26 +101,23 @@ def _table_and_codes(flat: np.ndarray) -> tuple[FrequencyTable, np.ndarray, int,
     (n,), base, offsets (k,) int64 ascending), symbol r of the table having code ``base +
     offsets[r]``. The codes are the values themselves (base: the smallest) where they span
     less than _BINCOUNT_SPAN, else their ranks (int32, base 0). The range and histogram by
-    the loops of :mod:`.table_loops` where numba runs (integer dtypes up to 64-bit signed: the
-    same table)."""
+    the loops of :mod:`.table_loops` (integer dtypes up to 64-bit signed; uint64 arrays take
+    the ranks)."""
     if flat.size == 0:
         return FrequencyTable(np.empty(0, np.int64), np.empty(0, np.int64)), flat, 0, np.empty(0, np.int64)
-    if not flat.dtype.isnative:  # the compiled loops read native byte order
+    if not flat.dtype.isnative:  # the loops read native byte order
         flat = flat.astype(flat.dtype.newbyteorder("="))
-    compiled = numba_support.loops("entropy.table_loops")
-    if not (flat.dtype.kind == "i" or (flat.dtype.kind in "ub" and flat.dtype.itemsize < 8)):
-        compiled = None
     if flat.dtype.kind == "b":
         flat = flat.view(np.uint8)
-    lo, hi = (int(v) for v in compiled.value_range(flat)) if compiled else (int(flat.min()), int(flat.max()))
-    if hi - lo >= _BINCOUNT_SPAN or (flat.dtype.kind == "u" and flat.dtype.itemsize == 8):
-        table = FrequencyTable(*symbol_counts(flat))
+    compiled = numba_support.loops("entropy.table_loops")
+    wide = flat.dtype.kind == "u" and flat.dtype.itemsize == 8  # beyond the loops' int64
+    lo, hi = (0, 0) if wide else (int(v) for v in compiled.value_range(flat))
+    if wide or hi - lo >= _BINCOUNT_SPAN:
+        symbols, counts = np.unique(flat, return_counts=True)
+        table = FrequencyTable(symbols.astype(np.int64), counts.astype(np.int64))
         ranks = np.searchsorted(table.symbols, flat).astype(np.int32)
         return table, ranks, 0, np.arange(len(table.symbols), dtype=np.int64)
-    if compiled is not None:
-        counts = compiled.histogram(flat, lo, hi - lo + 1)
-    else:
-        counts = np.bincount(np.subtract(flat, lo, dtype=np.int64), minlength=hi - lo + 1)
+    counts = compiled.histogram(flat, lo, hi - lo + 1)
     present = np.flatnonzero(counts)
     table = FrequencyTable((present + lo).astype(np.int64), counts[present].astype(np.int64))
     return table, flat, lo, present.astype(np.int64)
@@ -248,12 +239,7 @@ def _pack_tables(tables: list[FrequencyTable]) -> bytes:
         raise UnsupportedInput(f"symbol values or counts beyond 2**40 cannot be entropy coded (the reader "
                                f"refuses them); got symbols in [{int(symbols.min())}, {int(symbols.max())}]")
     out = np.empty(10 * (2 + len(tables) + 2 * len(symbols)), np.uint8)  # 10 bytes per varint at most
-    compiled = numba_support.loops("entropy.table_loops")
-    if compiled is not None:
-        return out[: compiled.pack_tables(group_starts, symbols, counts, out)].tobytes()
-    buffer = bytearray(len(out))
-    length = table_kernels.pack_tables(group_starts.tolist(), symbols.tolist(), counts.tolist(), buffer)
-    return bytes(buffer[:length])
+    return out[: numba_support.loops("entropy.table_loops").pack_tables(group_starts, symbols, counts, out)].tobytes()
 
 
 _TABLE_ERRORS = {
@@ -274,14 +260,9 @@ def _unpack_tables(data: bytes) -> list[FrequencyTable]:
     raw = np.frombuffer(data, np.uint8)  # bytes, whatever the buffer's item type
     group_starts = np.zeros(_MAX_GROUPS + 1, np.int64)
     capacity = raw.size // 2  # an entry takes two bytes at least
-    compiled = numba_support.loops("entropy.table_loops")
-    if compiled is not None:
-        symbols, counts = np.empty(capacity, np.int64), np.empty(capacity, np.int64)
-        n_groups, error = compiled.parse_tables(raw, _MAX_GROUPS, group_starts, symbols, counts)
-    else:
-        starts, symbol_list, count_list = [0] * (_MAX_GROUPS + 1), [0] * capacity, [0] * capacity
-        n_groups, error = table_kernels.parse_tables(raw.tobytes(), _MAX_GROUPS, starts, symbol_list, count_list)
-        group_starts[:], symbols, counts = starts, np.array(symbol_list, np.int64), np.array(count_list, np.int64)
+    symbols, counts = np.empty(capacity, np.int64), np.empty(capacity, np.int64)
+    n_groups, error = numba_support.loops("entropy.table_loops").parse_tables(raw, _MAX_GROUPS, group_starts, symbols,
+                                                                              counts)
     if error:
         raise ChunkCorrupt(_TABLE_ERRORS[error])
     return [FrequencyTable(symbols[group_starts[g]:group_starts[g + 1]], counts[group_starts[g]:group_starts[g + 1]])

@@ -18,8 +18,8 @@ none) code nothing. The groups are decoded in their order, each group's symbol i
 LANES, the states carried from group to group; after the last group every state is back at
 STATE_LOW and every word was read, else the stream is damaged.
 
-Where numba does not run, the same loops run as plain Python (same words and symbols, about
-100x slower: a (30, 512, 512) chunk then takes seconds).
+Where numba does not run, the same loops run as plain Python (:mod:`..numba_support`: same
+words and symbols, 100-300x slower).
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ import numpy as np
 
 from ...errors import ChunkCorrupt
 from .. import numba_support
-from . import rans_kernels
-from .estimate_bits import log2, sequential_sum
 from .rans_kernels import LANES, PRECISION, STATE_LOW
 
 #: a chunk is coded with this coder where its groups all have at most this many distinct
@@ -54,8 +52,7 @@ def normalized_frequencies(counts: np.ndarray) -> np.ndarray:
     (integer arithmetic and a stable sort: the same frequencies on every machine)."""
     counts = np.ascontiguousarray(counts, np.int64)
     freq = np.empty(len(counts), np.int64)
-    loops = numba_support.loops("entropy.rans_loops")
-    (loops.normalize_counts if loops is not None else rans_kernels.normalize_counts)(counts, freq)
+    numba_support.loops("entropy.rans_loops").normalize_counts(counts, freq)
     return freq
 
 
@@ -65,9 +62,8 @@ def frequencies_if_affordable(counts: list[np.ndarray]) -> list[np.ndarray | Non
     group has more than MAX_DISTINCT symbols, or the words would exceed the groups' entropy by
     more than MAX_EXCESS (the sizes are known from the counts before coding).
 
-    The sizes use :mod:`.estimate_bits`' log2 and sums in index order (in one compiled call
-    for all groups where numba runs), so the choice of coder is the same on every machine and
-    with or without numba."""
+    The sizes are :func:`.estimate_loops.coder_choice_bits` (one call for all groups; its log2
+    and sums in index order are the same on every machine), so the choice of coder is too."""
     if any(len(c) > MAX_DISTINCT for c in counts):
         return None
     coded = [np.ascontiguousarray(c, np.int64) for c in counts if len(c) >= 2]
@@ -78,31 +74,13 @@ def frequencies_if_affordable(counts: list[np.ndarray]) -> list[np.ndarray | Non
     ends = np.cumsum(lengths)
     all_counts = np.concatenate(coded)
     all_freq = np.empty(len(all_counts), np.int64)
-    loops = numba_support.loops("entropy.estimate_loops")
-    sizes = loops.coder_choice_bits if loops is not None else coder_choice_bits
-    entropy_bits, coded_bits = sizes(all_counts, ends, PRECISION, all_freq)
+    entropy_bits, coded_bits = numba_support.loops("entropy.estimate_loops").coder_choice_bits(
+        all_counts, ends, PRECISION, all_freq)
     groups = iter(np.split(all_freq, ends[:-1]))
     for g, c in enumerate(counts):
         if len(c) >= 2:
             frequencies[g] = next(groups)
     return frequencies if coded_bits <= entropy_bits * (1 + MAX_EXCESS) + 64 else None
-
-
-def coder_choice_bits(counts: np.ndarray, ends: np.ndarray, precision: int, freq: np.ndarray) -> tuple[float, float]:
-    """The frequencies of the groups whose counts (each >= 1, at least 2 per group) lie in
-    ``counts`` (n,) int64, group g ending at ``ends[g]``, into ``freq`` (n,) int64, and the
-    groups' entropy and coded size in bits (frequencies of 2**-``precision``), summed group by
-    group, symbol by symbol (:func:`.estimate_loops.coder_choice_bits` does the same in one call)."""
-    entropy_bits = coded_bits = 0.0
-    start = 0
-    for end in ends.tolist():
-        group = slice(start, end)
-        freq[group] = normalized_frequencies(counts[group])
-        weights = counts[group].astype(np.float64)
-        entropy_bits += sequential_sum(weights * log2(weights.sum() / weights))
-        coded_bits += sequential_sum(weights * (precision - log2(freq[group].astype(np.float64))))
-        start = end
-    return entropy_bits, coded_bits
 
 
 def encode_words(groups: list[tuple[np.ndarray, int, np.ndarray]], frequencies: list[np.ndarray | None]) -> bytes:
@@ -119,32 +97,9 @@ def encode_words(groups: list[tuple[np.ndarray, int, np.ndarray]], frequencies: 
     words = np.empty(n_total, np.uint16)  # a symbol pushes at most one word; untouched pages cost nothing
     n_words = 0
     for (codes, base, offsets), freq in zip(reversed(groups), reversed(frequencies)):
-        if freq is None:
-            continue
-        if loops is not None:
+        if freq is not None:
             n_words = loops.encode_group(codes, base, offsets, freq, states, words, n_words)
-            continue
-        span = int(offsets[-1]) + 1
-        freq_of_code = np.zeros(span, np.int64)
-        start_of_code = np.zeros(span, np.int64)
-        freq_of_code[offsets] = freq
-        start_of_code[offsets] = np.cumsum(freq) - freq
-        inverse_of_code = np.zeros(span, np.float64)
-        inverse_of_code[offsets] = rans_kernels.rounded_up_inverse(freq.astype(np.float64))
-        n_words = _encode_in_python(codes, base, (freq_of_code, start_of_code, inverse_of_code), states, words,
-                                    n_words)
     return _STATES.pack(*(int(s) for s in states)) + words[:n_words][::-1].astype("<u2").tobytes()
-
-
-def _encode_in_python(codes: np.ndarray, base: int, tables: tuple[np.ndarray, np.ndarray, np.ndarray],
-                      states: np.ndarray, words: np.ndarray, n_words: int) -> int:
-    """:func:`.rans_kernels.encode_symbols` on Python ints and floats (no numba)."""
-    state_list = states.tolist()
-    pushed = [0] * len(codes)
-    n_new = rans_kernels.encode_symbols(codes.tolist(), base, *(t.tolist() for t in tables), state_list, pushed, 0)
-    words[n_words:n_words + n_new] = pushed[:n_new]
-    states[:] = state_list
-    return n_words + n_new
 
 
 class RansReader:
@@ -162,7 +117,7 @@ class RansReader:
         self._states = np.array(states, np.int64)
         self._loops = numba_support.loops("entropy.rans_loops")
         words = np.frombuffer(word_bytes, "<u2", offset=_STATES.size)
-        self._words = words.astype(np.uint16) if self._loops is not None else words.tolist()
+        self._words = words.astype(np.uint16)
         self._position = 0
         # the slot tables of the group being decoded, filled anew for each group
         self._slot_info = np.empty(1 << PRECISION, np.int32)
@@ -175,7 +130,7 @@ class RansReader:
         one of ``symbols`` (k,) (ascending, 2 <= k <= MAX_DISTINCT, in the dtype of the result)
         with ``counts`` (k,) int64 (C-contiguous; each at most their sum, which the caller has
         checked); written into ``out`` where given (C-contiguous, (counts.sum(),), the dtype of
-        ``symbols``: the caller checks). One compiled call per group where numba runs."""
+        ``symbols``: the caller checks). One call of :func:`.rans_loops.decode_group` per group."""
         if not 2 <= len(counts) <= MAX_DISTINCT:
             raise ChunkCorrupt(f"chunk frequency table holds {len(counts)} symbols where its coder codes 2 to "
                                f"{MAX_DISTINCT}; the chunk is damaged")
@@ -184,30 +139,14 @@ class RansReader:
         # what keeps fill_slots and decode_symbols inside their tables: every frequency >= 1,
         # their sum 2**PRECISION (tables of counts > 2**40 are refused when read, so this
         # holds for every table that reaches here; checked all the same, it is cheap)
-        if self._loops is not None:
-            position = self._loops.decode_group(counts, symbols, self._states, self._words, self._position, self._freq,
-                                                self._slot_info, self._slot_rank, out)
-            if position == self._loops.NOT_NORMALISED:
-                raise ChunkCorrupt("chunk frequency table does not normalise; the chunk is damaged")
-        else:
-            freq = normalized_frequencies(counts)
-            if int(freq.min()) < 1 or int(freq.sum()) != 1 << PRECISION:
-                raise ChunkCorrupt("chunk frequency table does not normalise; the chunk is damaged")
-            position = self._decode_in_python(freq, len(out), symbols, out)
+        position = self._loops.decode_group(counts, symbols, self._states, self._words, self._position, self._freq,
+                                            self._slot_info, self._slot_rank, out)
+        if position == self._loops.NOT_NORMALISED:
+            raise ChunkCorrupt("chunk frequency table does not normalise; the chunk is damaged")
         if position < 0:
             raise ChunkCorrupt("chunk rANS section ends before its last symbol; the chunk is damaged")
         self._position = position
         return out
-
-    def _decode_in_python(self, freq: np.ndarray, n: int, symbols: np.ndarray, out: np.ndarray) -> int:
-        slot_info, slot_rank = [0] * (1 << PRECISION), [0] * (1 << PRECISION)
-        rans_kernels.fill_slots(freq.tolist(), slot_info, slot_rank)
-        states, values = self._states.tolist(), [0] * n
-        position = rans_kernels.decode_symbols(states, self._words, self._position, n, slot_info, slot_rank,
-                                               symbols.tolist(), values)
-        self._states[:] = states
-        out[:] = values
-        return position
 
     def finish(self) -> None:
         """Check that every word was read and every lane is back at its initial state."""

@@ -1,6 +1,7 @@
 """The per-symbol loops of the interleaved rANS coder (:mod:`.rans`), written once as plain
 Python: :mod:`.rans_loops` compiles these same functions with numba; where numba does not run,
-:mod:`.rans` calls them as they are (on lists of Python ints: exact, about 100x slower).
+:mod:`.rans_loops` hands them out as they are (see :mod:`..numba_support`: exact, 100-300x
+slower).
 
 The coder (F. Giesen's interleaved rANS, "rans_word" variant):
 

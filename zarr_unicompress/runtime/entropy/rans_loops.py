@@ -1,18 +1,18 @@
 """The interleaved rANS coder's loops (:mod:`.rans_kernels`) compiled with numba (on-disk
 cache, releasing the GIL, integer arithmetic only: the same words and symbols as the plain
-Python functions), and :func:`decode_group`, which chains the decoder's three loops for one
-group in one call (a ratio-mode chunk decodes about 32 groups: 5.7 instead of 9.9 us of Python
-per group, less time holding the GIL). Imported only where :func:`.numba_support.enabled`."""
+Python functions, which run where numba does not, see :mod:`..numba_support`), and
+:func:`encode_group` / :func:`decode_group`, which chain the loops for one group in one call (a
+ratio-mode chunk decodes about 32 groups: 5.7 instead of 9.9 us of Python per group, less time
+holding the GIL)."""
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from . import rans_kernels
-from ..numba_support import compiled_copy
+from ..numba_support import compiled_copy, jit
 
-_jit = numba.njit(cache=True, nogil=True, fastmath=False)
+_jit = jit(cache=True, nogil=True, fastmath=False)
 
 normalize_counts = _jit(rans_kernels.normalize_counts)
 # indices as numpy.uint64 (the plain module's ``_unsigned`` is int): no negative-index tests
@@ -26,8 +26,7 @@ rounded_up_inverse = _jit(rans_kernels.rounded_up_inverse)
 def encode_group(codes, base, offsets, freq, states, words, n_words):
     """One group in one call: the encoder's tables of a group (symbol r has code ``base +
     offsets[r]``, ``offsets`` (k,) int64 ascending, and frequency ``freq[r]``), then
-    :func:`encode_symbols` of ``codes``. Returns the new word count; the same tables and words as
-    :func:`.rans.encode_words` builds in NumPy without numba."""
+    :func:`encode_symbols` of ``codes``. Returns the new word count."""
     span = offsets[len(offsets) - 1] + 1
     freq_of_code = np.zeros(span, np.int64)
     start_of_code = np.zeros(span, np.int64)

@@ -1,7 +1,8 @@
 """The loops that write and read the frequency-table section (:mod:`.groups`), written once as
 plain Python: :mod:`.table_loops` compiles these same functions with numba (no GIL, no
 per-byte interpreter work: reading the tables was 16 % of a (16, 256, 256) ratio-mode decode);
-where numba does not run, :mod:`.groups` calls them as they are.
+where numba does not run, :mod:`.table_loops` hands them out as they are (see
+:mod:`..numba_support`).
 
 Layout: ``n_groups`` varint, then per group ``n_distinct`` varint followed by ``n_distinct``
 pairs (zigzag delta of the symbol from the previous one, count), all LEB128 varints of at most

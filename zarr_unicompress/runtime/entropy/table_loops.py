@@ -1,19 +1,17 @@
-"""Compiled (numba) frequency tables: a group's table for the encoder (the table of
-:func:`.groups._table_and_codes` in two passes over the group, range and histogram, instead
-of NumPy's four or five), and the loops of :mod:`.table_kernels` that write and read the
-table section. Integer arithmetic only: the same tables and bytes exactly. Imported only where
-:func:`.numba_support.enabled`.
+"""Frequency tables as loops compiled by numba (see :mod:`..numba_support`): a group's range
+and histogram for the encoder's table (:func:`.groups._table_and_codes`, two passes over the
+group instead of NumPy's four or five), and the loops of :mod:`.table_kernels` that write and
+read the table section. Integer arithmetic only: the same tables and bytes on every machine.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from . import table_kernels
-from ..numba_support import compiled_copy
+from ..numba_support import compiled_copy, jit
 
-_jit = numba.njit(cache=True, nogil=True, fastmath=False)
+_jit = jit(cache=True, nogil=True, fastmath=False)
 
 
 @_jit

@@ -34,21 +34,21 @@ def to_tokens(chunk: np.ndarray, token_shape: tuple[int, int, int], pad_mode: st
 
 
 def normalized_tokens(chunk: np.ndarray, token_shape: tuple[int, int, int], lo: int, hi: int) -> np.ndarray:
-    """Tokens of ``chunk`` (:func:`to_tokens`, edge-padded) as float32 (n_tokens, voxels per
-    token) mapped to [0, 1]: (v - lo) / (hi - lo) in float32 (the conversion, then one float32
-    subtraction and one division), for intensities spanning [``lo``, ``hi``], lo < hi; in one
-    compiled pass where numba runs (:func:`.voxel_loops.normalized_tokens`, the same values)."""
-    compiled = numba_support.loops("quantize.voxel_loops")
-    kind_ok = chunk.dtype.kind in "iu" or (chunk.dtype.kind == "f" and chunk.dtype.itemsize >= 4)  # numba: no float16
-    if compiled is not None and chunk.ndim == 3 and kind_ok and chunk.dtype.isnative and chunk.size:
-        grid = token_grid(chunk.shape, token_shape)
-        out = np.empty((grid[0] * grid[1] * grid[2], token_shape[0] * token_shape[1] * token_shape[2]), np.float32)
-        compiled.normalized_tokens(chunk, np.array(token_shape, np.int64), np.float32(lo), np.float32(hi - lo), out)
-        return out
-    tokens01 = to_tokens(chunk, token_shape).astype(np.float32)
-    tokens01 -= np.float32(lo)
-    tokens01 /= np.float32(hi - lo)
-    return tokens01
+    """Tokens of ``chunk`` (z, y, x) (:func:`to_tokens`, edge-padded) as float32 (n_tokens,
+    voxels per token) mapped to [0, 1]: (v - lo) / (hi - lo) in float32 (the conversion, then
+    one float32 subtraction and one division), for intensities spanning [``lo``, ``hi``], lo <
+    hi; in one pass of :func:`.voxel_loops.normalized_tokens`."""
+    if chunk.ndim != 3:
+        raise ValueError(f"tokens are cut from 3D chunks, got shape {chunk.shape}")
+    if chunk.dtype.kind == "b" or (chunk.dtype.kind == "f" and chunk.dtype.itemsize < 4):
+        chunk = chunk.astype(np.float32)  # the loops take no bool or float16 (exact in float32)
+    elif not chunk.dtype.isnative:
+        chunk = chunk.astype(chunk.dtype.newbyteorder("="))
+    grid = token_grid(chunk.shape, token_shape)
+    out = np.empty((grid[0] * grid[1] * grid[2], token_shape[0] * token_shape[1] * token_shape[2]), np.float32)
+    numba_support.loops("quantize.voxel_loops").normalized_tokens(
+        chunk, np.array(token_shape, np.int64), np.float32(lo), np.float32(hi - lo), out)
+    return out
 
 
 def from_tokens(tokens: np.ndarray, shape: tuple[int, int, int], token_shape: tuple[int, int, int]) -> np.ndarray:

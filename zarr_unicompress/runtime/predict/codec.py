@@ -19,7 +19,7 @@ import numpy as np
 
 from ...errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
 from .. import numba_support
-from . import choose, kernels, range_coder
+from . import kernels, range_coder
 from .model import PredictorModel
 from .taps import ALL_OPTIONS, DEFAULT_OPTIONS, N_CONTEXTS, SHIFT, flat_offsets, padded_shape
 
@@ -39,10 +39,8 @@ SUBSAMPLE = 2
 
 
 def _impl():
-    compiled = numba_support.loops("predict.loops")
-    if compiled is not None:
-        return compiled.run, compiled.encode_stream, compiled.choose_classes, compiled.finish
-    return kernels.run, kernels.encode_stream, choose.choose_classes, range_coder.finish
+    compiled = numba_support.loops("predict.loops")  # compiled, or the plain kernels (see numba_support)
+    return compiled.run, compiled.encode_stream, compiled.choose_classes, compiled.finish
 
 
 def encode_chunk(chunk: np.ndarray, max_error: int, model: PredictorModel, options: int = DEFAULT_OPTIONS) -> bytes:

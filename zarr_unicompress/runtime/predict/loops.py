@@ -1,6 +1,7 @@
 """The predictive coder's loops (:mod:`.range_coder`, :mod:`.kernels`, :mod:`.choose`)
 compiled with numba (on-disk cache, releasing the GIL): the same bytes and voxels as the plain
-functions. Imported only where :func:`..numba_support.enabled`.
+functions, which :func:`..numba_support.compiled_copy` hands out as they are where numba does
+not run.
 
 numba caches each compiled function by its own source file: :func:`.kernels.run` and
 :func:`.kernels.encode_stream` embed :mod:`.range_coder`'s functions, so a change to
@@ -9,12 +10,11 @@ of the loops is loaded."""
 
 from __future__ import annotations
 
-import numba
 
-from ..numba_support import compiled_copy
+from ..numba_support import compiled_copy, jit
 from . import choose, kernels, range_coder
 
-_jit = numba.njit(cache=True, nogil=True)
+_jit = jit(cache=True, nogil=True)
 
 _shift_low = _jit(range_coder._shift_low)
 encode_bit = compiled_copy(_jit, range_coder.encode_bit, _shift_low=_shift_low)

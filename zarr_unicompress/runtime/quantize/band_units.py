@@ -23,7 +23,6 @@ from ..transform.wavelet_residual import (
     cut_into_blocks,
     magnitude_threshold,
     quantize,
-    to_blocks,
 )
 
 #: the quantiser's rounding offset as the compiled loops take it.
@@ -38,7 +37,7 @@ class BandUnits:
 
     Attributes:
         units: per band, (n_units, unit_size) float32: its zero blocks of ZERO_BLOCK**2
-            coefficients (:func:`~.wavelet_residual.to_blocks`) or, without zero blocks, its
+            coefficients (:func:`~.wavelet_residual.cut_into_blocks`) or, without zero blocks, its
             coefficients in C order as (n, 1).
         peaks: per band, (n_units,) float32 largest |coefficient| of each block (zero blocks
             only, else empty): a block quantises to all zeros exactly when its peak does, since
@@ -108,8 +107,9 @@ class BandUnits:
         if not zero_blocks:
             approx -= offset
             return units, flat
-        inside = to_blocks(np.ones(shape, np.float32)).astype(bool)  # not the blocks' zero padding
-        approx[inside] -= offset
+        inside, _ = _empty_blocks([(shape, np.float32)])  # 1 inside the band, 0 in the blocks' zero padding
+        cut_into_blocks(np.ones(shape, np.float32), inside[0], np.empty(len(approx), np.float32))
+        approx[inside[0].astype(bool)] -= offset
         units.peaks[0][:] = np.abs(approx).max(axis=1)
         return units, flat
 
@@ -132,19 +132,15 @@ class BandUnits:
     def band_groups(self, band: int, step: float) -> list[np.ndarray]:
         """Symbol groups of ``band`` quantised with ``step`` (intensity units), in stream order:
         its coefficients (int32), or in zero blocks the flags (n_blocks,) int8, 1 where a block
-        is coded (see :func:`coded_blocks`), then the flagged blocks' values (int32)."""
+        is coded (see :func:`.quantize_loops.is_coded`), then the flagged blocks' values (int32)."""
         units = self.units[band]
         if not self.zero_blocks:
             return [quantize(units, step).ravel()]
-        compiled = numba_support.loops("quantize.quantize_loops")
-        if compiled is not None and units.dtype == np.float32:
-            flags = np.empty(len(units), np.int8)
-            values = compiled.coded_values(units, self.peaks[band], band > 0, np.float32(step), _ROUNDING,
-                                           magnitude_threshold(step, 1), magnitude_threshold(step, 2),
-                                           SPARSE_BLOCK_NONZERO, flags)
-            return [flags, values]
-        coded = coded_blocks(units, self.peaks[band], step, detail=band > 0)
-        return [coded.view(np.int8), quantize(coded_units(units, coded), step).ravel()]
+        flags = np.empty(len(units), np.int8)
+        values = numba_support.loops("quantize.quantize_loops").coded_values(
+            units, self.peaks[band], band > 0, np.float32(step), _ROUNDING, magnitude_threshold(step, 1),
+            magnitude_threshold(step, 2), SPARSE_BLOCK_NONZERO, flags)
+        return [flags, values]
 
     def groups(self, step: float) -> list[np.ndarray]:
         """Symbol groups of all bands quantised with ``step``, in stream order."""
@@ -156,43 +152,3 @@ def _empty_blocks(bands: list[tuple[tuple[int, int, int], np.dtype]]) -> tuple[l
     of these (shape, dtype)."""
     counts = [(math.prod(block_grid(shape)), dtype) for shape, dtype in bands]
     return [np.empty((n, ZERO_BLOCK**2), dtype) for n, dtype in counts], [np.empty(n, dtype) for n, dtype in counts]
-
-
-def coded_blocks(units: np.ndarray, peaks: np.ndarray, step: float, detail: bool | np.ndarray) -> np.ndarray:
-    """Which zero blocks (n_blocks,) bool are coded at ``step``: those holding a non-zero
-    quantised value, except detail-band blocks (``detail``: one bool, or one per block) whose
-    only non-zero values are at most SPARSE_BLOCK_NONZERO of +-1, which are coded as all zero.
-
-    ``units`` (n_blocks, ZERO_BLOCK**2) float32, ``peaks`` (n_blocks,) their largest |c|. A
-    block's largest |q| is its peak's (the quantiser is monotone in |c|), so the flags are
-    comparisons of the peaks with the magnitudes where |q| reaches 1 and 2
-    (:func:`~.wavelet_residual.magnitude_threshold`), and only blocks whose peak quantises to
-    exactly 1 are looked into, to count their values that reach 1.
-    """
-    one, two = magnitude_threshold(step, 1), magnitude_threshold(step, 2)
-    coded = peaks >= one
-    weak = np.flatnonzero(coded & (peaks < two) & detail)
-    if weak.size:
-        nonzero_counts = _true_per_row(np.abs(np.take(units, weak, axis=0)) >= one)
-        coded[weak[nonzero_counts <= SPARSE_BLOCK_NONZERO]] = False
-    return coded
-
-
-def coded_units(units: np.ndarray, coded: np.ndarray) -> np.ndarray:
-    """The rows of ``units`` (n, k) where ``coded`` (n,) bool is set, as a new (m, k) array: by
-    their indices (``np.take``), 1.5x faster than a boolean mask on rows of 16 float32."""
-    return np.take(units, np.flatnonzero(coded), axis=0)
-
-
-def _true_per_row(mask: np.ndarray) -> np.ndarray:
-    """Number of True values in each row of a (n, k) bool array: the rows' bytes as 64-bit
-    words and their bit counts where NumPy has ``bitwise_count`` (2.0+) and k is a multiple of 8
-    (each True byte holds one set bit), else ``count_nonzero``; the first is 6x faster on
-    rows of 16, where a reduction per row costs more than the work."""
-    if not hasattr(np, "bitwise_count") or mask.shape[1] % 8:
-        return np.count_nonzero(mask, axis=1)
-    words = np.bitwise_count(np.ascontiguousarray(mask).view(np.uint64))
-    counts = words[:, 0].astype(np.intp)
-    for column in range(1, words.shape[1]):
-        counts += words[:, column]
-    return counts

@@ -1,29 +1,30 @@
-"""Compiled (numba) quantisation of zero blocks for the encoder: which blocks are coded and
-their quantised values (:meth:`.band_units.BandUnits.band_groups`), and the joint (band,
-symbol) histogram of a size estimate (:meth:`.rate_control.SizeEstimator.bits`).
+"""The dead-zone quantiser of wavelet coefficients as loops compiled by numba (see
+:mod:`..numba_support`): single values (:func:`quantize_values`), the thresholds where |q|
+reaches a level, which zero blocks are coded and their quantised values
+(:meth:`.band_units.BandUnits.band_groups`), and the joint (band, symbol) histogram of a size
+estimate (:meth:`.rate_control.SizeEstimator.bits`).
 
 Why: in NumPy each of these is a dozen whole-array passes (peak comparisons, a gather of the
-coded blocks, four passes of the quantiser, keys, a histogram); here one loop reads each
-block once. The values are those of the NumPy code bit for bit: the quantiser is the same
-float32 division and float32 add of +-DEADZONE_ROUNDING, then truncation (for c = -0.0 the
-NumPy code adds -0.35 and this loop +0.35; both truncate to 0). Imported only where
-:func:`.numba_support.enabled`.
+coded blocks, four passes of the quantiser, keys, a histogram; tests/reference/quantize.py);
+here one loop reads each block once. The quantiser is a float32 division and a float32 add of
++-DEADZONE_ROUNDING, then truncation: the same values on every machine.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+from ..numba_support import jit
 
 #: ``error_model="numpy"``: no division-by-zero test per value (the step is never 0), so LLVM
 #: vectorises the divisions (2.4x faster at ratio 4); the same IEEE float32 division.
-_jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+_jit = jit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 
 @_jit
 def quantize_one(value, step, rounding):
-    """:func:`.wavelet_residual.quantize` of one float32 ``value`` (``step`` and ``rounding``
-    float32): trunc(value / step +- rounding) as int32."""
+    """The dead-zone quantiser (:func:`.wavelet_residual.quantize`) of one float32 ``value``
+    (``step`` and ``rounding`` float32): trunc(value / step +- rounding) as int32, i.e. sign(c) *
+    floor(|c| / step + rounding) (IEEE rounding is symmetric in the sign)."""
     scaled = value / step
     if scaled >= 0:
         scaled += rounding
@@ -33,10 +34,39 @@ def quantize_one(value, step, rounding):
 
 
 @_jit
+def quantize_values(values, step, rounding, out):
+    """:func:`quantize_one` of each of ``values`` (n,) float32 into ``out`` (n,) int32."""
+    for i in range(values.shape[0]):
+        out[i] = quantize_one(values[i], step, rounding)
+
+
+@_jit
+def magnitude_threshold(step, level, rounding):
+    """The smallest float32 magnitude whose quantised magnitude (:func:`quantize_one`) with
+    float32 ``step`` reaches ``level`` (>= 1): |c| >= this exactly where |q| >= level (the
+    quantiser depends on |c| only and is monotone in it). By bisection on the bit patterns of
+    positive float32s (ordered as their values)."""
+    low = np.int32(0)  # bits of 0.0, which quantises to 0
+    high = np.array([np.float32(level * step)]).view(np.int32)[0]  # level * step reaches level
+    probe = np.empty(1, np.int32)
+    value = probe.view(np.float32)
+    while high - low > 1:
+        mid = low + (high - low) // 2
+        probe[0] = mid
+        if abs(quantize_one(value[0], step, rounding)) >= level:
+            high = mid
+        else:
+            low = mid
+    probe[0] = high
+    return value[0]
+
+
+@_jit
 def is_coded(units, peaks, row, detail, one, two, sparse_max):
-    """:func:`.band_units.coded_blocks` for block ``row``: its peak reaches ``one`` (the
-    magnitude that quantises to 1), unless it is a detail block whose peak stays below ``two``
-    and which holds at most ``sparse_max`` values that reach ``one``."""
+    """Whether zero block ``row`` of ``units`` (n, k) float32 is coded (its flag in
+    :meth:`.band_units.BandUnits.band_groups`): its peak reaches ``one`` (the magnitude that
+    quantises to 1), unless it is a detail block whose peak stays below ``two`` and which holds
+    at most ``sparse_max`` values that reach ``one``."""
     peak = peaks[row]
     if peak < one:
         return False

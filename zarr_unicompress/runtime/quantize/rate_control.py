@@ -15,10 +15,8 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import numba_support
-from ..entropy.groups import symbol_counts
-from ..entropy.estimate_bits import flag_bits, group_bits, joint_bits, sequential_sum
-from .band_units import _ROUNDING, SPARSE_BLOCK_NONZERO, BandUnits, coded_blocks
-from ..transform.wavelet_residual import ZERO_BLOCK, magnitude_threshold, quantize
+from .band_units import _ROUNDING, SPARSE_BLOCK_NONZERO, BandUnits
+from ..transform.wavelet_residual import ZERO_BLOCK, magnitude_threshold
 
 #: the finest quantiser step (intensity units) the encoder uses; it keeps |q| well inside int32
 #: (see :func:`~.wavelet_residual.quantize`).
@@ -72,14 +70,13 @@ class SizeEstimator:
     """Coded size (bits) of quantised bands as a function of the step, from a sample of their
     coding units.
 
-    The estimate of every symbol group (flags and values of each band) is :func:`group_bits`:
-    its zeroth-order entropy times the band's sampling scale plus its frequency table. The
-    sampled units of all bands are kept in one array, so an estimate is a dozen NumPy calls
-    whatever the number of bands (one joint histogram keyed by (band, symbol)) instead of a
-    dozen per band: small chunks spent half their encode time in per-band calls, and those
-    hold the GIL. With the compiled loops an estimate is one call
-    (:func:`.estimate_loops.sample_bits`), with the same float64 result
-    (:mod:`.estimate_bits`).
+    The estimate of every symbol group (flags and values of each band) is
+    :func:`.estimate_loops.band_bits`: its zeroth-order entropy times the band's sampling scale
+    plus its frequency table. The sampled units of all bands are kept in one array, so an
+    estimate is one call (:func:`.estimate_loops.sample_bits`, one joint histogram keyed by
+    (band, symbol); :func:`.estimate_loops.sample_bits_by_band` where that histogram would be
+    too wide) whatever the number of bands: small chunks spent half their encode time in
+    per-band calls, and those hold the GIL.
 
     The sample is first a stride through every band (:func:`sample_strides`). Once a step
     search has a first answer (the guess, or the coarse sample's answer), the zero-block
@@ -182,23 +179,16 @@ class SizeEstimator:
 
     def _bits(self, step: float) -> float:
         compiled = numba_support.loops("entropy.estimate_loops")
-        if compiled is not None and self._units.dtype == np.float32:
-            bits, made = compiled.sample_bits(
-                self._units, self._peaks if self._zero_blocks else self._units[:0, 0], self._band, self._n_bands,
-                self._zero_blocks, np.float32(step), _ROUNDING, SPARSE_BLOCK_NONZERO, self._largest[0], self._scales,
-                self._totals, self._table_weight, _JOINT_HISTOGRAM_BINS)
-            if made:
-                return bits
-        if not self._zero_blocks:
-            return sequential_sum(_grouped_bits(quantize(self._units, step), self._band, self._n_bands, self._scales,
-                                                self._table_weight))
-        nonzero = coded_blocks(self._units, self._peaks, step, detail=self._detail)
-        picked = np.flatnonzero(nonzero)
-        bands = np.take(self._band, picked)
-        values = _grouped_bits(quantize(np.take(self._units, picked, axis=0), step), bands, self._n_bands, self._scales,
-                               self._table_weight)
-        coded = np.bincount(bands, minlength=self._n_bands)
-        return sequential_sum(flag_bits(coded, self._scales, self._totals, self._table_weight) + values)
+        peaks = self._peaks if self._zero_blocks else self._units[:0, 0]
+        bits, made = compiled.sample_bits(
+            self._units, peaks, self._band, self._n_bands, self._zero_blocks, np.float32(step), _ROUNDING,
+            SPARSE_BLOCK_NONZERO, self._largest[0], self._scales, self._totals, self._table_weight,
+            _JOINT_HISTOGRAM_BINS)
+        if made:
+            return bits
+        return compiled.sample_bits_by_band(self._units, peaks, self._band, self._n_bands, self._zero_blocks,
+                                            np.float32(step), _ROUNDING, SPARSE_BLOCK_NONZERO, self._scales,
+                                            self._totals, self._table_weight)
 
     def step_for(self, budget_bits: float, span: int, tolerance: float = 2e-3, guess: float | None = None) -> float:
         """Smallest step (float32-exact, within ``tolerance`` relative, >= MIN_STEP) whose
@@ -286,29 +276,6 @@ def _bracket(excess: Callable[[float], float], start: float, width: float, lo_s:
 #: the joint (band, symbol) histogram of an estimate has at most this many bins; wider symbol
 #: ranges (very fine steps) are counted band by band.
 _JOINT_HISTOGRAM_BINS = 1 << 22
-
-
-def _grouped_bits(q: np.ndarray, band_of_row: np.ndarray, n_bands: int, scales: np.ndarray,
-                  table_weight: float = 1.0) -> np.ndarray:
-    """Estimated coded bits (n_bands,) of the symbols in the rows of ``q`` ((rows, k) int32),
-    one symbol group per band (the rows' ``band_of_row``): per non-empty band,
-    :func:`~.estimate_bits.group_bits` of its symbol counts, sampling scale and
-    ``table_weight`` (from one joint histogram, band by band where it would be too wide)."""
-    bits = np.zeros(n_bands)
-    if q.size == 0:
-        return bits
-    lo, hi = int(q.min()), int(q.max())
-    span = hi - lo + 1
-    if span * n_bands > _JOINT_HISTOGRAM_BINS:
-        for band in range(n_bands):
-            values = q[band_of_row == band]
-            if values.size:
-                bits[band] = group_bits(symbol_counts(values.ravel())[1], scales[band], table_weight)
-        return bits
-    key = (q - lo).astype(np.intp)
-    key += (band_of_row * span)[:, None]
-    counts = np.bincount(key.ravel(), minlength=n_bands * span).reshape(n_bands, span)
-    return joint_bits(counts, scales, table_weight)
 
 
 def next_step(tried: list[tuple[float, int]], budget: float) -> float:

@@ -1,4 +1,5 @@
-"""Compiled (numba) voxel-domain residual loops of indices-only and ``max_error`` chunks.
+"""The voxel-domain residual loops of indices-only and ``max_error`` chunks, compiled by numba
+(see :mod:`..numba_support`).
 
 Decoding (:func:`tokens_to_chunk`): each voxel is its token's table entry plus its quantised
 residual times the step, clipped, written straight to its place in the chunk (NumPy: a gather
@@ -7,17 +8,17 @@ of the table rows, one add per class, a clip, and a transposing copy). Encoding
 each token's sum of |q| for the context classes (NumPy: the tokens, a subtraction, four passes
 of the quantiser, the padding zeroed, a sum), and the normalised tokens that the codeword
 search reads (:func:`normalized_tokens`: NumPy makes a padded copy, a transposing copy and
-three float32 passes). The same values exactly. Imported only where
-:func:`.numba_support.enabled`.
+three float32 passes; tests/reference/voxel.py holds that NumPy reference). Integer
+arithmetic, and float32 steps in a fixed order: the same values on every machine.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+from ..numba_support import jit
 
 
-@numba.njit(cache=True, nogil=True, fastmath=False)
+@jit(cache=True, nogil=True, fastmath=False)
 def tokens_to_chunk(indices, table, token_class, residuals, class_starts, step, lo, hi, token_shape, out):
     """Write the chunk ``out`` (z, y, x) from its tokens (C order over the token grid, voxels
     in C order inside a token, those past the chunk's far edges dropped): voxel v of token t is
@@ -57,20 +58,20 @@ def tokens_to_chunk(indices, table, token_class, residuals, class_starts, step, 
                         out[zz, yy, xx] = min(max(value, lo), hi)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+@jit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 def quantized_residuals(chunk, indices, table, max_error, token_shape, magnitudes, out, energy):
     """The encoder's side of :func:`tokens_to_chunk`: ``out`` (n_tokens, V) int32 (or int16,
     where the caller knows that every q fits) gets, for
     voxel v of token t, q = sign(r) * floor((|r| + E) / (2E + 1)) of r = the chunk's voxel minus
-    ``table[indices[t], v]`` (E = ``max_error``; :func:`.chunk_codec.quantize_residual`), and 0
-    for the voxels that edge padding adds past the chunk (as ``_zero_padding`` sets them);
-    ``energy`` (n_tokens,) int64 gets each token's sum of |q|.
+    ``table[indices[t], v]`` (E = ``max_error`` < 2**31), and 0 for the voxels that edge
+    padding adds past the chunk; ``energy`` (n_tokens,) int64 gets each token's sum of |q|.
 
     floor((|r| + E) / (2E + 1)) is ``magnitudes[|r|]`` (int64, one per |r| the chunk can hold:
     its span plus one; the caller computes them by integer division) where ``magnitudes`` is
-    not empty, else a float64 division, exact here: |r| + E < 2**31, so the quotient lies at
-    least 2**-31 (relative) from the next integer, far above float64's 2**-53. Tokens wholly
-    inside the chunk run rows of tx voxels without edge tests."""
+    not empty, else a float64 division of the int64 |r| + E, exact for every |r| + E < 2**53
+    (here < 2**33): the quotient a / b of integers a < 2**53, b >= 1 that is not an integer
+    lies at least 1 / b from the next one, more than its rounding error (a / b) * 2**-53.
+    Tokens wholly inside the chunk run rows of tx voxels without edge tests."""
     z, y, x = chunk.shape
     tz, ty, tx = token_shape[0], token_shape[1], token_shape[2]
     gy = (y + ty - 1) // ty
@@ -115,7 +116,7 @@ def quantized_residuals(chunk, indices, table, max_error, token_shape, magnitude
         energy[t] = total
 
 
-@numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+@jit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 def normalized_tokens(chunk, token_shape, lo, span, out):
     """:func:`.tokens.normalized_tokens` into ``out`` (n_tokens, V) float32: voxel v of token t
     gets (float32(chunk voxel) - ``lo``) / ``span`` (``lo``, ``span`` float32), the voxels past

@@ -13,7 +13,6 @@ import numpy as np
 from .. import numba_support
 from ..inr.model import RuntimeModel
 from ..inr.prediction import scaled_table
-from ..inr.tokens import to_tokens
 
 #: number of residual context classes per chunk (fewer for small chunks).
 MAX_CONTEXT_CLASSES = 8
@@ -27,52 +26,24 @@ _MAGNITUDE_TABLE_MAX = 1 << 17
 def quantized_residuals(model: RuntimeModel, vol: np.ndarray, indices: np.ndarray, lo: int, hi: int,
                          max_error: int) -> tuple[np.ndarray, np.ndarray]:
     """The quantised residual symbols (n_tokens, voxels per token) of a chunk against its
-    tokens' table entries (0 for the voxels edge padding adds) and each token's sum of |q|
-    (n_tokens,) int64; in one compiled pass where numba runs (same values, in int16 where
-    they fit: half the memory of int32 for the passes that follow), else in NumPy (int32)."""
+    tokens' table entries (0 for the voxels edge padding adds), int16 where every symbol fits
+    (half the memory of int32 for the passes that follow), else int32, and each token's sum of
+    |q| (n_tokens,) int64: q = sign(r) * floor((|r| + E) / (2E + 1)), E = ``max_error`` (any
+    bound below 2**31), in one pass of :func:`.voxel_loops.quantized_residuals`."""
     table = scaled_table(model, lo, hi)
-    compiled = numba_support.loops("quantize.voxel_loops") if max_error < 1 << 30 else None
-    if compiled is not None:
-        # |r| <= span (voxels and table entries lie in [lo, hi]), so |q| <= largest
-        span, divisor = hi - lo, 2 * max_error + 1
-        largest = (span + max_error) // divisor
-        symbol_type = np.int16 if largest <= np.iinfo(np.int16).max else np.int32
-        q_tokens = np.empty((len(indices), table.shape[1]), symbol_type)
-        energy = np.empty(len(indices), np.int64)
-        # the quantised magnitudes of every |r| as a table where the span is small (uint8 /
-        # uint16 data), else the loop divides
-        magnitudes = ((np.arange(span + 1, dtype=np.int64) + max_error) // divisor
-                      if span <= _MAGNITUDE_TABLE_MAX else np.empty(0, np.int64))
-        compiled.quantized_residuals(vol, indices, table, max_error, np.array(model.token_shape, np.int64),
-                                     magnitudes, q_tokens, energy)
-        return q_tokens, energy
-    residual = to_tokens(vol, model.token_shape).astype(np.int32)
-    residual -= table[indices]
-    q_tokens = quantize_residual(residual, max_error)
-    _zero_padding(q_tokens, vol.shape, model.token_shape)
-    return q_tokens, np.abs(q_tokens).sum(1)
-
-
-def quantize_residual(residual: np.ndarray, max_error: int) -> np.ndarray:
-    """Quantise integer residuals (int32, |r| < 2**17) with step 2E+1 so that |r - q * (2E+1)| <= E.
-
-    q = sign(r) * floor((|r| + E) / (2E+1)), returned as int32 of the residual's shape; computed
-    in int32 where |r| + E cannot overflow it (E < 2**30), else in int64.
-    """
-    work = residual if max_error < 1 << 30 else residual.astype(np.int64)
-    mag = np.abs(work)
-    mag += max_error
-    mag //= 2 * max_error + 1
-    mag *= np.sign(work)
-    return mag.astype(np.int32, copy=False)
-
-
-def _zero_padding(q_tokens: np.ndarray, shape: tuple[int, int, int], token_shape: tuple[int, int, int]) -> None:
-    """Set the residual symbols of the voxels that edge padding added (beyond ``shape``) to 0."""
-    if all(s % t == 0 for s, t in zip(shape, token_shape)):
-        return
-    inside = to_tokens(np.ones(shape, np.bool_), token_shape, pad_mode="constant")
-    q_tokens[~inside] = 0
+    # |r| <= span (voxels and table entries lie in [lo, hi]), so |q| <= largest
+    span, divisor = hi - lo, 2 * max_error + 1
+    largest = (span + max_error) // divisor
+    symbol_type = np.int16 if largest <= np.iinfo(np.int16).max else np.int32
+    q_tokens = np.empty((len(indices), table.shape[1]), symbol_type)
+    energy = np.empty(len(indices), np.int64)
+    # the quantised magnitudes of every |r| as a table where the span is small (uint8 /
+    # uint16 data), else the loop divides
+    magnitudes = ((np.arange(span + 1, dtype=np.int64) + max_error) // divisor
+                  if span <= _MAGNITUDE_TABLE_MAX else np.empty(0, np.int64))
+    numba_support.loops("quantize.voxel_loops").quantized_residuals(
+        vol, indices, table, max_error, np.array(model.token_shape, np.int64), magnitudes, q_tokens, energy)
+    return q_tokens, energy
 
 
 def context_classes(indices: np.ndarray, token_energy: np.ndarray, codebook_size: int, n_voxels: int) -> np.ndarray:

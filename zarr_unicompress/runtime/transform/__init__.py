@@ -3,7 +3,7 @@ out (analysis), and back (synthesis, with dequantisation and the base for ratio-
 
 Modules: :mod:`.cdf97` (2D lifting per slice, slabs), :mod:`.wavelet_residual` (levels, band
 layout, dead-zone quantiser, 4 x 4 zero blocks, stream parameters), :mod:`.compiled_synthesis`
-(a ratio-mode chunk's whole reconstruction in compiled loops), :mod:`.cdf97_z` (the CDF 9/7
-wavelet along z of the 3D ratio coder), and the numba kernels :mod:`.lifting_loops`,
-:mod:`.block_loops`, :mod:`.synthesis_loops`, :mod:`.zlift_loops`.
+(a ratio-mode chunk's whole reconstruction), :mod:`.cdf97_z` (the CDF 9/7 wavelet along z of
+the 3D ratio coder), and the loops (the one implementation of each kernel, compiled by numba)
+:mod:`.lifting_loops`, :mod:`.block_loops`, :mod:`.synthesis_loops`, :mod:`.zlift_loops`.
 """

@@ -1,19 +1,20 @@
-"""Compiled (numba) cut of a wavelet band into zero blocks with their peaks: the values of
-:func:`.wavelet_residual.to_blocks` and :func:`.wavelet_residual.block_peaks` in one pass.
+"""The cut of a wavelet band into zero blocks with their peaks
+(:func:`.wavelet_residual.cut_into_blocks`), as loops compiled by numba (see
+:mod:`.numba_support`).
 
 The encoder cuts every band of a chunk into ZERO_BLOCK x ZERO_BLOCK blocks and takes each
 block's largest |coefficient|; in NumPy that is a transposing copy and five strided maximum
-passes, here one read of the band. :func:`put_block_row` places one block row; the encoder's
-last lifting step (:func:`.lifting_loops.forward_x_blocks`) calls it directly. Plain copies and
-comparisons: the same values bit for bit. Imported only where :func:`.numba_support.enabled`.
+passes (tests/reference/transform.py), here one read of the band. :func:`put_block_row`
+places one block row; the encoder's last lifting step (:func:`.lifting_loops.forward_x_blocks`)
+calls it directly. Plain copies and comparisons: the same values on every machine.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+from ..numba_support import jit
 
-_jit = numba.njit(cache=True, nogil=True, fastmath=False)
+_jit = jit(cache=True, nogil=True, fastmath=False)
 
 
 @_jit

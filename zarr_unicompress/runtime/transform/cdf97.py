@@ -1,5 +1,5 @@
 """2D CDF 9/7 wavelet per z-slice by lifting, in float32: PyWavelets' ``bior4.4`` with
-``mode="periodization"``, 2.6x faster in NumPy and 10-13x with the compiled loops.
+``mode="periodization"``, 10-13x faster with the compiled loops.
 
 The transform is the one PyWavelets computes (the tests compare both to float32 rounding):
 each level splits axis y, then axis x, into low (s) and high (d) halves with the four
@@ -10,11 +10,11 @@ axis. The inverse crops each level to the next band's size, as ``pywt.waverec2``
 
 Why not PyWavelets: its convolution along the non-contiguous axis y gathers every column
 into a buffer and costs three times the contiguous axis, and a 5-level transform of a
-(30, 512, 512) chunk took 0.14 s, half of a ratio-mode encode or decode then. Here each step is a
-whole-slab NumPy add or multiply (so the work is the same on every machine: IEEE float32
-add and multiply, no fused multiply-add), run on slabs of a few slices that stay in cache.
-Where numba runs (:mod:`.numba_support`), the same operations run as compiled loops
-(:mod:`.lifting_loops`), 3-4x faster, with the same values bit for bit.
+(30, 512, 512) chunk took 0.14 s, half of a ratio-mode encode or decode then. Here the lifting
+runs as the loops of :mod:`.lifting_loops` (compiled by numba, see :mod:`.numba_support`: IEEE
+float32 add and multiply in a fixed order, no fused multiply-add, so the same values on every
+machine), on slabs of a few slices that stay in cache; this module cuts the slabs and sizes the
+bands.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ _LOW_GAIN = np.float32(np.sqrt(2.0) / _KAPPA)
 _HIGH_GAIN = np.float32(-_KAPPA / np.sqrt(2.0))
 #: the float32 constants of the forward steps (alpha, beta, gamma, delta, low gain, high
 #: gain) and of the inverse ones (-delta, -gamma, -beta, -alpha, 1 / low gain, 1 / high
-#: gain), as the NumPy steps below use them, for the compiled loops.
+#: gain), as the loops take them.
 _FORWARD_STEPS = np.array([_ALPHA, _BETA, _GAMMA, _DELTA, _LOW_GAIN, _HIGH_GAIN], np.float32)
 INVERSE_STEPS = np.array([-_DELTA, -_GAMMA, -_BETA, -_ALPHA, np.float32(1.0 / _LOW_GAIN),
                           np.float32(1.0 / _HIGH_GAIN)], np.float32)
@@ -85,10 +85,8 @@ def analyze(volume: np.ndarray, levels: int, base: float | np.ndarray = 0.0,
     for z0 in range(0, z, step):
         slab = slice(z0, z0 + step)
         slab_bands: Bands = [np.empty(0, np.float32)] * (1 + 3 * levels)
-        if (compiled := _loops()) is not None:
-            approx, details = _compiled_x(compiled, *_compiled_first_y(compiled, volume, base, slab))
-        else:  # the first level splits the rows of the input itself (no float32 copy of the slab)
-            approx, details = _forward_2d_halves(*_difference_halves(volume, base, slab))
+        # the first level splits the rows of the input itself (no float32 copy of the slab)
+        approx, details = _compiled_x(_loops(), *_compiled_first_y(_loops(), volume, base, slab))
         for level in range(levels):
             if level:
                 approx, details = _forward_2d(approx)
@@ -107,11 +105,10 @@ def analyze_into_blocks(volume: np.ndarray, levels: int, base: float | np.ndarra
                         peaks: list[np.ndarray], block: int) -> bool:
     """:func:`analyze` with each band written straight into its zero blocks: ``units[k]``
     (z * by * bx, block**2) float32 and ``peaks[k]`` (z * by * bx,) float32 of band k in coding
-    order, laid out as :func:`.wavelet_residual.to_blocks` and
-    :func:`.wavelet_residual.block_peaks` give them (the same values). Only with the compiled
-    loops (:mod:`.numba_support`): returns False, writing nothing, without them."""
+    order, laid out as :func:`.wavelet_residual.cut_into_blocks` writes them (the same
+    values). Returns False, writing nothing, for 0 levels."""
     compiled = _loops()
-    if compiled is None or levels < 1:
+    if levels < 1:
         return False
     _check_block_layout(volume, levels, base, units, peaks, block)
     nothing = np.empty((0, 0, 0), np.float32)
@@ -162,7 +159,8 @@ def band_shapes(shape: tuple[int, int, int], levels: int) -> list[tuple[int, int
 def synthesize(bands: Bands, levels: int, shape: tuple[int, int, int],
                consume: Callable[[slice, np.ndarray], None] | None = None) -> np.ndarray | None:
     """Inverse of :func:`analyze`: the (z, y, x) float32 array of ``shape`` from its bands
-    (float32, coding order), as ``pywt.waverec2`` computes it, cropped to ``shape``.
+    (float32, coding order; other dtypes are converted), as ``pywt.waverec2`` computes it,
+    cropped to ``shape``. Raises ValueError where a level's bands differ in shape.
 
     With ``consume``, each slab (a slice along z and its (n, y, x) float32 values, which the
     callee may modify) goes to ``consume`` while it is still in cache, and nothing is returned.
@@ -193,29 +191,14 @@ def difference(volume: np.ndarray, base: float | np.ndarray, slab: slice | tuple
     return out
 
 
-def _difference_halves(volume: np.ndarray, base: float | np.ndarray, slab: slice) -> tuple[np.ndarray, np.ndarray]:
-    """Even and odd rows (along y) of ``volume[slab] - base[slab]`` as new float32 arrays, the
-    odd ones ending with a repeat of the last row where y is odd (as :func:`_split` extends odd
-    lengths): the values of splitting :func:`difference`'s result, without writing and reading
-    back a float32 copy of the whole slab."""
-    part = volume[slab]
-    reference = base[slab] if isinstance(base, np.ndarray) else base
-    rows = part.shape[1]
-    odd: slice | np.ndarray = slice(1, None, 2) if rows % 2 == 0 else np.r_[1:rows:2, rows - 1]
-    return (difference(part, reference, (slice(None), slice(0, None, 2))),
-            difference(part, reference, (slice(None), odd)))
-
-
 def _forward_2d(a: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """One level on (z, y, x) float32: approximation and (horizontal, vertical, diagonal)
     details."""
-    if (compiled := _loops()) is not None:
-        return _compiled_x(compiled, *_compiled_forward(compiled.forward_y, a, 1))
-    return _forward_2d_halves(*_split(a, 1))
+    return _compiled_x(_loops(), *_compiled_forward(_loops().forward_y, a, 1))
 
 
-def _loops() -> ModuleType | None:
-    """:mod:`.lifting_loops` where numba runs (:mod:`.numba_support`), else None."""
+def _loops() -> ModuleType:
+    """:mod:`.lifting_loops` (compiled by numba, or plain: see :mod:`.numba_support`)."""
     return numba_support.loops("transform.lifting_loops")
 
 
@@ -228,7 +211,7 @@ def _half_shape(shape: tuple[int, ...], axis: int) -> list[int]:
 
 def _compiled_forward(kernel: Callable, a: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     """Low and high halves (new float32 arrays) of float32 ``a`` along ``axis`` by a compiled
-    loop of :mod:`.lifting_loops` (the values of :func:`_forward_axis`)."""
+    loop of :mod:`.lifting_loops`."""
     low, high = np.empty(_half_shape(a.shape, axis), np.float32), np.empty(_half_shape(a.shape, axis), np.float32)
     kernel(a, low, high, _FORWARD_STEPS)
     return low, high
@@ -257,21 +240,13 @@ def _compiled_x(compiled: ModuleType, low_y: np.ndarray,
 
 
 def _compiled_inverse(kernel: Callable, low: np.ndarray, high: np.ndarray, axis: int) -> np.ndarray:
-    """:func:`_inverse_axis` by a compiled loop of :mod:`.lifting_loops` (same values)."""
+    """Interleaved signal (float32, twice the halves' length along ``axis``) of two halves, by a
+    loop of :mod:`.lifting_loops`."""
     shape = list(low.shape)
     shape[axis] *= 2
     out = np.empty(shape, np.float32)
     kernel(low, high, out, INVERSE_STEPS)
     return out
-
-
-def _forward_2d_halves(even_y: np.ndarray, odd_y: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """:func:`_forward_2d` of an array given as its even and odd rows along y (contiguous
-    float32, which the lifting overwrites)."""
-    low_y, high_y = _lift(even_y, odd_y, 1)
-    approx, vertical = _forward_axis(low_y, 2)
-    horizontal, diagonal = _forward_axis(high_y, 2)
-    return approx, (horizontal, vertical, diagonal)
 
 
 def _inverse_2d(approx: np.ndarray, details: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -282,83 +257,11 @@ def _inverse_2d(approx: np.ndarray, details: tuple[np.ndarray, ...]) -> np.ndarr
     return _inverse_axis(low_y, high_y, 1)
 
 
-def _along(axis: int, start: int | None, stop: int | None, step: int | None = None) -> tuple[slice, ...]:
-    """Index of a (z, y, x) array that slices ``axis`` only."""
-    index = [slice(None)] * 3
-    index[axis] = slice(start, stop, step)
-    return tuple(index)
-
-
-def _forward_axis(a: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Low and high halves (contiguous float32) of ``a`` along ``axis`` (1 or 2)."""
-    return _lift(*_split(a, axis), axis)
-
-
-def _split(a: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Even and odd samples of ``a`` along ``axis`` (contiguous float32 copies); an odd length
-    is first extended by a repeat of its last sample."""
-    n = a.shape[axis]
-    if n % 2:
-        a = np.concatenate([a, a[_along(axis, n - 1, n)]], axis=axis)
-    return (np.ascontiguousarray(a[_along(axis, 0, None, 2)], dtype=np.float32),
-            np.ascontiguousarray(a[_along(axis, 1, None, 2)], dtype=np.float32))
-
-
-def _lift(low: np.ndarray, high: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """The forward lifting steps and scaling on even (``low``) and odd (``high``) samples along
-    ``axis``, in place; returns (low, high) halves."""
-    scratch = np.empty_like(low)
-    _predict(high, low, _ALPHA, axis, scratch)
-    _update(low, high, _BETA, axis, scratch)
-    _predict(high, low, _GAMMA, axis, scratch)
-    _update(low, high, _DELTA, axis, scratch)
-    low *= _LOW_GAIN
-    high *= _HIGH_GAIN
-    return low, high
-
-
 def _inverse_axis(low_band: np.ndarray, high_band: np.ndarray, axis: int) -> np.ndarray:
-    """Interleaved signal (float32, twice the halves' length along ``axis``) of two halves."""
-    compiled = _loops()
-    if (compiled is not None and low_band.dtype == high_band.dtype == np.float32 and low_band.ndim == 3
-            and low_band.shape == high_band.shape):  # the loops check no index: same shapes only
-        return _compiled_inverse(compiled.inverse_y if axis == 1 else compiled.inverse_x, low_band, high_band, axis)
-    low = low_band * np.float32(1.0 / _LOW_GAIN)
-    high = high_band * np.float32(1.0 / _HIGH_GAIN)
-    scratch = np.empty_like(low)
-    _update(low, high, -_DELTA, axis, scratch)
-    _predict(high, low, -_GAMMA, axis, scratch)
-    _update(low, high, -_BETA, axis, scratch)
-    _predict(high, low, -_ALPHA, axis, scratch)
-    shape = list(low.shape)
-    shape[axis] *= 2
-    out = np.empty(shape, np.float32)
-    out[_along(axis, 0, None, 2)] = low
-    out[_along(axis, 1, None, 2)] = high
-    return out
-
-
-def _predict(high: np.ndarray, low: np.ndarray, coef: float, axis: int, scratch: np.ndarray) -> None:
-    """high[n] += coef * (low[n] + low[n + 1]) along ``axis``, periodic; in place."""
-    m = low.shape[axis]
-    c = np.float32(coef)
-    body, wrap = _along(axis, 0, m - 1), _along(axis, m - 1, m)
-    term = np.add(low[body], low[_along(axis, 1, m)], out=scratch[body])
-    term *= c
-    high[body] += term
-    term = np.add(low[wrap], low[_along(axis, 0, 1)], out=scratch[wrap])
-    term *= c
-    high[wrap] += term
-
-
-def _update(low: np.ndarray, high: np.ndarray, coef: float, axis: int, scratch: np.ndarray) -> None:
-    """low[n] += coef * (high[n - 1] + high[n]) along ``axis``, periodic; in place."""
-    m = high.shape[axis]
-    c = np.float32(coef)
-    body, first = _along(axis, 1, m), _along(axis, 0, 1)
-    term = np.add(high[_along(axis, 0, m - 1)], high[body], out=scratch[body])
-    term *= c
-    low[body] += term
-    term = np.add(high[_along(axis, m - 1, m)], high[first], out=scratch[first])
-    term *= c
-    low[first] += term
+    """Interleaved signal (float32, twice the halves' length along ``axis``, 1 or 2) of two
+    halves of one shape."""
+    if low_band.ndim != 3 or low_band.shape != high_band.shape:  # the loops check no index
+        raise ValueError(f"inverse lifting of halves of shapes {low_band.shape} and {high_band.shape}")
+    low = low_band.astype(np.float32, copy=False)
+    high = high_band.astype(np.float32, copy=False)
+    return _compiled_inverse(_loops().inverse_y if axis == 1 else _loops().inverse_x, low, high, axis)

@@ -11,9 +11,9 @@ bior4.4 scaling: DC gain sqrt(2) per level, so the bands stay near orthonormal a
 quantiser step stays near MSE-optimal across z levels). The extension is whole-sample
 symmetric (x[-1] = x[1], x[n] = x[n - 2]) rather than periodic: a chunk's first and last slices
 are not neighbours. Every step is one IEEE float32 add or multiply per sample, in the same
-order in NumPy (here), in the compiled loops (:mod:`.zlift_loops`, used where numba runs,
-the same values bit for bit) and in torch (:mod:`..device.cdf97_torch`), so the inverse gives
-the same float32 values on every thread count, process and device.
+order in the loops (:mod:`.zlift_loops`, compiled by numba, see :mod:`..numba_support`) and in
+torch (:mod:`..device.cdf97_torch`), so the inverse gives the same float32 values on every
+thread count, process and device.
 """
 
 from __future__ import annotations
@@ -80,63 +80,8 @@ def _run(a: np.ndarray, levels: int, inverse: bool) -> None:
         return
     rows = a.reshape(a.shape[0], -1)
     compiled = numba_support.loops("transform.zlift_loops")
-    if compiled is not None:
-        low = np.empty(((a.shape[0] + 1) // 2, rows.shape[1]), np.float32)
-        high = np.empty_like(low)
-        for n in (reversed(sizes) if inverse else sizes):
-            (compiled.inverse_level if inverse else compiled.forward_level)(
-                rows, n, low, high, INVERSE_STEPS if inverse else FORWARD_STEPS)
-        return
+    low = np.empty(((a.shape[0] + 1) // 2, rows.shape[1]), np.float32)
+    high = np.empty_like(low)
     for n in (reversed(sizes) if inverse else sizes):
-        (_inverse_level if inverse else _forward_level)(rows, n)
-
-
-def _next(s: np.ndarray, nd: int) -> np.ndarray:
-    """s[i + 1] for i < nd, mirrored past the end (s[ns] = s[ns - 1])."""
-    return s[1: nd + 1] if len(s) > nd else np.concatenate([s[1:], s[-1:]])
-
-
-def _prev_cur(d: np.ndarray, ns: int) -> tuple[np.ndarray, np.ndarray]:
-    """(d[i - 1], d[i]) for i < ns, mirrored at both ends (d[-1] = d[0], d[nd] = d[nd - 1])."""
-    prev = np.concatenate([d[:1], d[: ns - 1]])
-    return prev, (d if len(d) == ns else np.concatenate([d, d[-1:]]))
-
-
-def _predict(d: np.ndarray, s: np.ndarray, c: np.float32) -> None:
-    """d[i] += c * (s[i + 1] + s[i]), in place."""
-    term = _next(s, len(d)) + s[: len(d)]
-    term *= c
-    d += term
-
-
-def _update(s: np.ndarray, d: np.ndarray, c: np.float32) -> None:
-    """s[i] += c * (d[i - 1] + d[i]), in place."""
-    prev, cur = _prev_cur(d, len(s))
-    term = prev + cur
-    term *= c
-    s += term
-
-
-def _forward_level(rows: np.ndarray, n: int) -> None:
-    c = FORWARD_STEPS
-    s, d = rows[0:n:2].copy(), rows[1:n:2].copy()
-    _predict(d, s, c[0])
-    _update(s, d, c[1])
-    _predict(d, s, c[2])
-    _update(s, d, c[3])
-    s *= c[4]
-    d *= c[5]
-    rows[: len(s)] = s
-    rows[len(s): n] = d
-
-
-def _inverse_level(rows: np.ndarray, n: int) -> None:
-    c = INVERSE_STEPS
-    ns = -(-n // 2)
-    s, d = rows[:ns] * c[4], rows[ns:n] * c[5]
-    _update(s, d, c[0])
-    _predict(d, s, c[1])
-    _update(s, d, c[2])
-    _predict(d, s, c[3])
-    rows[0:n:2] = s
-    rows[1:n:2] = d
+        (compiled.inverse_level if inverse else compiled.forward_level)(
+            rows, n, low, high, INVERSE_STEPS if inverse else FORWARD_STEPS)

@@ -1,8 +1,7 @@
-"""Ratio-mode reconstruction by the compiled loops of :mod:`.synthesis_loops` (where numba
-runs): the bands dequantised into one float32 buffer, then one call for the inverse transform,
-base, rounding and clipping of the whole chunk. Same voxels as the NumPy reconstruction of
-:func:`..coders.ratio.reconstruct_wavelet`; fewer Python-level calls, so that threads decoding
-at once wait less for the GIL."""
+"""Ratio-mode reconstruction by the loops of :mod:`.synthesis_loops` (compiled by numba, see
+:mod:`..numba_support`): the bands dequantised into one float32 buffer, then one call for the
+inverse transform, base, rounding and clipping of the whole chunk; few Python-level calls, so
+that threads decoding at once wait little for the GIL."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from types import ModuleType
 import numpy as np
 
 from ...errors import ChunkCorrupt
-from .cdf97 import INVERSE_STEPS, slab_slices, synthesize
+from .cdf97 import INVERSE_STEPS, slab_slices
 from .wavelet_residual import ZERO_BLOCK, band_shapes, block_grid
 
 
@@ -43,42 +42,29 @@ def synthesize_chunk(compiled: ModuleType, bands: list[tuple[np.ndarray | None, 
         if nonzero.shape != (n_blocks,) or values.size != int(np.count_nonzero(nonzero)) * ZERO_BLOCK**2:
             raise ChunkCorrupt(f"chunk band of shape {shape} holds {nonzero.size} block flags and {values.size} "
                                "values that do not fit it; the chunk is damaged")
-        compiled.dequantize_blocks(nonzero.view(np.uint8), values, step, band)
+        with np.errstate(over="ignore", invalid="ignore"):
+            compiled.dequantize_blocks(nonzero.view(np.uint8), values, step, band)
     is_array = isinstance(base, np.ndarray)
     if is_array and base.shape != out.shape:
         raise ValueError(f"base of shape {base.shape} for a chunk of shape {out.shape}")
-    answer = compiled.synthesize_into(flat, offsets, np.array(shapes, np.int64).reshape(-1, 3), levels,
-                                      slab_slices(out.shape), base if is_array else out[:0],
-                                      is_array, np.float32(0.0 if is_array else base), np.float32(lo),
-                                      np.float32(hi), INVERSE_STEPS, out)
+    with np.errstate(over="ignore", invalid="ignore"):  # (plain loops) a forged stream may overflow: checked
+        answer = compiled.synthesize_into(flat, offsets, np.array(shapes, np.int64).reshape(-1, 3), levels,
+                                          slab_slices(out.shape), base if is_array else out[:0],
+                                          is_array, np.float32(0.0 if is_array else base), np.float32(lo),
+                                          np.float32(hi), INVERSE_STEPS, out)
     if answer != compiled.FINISHED:
         raise ChunkCorrupt("chunk wavelet coefficients overflow when dequantised; the chunk is damaged")
 
 
-def synthesize_dequantized(compiled: ModuleType | None, buffer: np.ndarray, offsets: np.ndarray, shapes: np.ndarray,
-                           planes: list[np.ndarray], levels: int, base: np.float32, lo: int, hi: int,
-                           out: np.ndarray) -> None:
+def synthesize_dequantized(compiled: ModuleType, buffer: np.ndarray, offsets: np.ndarray, shapes: np.ndarray,
+                           levels: int, base: np.float32, lo: int, hi: int, out: np.ndarray) -> None:
     """Write into ``out`` (z, y, x; the chunk's integer dtype) the inverse 2D wavelet of bands
-    already dequantised, plus the flat ``base``, rounded and clipped to [lo, hi]: the bands are
-    ``planes`` (coding order, float32), views of ``buffer`` at ``offsets`` (n,) int64 with
-    ``shapes`` (n, 3) int64. By :func:`.synthesis_loops.synthesize_into` where ``compiled``,
-    else by the NumPy lifting of :mod:`.cdf97` (same voxels). Raises :class:`ChunkCorrupt` where
-    a value is not finite (a forged stream's coefficients overflowed)."""
-    if compiled is not None:
+    already dequantised, plus the flat ``base``, rounded and clipped to [lo, hi]: the bands (coding
+    order, float32) lie in ``buffer`` at ``offsets`` (n,) int64 with ``shapes`` (n, 3) int64. By
+    :func:`.synthesis_loops.synthesize_into` of ``compiled`` (:mod:`.synthesis_loops`). Raises
+    :class:`ChunkCorrupt` where a value is not finite (a forged stream's coefficients overflowed)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # (plain loops) a forged stream may overflow: checked
         answer = compiled.synthesize_into(buffer, offsets, shapes, levels, slab_slices(out.shape), out[:0], False,
                                           np.float32(base), np.float32(lo), np.float32(hi), INVERSE_STEPS, out)
-        if answer != compiled.FINISHED:
-            raise ChunkCorrupt("chunk wavelet coefficients overflow when dequantised; the chunk is damaged")
-        return
-    low, high = np.float32(lo), np.float32(hi)
-
-    def finish(slab: slice, values: np.ndarray) -> None:
-        values += base
-        if not np.isfinite(values).all():
-            raise ChunkCorrupt("chunk wavelet coefficients overflow when dequantised; the chunk is damaged")
-        np.rint(values, out=values)
-        np.clip(values, low, high, out=values)
-        out[slab] = values
-
-    with np.errstate(over="ignore", invalid="ignore"):
-        synthesize(planes, levels, out.shape, finish)
+    if answer != compiled.FINISHED:
+        raise ChunkCorrupt("chunk wavelet coefficients overflow when dequantised; the chunk is damaged")

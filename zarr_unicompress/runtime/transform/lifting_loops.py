@@ -1,40 +1,38 @@
-"""Compiled (numba) CDF 9/7 lifting along one axis, with the same float32 results as the
-NumPy steps of :mod:`.cdf97`.
+"""CDF 9/7 lifting along one axis as loops compiled by numba (plain Python where numba does
+not run, see :mod:`.numba_support`): the transform of :mod:`.cdf97`.
 
-Why: :mod:`.cdf97` runs each lifting step as three whole-array NumPy operations (an add into
-a scratch array, a multiply, an add in place), eight memory passes per step; a loop does one,
-and the split into (or merge from) even and odd samples goes into the same loop. The encoder's
+Why loops: whole-array NumPy lifting (an add into a scratch array, a multiply, an add in
+place per step) makes eight memory passes per step; a loop does one, and the split into (or
+merge from) even and odd samples goes into the same loop. The encoder's
 first level also takes the difference with the base in that split
 (:func:`forward_y_difference`), and its last step along x writes each band straight into its
 zero blocks with their peaks (:func:`forward_x_blocks`), instead of a float32 copy of the slab
 and a cut of every band afterwards. On one core a 5-level transform of a (30, 512, 512) chunk
 took 48 ms in NumPy and 14 ms here (benchmarks/RESULTS.md, v0.3.1).
 
-Same values, bit for bit: every sample gets the same IEEE float32 operations in the same
-order as in NumPy (``(a + b)`` rounded, times the float32 constant, rounded, added, rounded).
-numba compiles without fast-math, so LLVM neither reassociates nor fuses a multiply and an
-add (it may run several samples at once in SIMD registers, which rounds each the same way).
-The tests compare both paths on every shape class and dtype; the torch decoder
-(:mod:`.cdf97_torch`) follows the same sequence, so CPU and GPU decodes stay identical.
-
-This module imports numba; :mod:`.cdf97` imports it only where :func:`.numba_support.enabled`
-(numba installed and not turned off), else it runs its NumPy steps.
+The same values on every machine: every sample gets a fixed sequence of IEEE float32
+operations (``(a + b)`` rounded, times the float32 constant, rounded, added, rounded). numba
+compiles without fast-math, so LLVM neither reassociates nor fuses a multiply and an add (it
+may run several samples at once in SIMD registers, which rounds each the same way). The tests
+compare the loops with a whole-array NumPy reference (tests/reference/transform.py) on every
+shape class and dtype; the torch decoder (:mod:`.cdf97_torch`) follows the same sequence, so
+CPU and GPU decodes stay identical.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from .block_loops import put_block_row
+from ..numba_support import jit
 
 #: compiled with numba's on-disk cache, releasing the GIL, without fast-math (each IEEE float32
 #: operation on its own: never fused into a multiply-add, never reordered).
-_jit = numba.njit(cache=True, nogil=True, fastmath=False)
+_jit = jit(cache=True, nogil=True, fastmath=False)
 #: the periodic predict and update steps of a row are inlined into the row loops (as calls
 #: they made the x steps 20-30 % slower); the row helpers of the y steps stay calls (inlined,
 #: the y steps ran 2-3x slower)
-_row = numba.njit(cache=True, nogil=True, fastmath=False, inline="always")
+_row = jit(cache=True, nogil=True, fastmath=False, inline="always")
 
 
 @_jit

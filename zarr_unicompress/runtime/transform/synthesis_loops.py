@@ -1,8 +1,9 @@
-"""Compiled (numba) reconstruction of a ratio-mode chunk from its quantised bands: the values of
-:func:`..coders.ratio.reconstruct_wavelet`'s NumPy code, bit for bit, in two kinds of calls.
+"""The reconstruction of a ratio-mode chunk from its quantised bands
+(:func:`..coders.ratio.reconstruct_wavelet`) as loops compiled by numba (see
+:mod:`..numba_support`), in two kinds of calls.
 
 Why: decoding a ratio-mode (16, 256, 256) chunk made about 1,750 Python-level calls (cProfile),
-many of them in the NumPy reconstruction (per band a scatter of its zero blocks, a transposing
+many of them in the NumPy reconstruction before v0.4.3 (per band a scatter of its zero blocks, a transposing
 copy, a conversion and a scaling; per slab and level three lifting calls and their crops; per
 slab the base, a finiteness check, rounding, clipping and a cast), each holding the GIL
 between the compiled loops; now about 1,330. On many threads such calls queue for the GIL: on
@@ -12,20 +13,21 @@ chunk in 12.5 instead of 22.0 ms. Here each band is one call (:func:`dequantize_
 the inverse transform with the base, rounding and clipping of every slab is one more
 (:func:`synthesize_into`), all without the GIL.
 
-Same values: each coefficient is float32(q) * step as NumPy computes it, the lifting runs the
+The same values on every machine: each coefficient is float32(q) * step, the lifting runs the
 kernels of :mod:`.lifting_loops` on the same slabs and crops as :func:`.cdf97.synthesize`, and
-each voxel is rint(float32(v) + float32(base)) clipped to [lo, hi], as in NumPy's ``finish``.
+each voxel is rint(float32(v) + float32(base)) clipped to [lo, hi] (tests/reference/transform.py
+holds the NumPy reference).
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from .lifting_loops import inverse_x, inverse_y
 from .wavelet_residual import ZERO_BLOCK
+from ..numba_support import jit
 
-_jit = numba.njit(cache=True, nogil=True, fastmath=False)
+_jit = jit(cache=True, nogil=True, fastmath=False)
 
 #: :func:`synthesize_into`'s answers: the chunk is written, or a dequantised value overflowed.
 FINISHED = 0
@@ -39,9 +41,9 @@ def dequantize_blocks(nonzero, values, step, out):
     integer dtype, each times ``step`` (float32); unflagged blocks are zeros. Blocks are
     ZERO_BLOCK x ZERO_BLOCK squares in C order over the (z, ceil(y / ZERO_BLOCK),
     ceil(x / ZERO_BLOCK)) grid, their values in C order within a block, those past the band's
-    edges dropped (:func:`.wavelet_residual.to_blocks`). Written a row of the band at a time;
-    the block width is a constant, so that LLVM unrolls each block's run (with the width a
-    variable this took 4.5x as long). The caller checks the sizes: no index is checked here."""
+    edges dropped (:func:`.wavelet_residual.cut_into_blocks`). Written a row of the band at a
+    time; the block width is a constant, so that LLVM unrolls each block's run (with the width
+    a variable this took 4.5x as long). The caller checks the sizes: no index is checked here."""
     z, y, x = out.shape
     by = (y + ZERO_BLOCK - 1) // ZERO_BLOCK
     bx = (x + ZERO_BLOCK - 1) // ZERO_BLOCK

@@ -40,6 +40,8 @@ WAVELET = "bior4.4"
 MAX_LEVELS = 5
 #: rounding offset of the dead-zone quantiser (0.5 is plain rounding).
 DEADZONE_ROUNDING = 0.35
+#: the same as the loops take it.
+_ROUNDING = np.float32(DEADZONE_ROUNDING)
 _PARAMS = struct.Struct("<fBi")
 #: side (along y and x) of the blocks whose being all zero is coded as one flag.
 ZERO_BLOCK = 4
@@ -114,41 +116,24 @@ def synthesize(bands: list[np.ndarray], levels: int, shape: tuple[int, int, int]
 
 def quantize(band: np.ndarray, step: float) -> np.ndarray:
     """Dead-zone quantisation of a float32 band: int32 of the band's shape,
-    q = sign(c) * floor(|c| / step + DEADZONE_ROUNDING).
-
-    Computed as trunc(c / step + copysign(DEADZONE_ROUNDING, c)), which is the same float32
-    value (IEEE rounding is symmetric in the sign) in three passes instead of six. |q| < 2**31
-    for the encoder's steps (>= 0.05): five levels of the 2D transform scale a 16-bit range by
-    at most 2**5, so coefficients stay below 2**22."""
-    scaled = band / np.float32(step)
-    scaled += np.copysign(np.float32(DEADZONE_ROUNDING), scaled)
-    return scaled.astype(np.int32)  # float -> int conversion truncates toward zero
+    q = sign(c) * floor(|c| / step + DEADZONE_ROUNDING) in float32
+    (:func:`.quantize_loops.quantize_one`). |q| < 2**31 for the encoder's steps (>= 0.05): five
+    levels of the 2D transform scale a 16-bit range by at most 2**5, so coefficients stay
+    below 2**22."""
+    flat = np.ascontiguousarray(band, np.float32).reshape(-1)
+    out = np.empty(flat.size, np.int32)
+    numba_support.loops("quantize.quantize_loops").quantize_values(flat, np.float32(step), _ROUNDING, out)
+    return out.reshape(np.shape(band))
 
 
 @functools.lru_cache(maxsize=512)
 def magnitude_threshold(step: float, level: int = 1) -> np.float32:
     """The smallest float32 magnitude that :func:`quantize` maps to a value of magnitude
     ``level`` (>= 1) or more with ``step``: |c| >= this exactly where |quantize(c, step)| >=
-    level (the quantiser depends on |c| only and is monotone in it).
-
-    Found with :func:`quantize` itself as the test: among the 33 float32 values around
-    (level - DEADZONE_ROUNDING) * step (float32 rounding puts the threshold within an ulp or two
-    of it), else by bisection on the bit patterns of positive float32s, which are ordered as
-    their values. Cached: rate control asks for the same steps band after band."""
-    guess = int(np.array((level - DEADZONE_ROUNDING) * step, np.float32).view(np.int32))
-    near = np.arange(max(guess - 16, 0), guess + 17, dtype=np.int32)
-    reached = np.abs(quantize(near.view(np.float32), step)) >= level
-    if not reached[0] and reached[-1]:
-        return near.view(np.float32)[int(np.argmax(reached))]
-    low = 0  # bits of 0.0, which quantises to 0
-    high = int(np.array(level * step, np.float32).view(np.int32))  # c = level * step reaches level
-    while high - low > 1:
-        mid = (low + high) // 2
-        if abs(int(quantize(np.array([mid], np.int32).view(np.float32), step)[0])) >= level:
-            high = mid
-        else:
-            low = mid
-    return np.array(high, np.int32).view(np.float32)[()]
+    level (:func:`.quantize_loops.magnitude_threshold`). Cached: rate control asks for the same
+    steps band after band."""
+    return np.float32(numba_support.loops("quantize.quantize_loops").magnitude_threshold(
+        np.float32(step), level, _ROUNDING))
 
 
 def block_grid(shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -157,83 +142,17 @@ def block_grid(shape: tuple[int, int, int]) -> tuple[int, int, int]:
     return z, -(-y // ZERO_BLOCK), -(-x // ZERO_BLOCK)
 
 
-def to_blocks(band: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """(z, y, x) band -> (n_blocks, ZERO_BLOCK**2) copy in block order, zero-padded at the far
-    edges; written into ``out`` (C-contiguous, that shape and the band's dtype) where given.
-
-    Each block row of ZERO_BLOCK values is moved as one raw ``V{4 * itemsize}`` item (a bit
-    copy), a quarter of the items of an element-wise transpose and 1.4x faster.
-    """
-    z, by, bx = block_grid(band.shape)
-    b = ZERO_BLOCK
-    band = _padded_to_blocks(band)
-    run = _run_dtype(band.dtype)
-    runs = np.ascontiguousarray(band).view(run).reshape(z, by, b, bx)
-    if out is None:
-        out = np.empty((z * by * bx, b * b), band.dtype)
-    np.copyto(out.view(run).reshape(z, by, bx, b), runs.transpose(0, 1, 3, 2))
-    return out
-
-
-def _padded_to_blocks(band: np.ndarray) -> np.ndarray:
-    """``band`` (z, y, x), zero-padded at the far edges of y and x to whole blocks (itself if
-    it has whole blocks already)."""
-    z, by, bx = block_grid(band.shape)
-    if (by * ZERO_BLOCK, bx * ZERO_BLOCK) == band.shape[1:]:
-        return band
-    padded = np.zeros((z, by * ZERO_BLOCK, bx * ZERO_BLOCK), band.dtype)
-    padded[:, : band.shape[1], : band.shape[2]] = band
-    return padded
-
-
-def _run_dtype(dtype: np.dtype) -> np.dtype:
-    """Raw item of ZERO_BLOCK values of ``dtype`` (for moving block rows as one item)."""
-    return np.dtype(f"V{ZERO_BLOCK * np.dtype(dtype).itemsize}")
-
-
-def block_peaks(band: np.ndarray) -> np.ndarray:
-    """Largest |coefficient| of each block of :func:`to_blocks` (n_blocks,), in block order and
-    the band's dtype: maxima of whole rows first, so that no reduction runs over 16 values at
-    a time (five times faster than ``np.abs(to_blocks(band)).max(axis=1)``, same values)."""
-    z, by, bx = block_grid(band.shape)
-    b = ZERO_BLOCK
-    magnitude = _padded_to_blocks(np.abs(band))
-    rows = magnitude[:, 0::b]
-    for k in range(1, b):
-        rows = np.maximum(rows, magnitude[:, k::b])
-    cols = rows.reshape(z, by, bx, b)
-    peak = cols[..., 0]
-    for k in range(1, b):
-        peak = np.maximum(peak, cols[..., k])
-    return peak.ravel()
-
-
 def cut_into_blocks(band: np.ndarray, units: np.ndarray, peaks: np.ndarray) -> None:
-    """:func:`to_blocks` of ``band`` (z, y, x) into ``units`` (n_blocks, ZERO_BLOCK**2) and its
-    :func:`block_peaks` into ``peaks`` (n_blocks,), both in the band's dtype; in one compiled
-    pass for float32 bands where numba is installed (same values). Other shapes raise
-    ValueError (the compiled loop checks no index)."""
+    """The zero blocks of ``band`` (z, y, x) float32 into ``units`` (n_blocks, ZERO_BLOCK**2)
+    float32, in block order (z, block row, block column; row-major inside a block), zero-padded
+    at the far edges of y and x, and each block's largest |coefficient| into ``peaks``
+    (n_blocks,) float32: one pass of :func:`.block_loops.cut`. Other shapes or dtypes raise
+    ValueError (the loop checks no index)."""
     z, by, bx = block_grid(band.shape)
     if units.shape != (z * by * bx, ZERO_BLOCK**2) or peaks.shape != (z * by * bx,):
         raise ValueError(f"a band of shape {band.shape} has {z * by * bx} blocks: units {units.shape} "
                          f"and peaks {peaks.shape} do not fit")
-    compiled = numba_support.loops("transform.block_loops")
-    if compiled is not None and band.dtype == units.dtype == peaks.dtype == np.float32:
-        compiled.cut(band, units, peaks, ZERO_BLOCK)
-        return
-    to_blocks(band, out=units)
-    peaks[:] = block_peaks(band)
-
-
-def from_blocks(nonzero: np.ndarray, values: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """Inverse of :func:`to_blocks` given the blocks' flags (n_blocks,) bool and the values of
-    the flagged blocks (n_flagged * ZERO_BLOCK**2,): the band (z, y, x) in ``values``' dtype."""
-    z, by, bx = block_grid(shape)
-    b = ZERO_BLOCK
-    blocks = np.zeros((nonzero.size, b * b), values.dtype)
-    blocks[nonzero] = values.reshape(-1, b * b)
-    runs = blocks.view(_run_dtype(values.dtype)).reshape(z, by, bx, b)
-    band = np.ascontiguousarray(runs.transpose(0, 1, 3, 2)).view(values.dtype).reshape(z, by * b, bx * b)
-    if (by * b, bx * b) == shape[1:]:
-        return band
-    return np.ascontiguousarray(band[:, : shape[1], : shape[2]])
+    if not band.dtype == units.dtype == peaks.dtype == np.float32 or band.ndim != 3:
+        raise ValueError(f"zero blocks are cut from float32 bands into float32 arrays, got {band.dtype} "
+                         f"{band.ndim}D into {units.dtype} and {peaks.dtype}")
+    numba_support.loops("transform.block_loops").cut(band, units, peaks, ZERO_BLOCK)

@@ -1,17 +1,17 @@
-"""Compiled (numba) CDF 9/7 lifting along z with symmetric extension: the same float32
-operations in the same order as the NumPy steps of :mod:`.cdf97_z` (each sample: (a + b)
-rounded, times the float32 constant, rounded, added, rounded; numba compiles without
-fast-math, so LLVM neither reassociates nor fuses a multiply and an add).
+"""CDF 9/7 lifting along z with symmetric extension (:mod:`.cdf97_z`) as loops compiled by
+numba (see :mod:`..numba_support`): each sample gets (a + b) rounded, times the float32
+constant, rounded, added, rounded; numba compiles without fast-math, so LLVM neither
+reassociates nor fuses a multiply and an add (tests/reference/transform.py is the
+whole-array NumPy reference).
 
 Arrays are viewed as (n, m): n samples along z, m = y * x columns; every step runs over whole
 rows (unit stride, vectorised by LLVM).
 """
 from __future__ import annotations
 
-import numba
-import numpy as np
+from ..numba_support import jit
 
-_jit = numba.njit(cache=True, nogil=True, fastmath=False)
+_jit = jit(cache=True, nogil=True, fastmath=False)
 
 
 @_jit
