@@ -11,6 +11,9 @@ from .row_kernels import ALPHABET, DIRECT, TOKEN_CTX, zigzag_token
 from .taps import N_TAPS
 
 _STEPS = 8
+#: the type of array indices in the vectorised loops: int here, numpy.uint64 where
+#: :mod:`.fast_loops` compiles them (no negative-index tests).
+_unsigned = int
 #: 2 log2(1 + k / _STEPS) for k = 0 .. 4095: the approximate bits of a residual k / _STEPS steps.
 _LOG_COST = 2.0 * np.log2(1.0 + np.arange(4096) / _STEPS)
 
@@ -21,9 +24,10 @@ def choose_rows(vp, coefs, ntaps, offs, shape, token, n_classes, n_2d, max_error
     of :data:`_LOG_COST`) of each allowed predictor on the original voxels of every
     ``row_step``-th row of the token (rows row_step // 2, row_step // 2 + row_step, ... of it;
     row 0 of a slice never), plus ``switch_bits`` where the index differs from the one of the
-    token to the left (or above). ``vp`` is the chunk in the padded work layout (float64, the
-    margins replicated from the edges), ``coefs`` (K*N_TAPS,) float64 the integer
-    coefficients; ``acc`` (X,) and ``cost`` (TX*K,) float64 scratch. Each predictor's sum is taken
+    token to the left (or above). ``vp`` is the chunk in the padded work layout (float32, the
+    margins replicated from the edges), ``coefs`` (K*N_TAPS,) float32 the integer
+    coefficients; ``acc`` (X,) float32 and ``cost`` (TX*K,) float64 scratch (float32 sums: 8
+    lanes a vector; their rounding only sways the choice, the same on every machine). Each predictor's sum is taken
     over a whole row at once (long loops the compiler vectorises)."""
     nz, ny, nx = shape[0], shape[1], shape[2]
     yp = ny + 5
@@ -32,6 +36,8 @@ def choose_rows(vp, coefs, ntaps, offs, shape, token, n_classes, n_2d, max_error
     ty_n = (ny + token - 1) // token
     tx_n = (nx + token - 1) // token
     scale = _STEPS / ((2 * max_error + 1) * 4096.0)
+    un = _unsigned(nx)
+    ut = _unsigned(token)
     for z in range(nz):
         allowed = n_2d if z == 0 else n_classes
         for ty in range(ty_n):
@@ -42,18 +48,20 @@ def choose_rows(vp, coefs, ntaps, offs, shape, token, n_classes, n_2d, max_error
                     continue
                 row = (z + 1) * sy + (y + 3) * xp + 2
                 for k in range(allowed):
-                    for x in range(nx):
+                    for x in range(un):
                         acc[x] = 0.0
-                    for t in range(ntaps[k]):
-                        c = coefs[k * N_TAPS + t]
-                        if c == 0.0:
-                            continue
-                        o = row + offs[t]
-                        for x in range(nx):
-                            acc[x] += c * vp[o + x]
-                    for x in range(nx):
-                        a = abs(vp[row + x] * 4096.0 - acc[x]) * scale
-                        cost[(x // token) * n_classes + k] += _LOG_COST[int(a) if a < 4095.0 else 4095]
+                    base = k * N_TAPS
+                    for t in range(0, ntaps[k], 2):  # two taps a pass (N_TAPS and N_TAPS_2D are even)
+                        c0 = coefs[base + t]
+                        c1 = coefs[base + t + 1]
+                        o0 = _unsigned(row + offs[t])
+                        o1 = _unsigned(row + offs[t + 1])
+                        for x in range(un):
+                            acc[x] += c0 * vp[o0 + x] + c1 * vp[o1 + x]
+                    r0 = _unsigned(row)
+                    for x in range(un):
+                        a = abs(vp[r0 + x] * 4096.0 - acc[x]) * scale
+                        cost[(x // ut) * n_classes + k] += _LOG_COST[int(a) if a < 4095.0 else 4095]
             for tx in range(tx_n):
                 ct = (z * ty_n + ty) * tx_n + tx
                 left = 0

@@ -75,9 +75,9 @@ def encode_payload2(vol: np.ndarray, max_error: int, lo: int, hi: int, model: Pr
     coefs, ntaps, mid_c = _model_arrays(model, mid)
     offs = flat_offsets(vol.shape)
     classes = np.zeros(nz * ty_n * tx_n, np.int64)
-    vp = np.pad(vol, ((1, 0), (3, 2), (2, 2)), mode="edge").astype(np.float64).ravel()
-    choose_rows(vp, coefs, ntaps, offs, shape, token, model.n_classes, model.classes_2d, max_error, SWITCH_BITS,
-                ROW_STEP, classes, np.zeros(nx, np.float64), np.zeros(tx_n * model.n_classes, np.float64))
+    vp = np.pad(vol, ((1, 0), (3, 2), (2, 2)), mode="edge").astype(np.float32).ravel()
+    choose_rows(vp, coefs.astype(np.float32), ntaps, offs, shape, token, model.n_classes, model.classes_2d, max_error,
+                SWITCH_BITS, ROW_STEP, classes, np.zeros(nx, np.float32), np.zeros(tx_n * model.n_classes, np.float64))
     del vp
     rp, qp = _ring(vol.shape)
     qv = np.zeros(vol.size, np.int64)
@@ -85,7 +85,7 @@ def encode_payload2(vol: np.ndarray, max_error: int, lo: int, hi: int, model: Pr
     scratch = [np.zeros(nx, np.float64) for _ in range(3)]
     none8, none64 = np.zeros(1, np.uint8), np.zeros(1, np.int64)
     closed_loop(0, vol.ravel(), qv, bv, rp, qp, classes, none64, coefs, ntaps, mid_c, offs, shape, token,
-                model.n_classes, model.classes_2d, lo, hi, mid, max_error, np.zeros(4, np.int64), np.zeros(1, np.uint16),
+                model.n_classes, model.classes_2d, lo, hi, mid, max_error, np.zeros(4, np.int64), np.zeros(row_kernels.WORD_PAD, np.uint16),
                 np.zeros(3, np.int64), none8, none64, none64, none8, np.zeros(4, np.int64), *scratch)
     del rp, qp
     n_tok = len(classes)
@@ -141,7 +141,8 @@ def decode_payload2(payload: bytes, shape: tuple[int, int, int], lo: int, hi: in
     if not ((states >= _STATE_LOW) & (states < _STATE_LOW << 16)).all():
         raise ChunkCorrupt("predictive rANS section starts with an impossible coder state; the chunk is damaged")
     dec_tables = tables.decoder_tables(tables.read_tables(table_bytes))
-    words = np.frombuffer(rans, "<u2", offset=_STATES.size).astype(np.uint16)
+    words = np.zeros((len(rans) - _STATES.size) // 2 + row_kernels.WORD_PAD, np.uint16)
+    words[:len(words) - row_kernels.WORD_PAD] = np.frombuffer(rans, "<u2", offset=_STATES.size)
     raw_arr = np.frombuffer(raw, np.uint8)
     closed_loop = _impl()[0]
     nz, ny, nx = shape
@@ -163,7 +164,7 @@ def decode_payload2(payload: bytes, shape: tuple[int, int, int], lo: int, hi: in
     if status != row_kernels.OK:
         what = "a bad predictor index" if status == row_kernels.BAD_CLASS else "a bad residual"
         raise ChunkCorrupt(f"predictive stream is damaged ({what}); the chunk cannot be decoded")
-    if ws[1] != len(words) or rs[2] != len(raw_arr) or not (states == _STATE_LOW).all():
+    if ws[1] != len(words) - row_kernels.WORD_PAD or rs[2] != len(raw_arr) or not (states == _STATE_LOW).all():
         raise ChunkCorrupt("predictive stream has data left after its last voxel or its coder does not end where "
                            "it began; the chunk is damaged")
     return out.reshape(shape)

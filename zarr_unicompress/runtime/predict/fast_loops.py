@@ -29,6 +29,6 @@ _quantise = _jit(row_kernels._quantise)
 _row0 = compiled_copy(_jit, row_kernels._row0, _quantise=_quantise, **_helpers)
 closed_loop = compiled_copy(_jit, row_kernels.closed_loop, _end_row=_end_row, row_ext=row_ext, _start_row=_start_row,
                             token_plane=token_plane, _row0=_row0, _quantise=_quantise, **_helpers)
-choose_rows = _jit(encode_kernels.choose_rows)
+choose_rows = compiled_copy(_jit, encode_kernels.choose_rows, _unsigned=np.uint64)
 emit = compiled_copy(_jit, encode_kernels.emit, zigzag_token=zigzag_token)
 pack_bits = _jit(encode_kernels.pack_bits)

@@ -49,6 +49,8 @@ _PREC = 14
 _MASK = (1 << _PREC) - 1
 _STATE_LOW = 1 << 16
 _BIN_SHIFT = 4
+#: zero words after the rANS words (the decoder reads a word per symbol, whether or not it moves).
+WORD_PAD = 64
 #: :func:`closed_loop` answers.
 OK, BAD_CLASS, BAD_RESIDUAL, EXHAUSTED = 0, 1, 2, 3
 #: the type of array indices in the vectorised loops: int here, numpy.uint64 where
@@ -114,7 +116,8 @@ def decode_symbol(st, words, ws, bin_tok, freq_t, start_t, ctx):
 def token_plane(classes, ct0, tx_n, token, nx, coefs, ntaps, offs, plane, plane_offs):
     """For the row of tokens whose first is ``classes[ct0]``: ``plane`` (N_TAPS*X,) float64 =
     per tap outside the row (those some token weighs), each voxel's coefficient (its token's),
-    ``plane_offs`` (N_TAPS,) int64 the taps' flat offsets; returns how many taps."""
+    ``plane_offs`` (N_TAPS + 1,) int64 the taps' flat offsets; returns how many planes (even,
+    the last one zero where needed)."""
     n = 0
     for t in range(N_TAPS):
         if t == TAP_W or t == TAP_WW or t == TAP_WWW:
@@ -130,6 +133,11 @@ def token_plane(classes, ct0, tx_n, token, nx, coefs, ntaps, offs, plane, plane_
         if used:
             plane_offs[n] = offs[t]
             n += 1
+    while n % 2:  # a zero plane up to an even count (read by :func:`row_ext` two at a time)
+        for x in range(nx):
+            plane[n * nx + x] = 0.0
+        plane_offs[n] = 0
+        n += 1
     return n
 
 
@@ -155,11 +163,13 @@ def row_ext(rp, qp, row, xp, sy, prev, nx, plane, plane_offs, n_taps, ext, gext,
         back = _unsigned(row - sy)
         for x in range(un):
             eext[x] += 2.0 * abs(qp[back + x])
-    for t in range(n_taps):
-        o = _unsigned(row + plane_offs[t])
+    for t in range(0, n_taps, 2):  # two taps a pass (n_taps even: a zero plane pads it; more
+        o0 = _unsigned(row + plane_offs[t])  # arrays a loop stop the compiler's vectorising)
+        o1 = _unsigned(row + plane_offs[t + 1])
         p0 = _unsigned(t * nx)
+        p1 = p0 + un
         for x in range(un):
-            ext[x] += plane[p0 + x] * rp[o + x]
+            ext[x] += plane[p0 + x] * rp[o0 + x] + plane[p1 + x] * rp[o1 + x]
 
 
 def _start_row(rp, slot, z, y, yp, xp, first):
@@ -259,9 +269,9 @@ def closed_loop(decoding, vol, qv, bv, rp, qp, classes, flags, coefs, ntaps, mid
     max_q = (hi - lo + max_error) // s + 1
     k1 = n_classes + 1
     inv_f = 1.0 / s
-    n_words = len(words)
-    plane = np.zeros(N_TAPS * nx, np.float32)
-    plane_offs = np.zeros(N_TAPS, np.int64)
+    n_words = len(words) - WORD_PAD
+    plane = np.zeros((N_TAPS + 1) * nx, np.float64)
+    plane_offs = np.zeros(N_TAPS + 1, np.int64)
     n_plane = 0
     first = float(0 - mid) if lo <= 0 <= hi else float(lo - mid)
     for z in range(nz):
@@ -344,19 +354,19 @@ def closed_loop(decoding, vol, qv, bv, rp, qp, classes, flags, coefs, ntaps, mid
                             while rank >= start_t[cb + u + 1]:
                                 u += 1
                             s0 = freq_t[cb + u] * (s0 >> _PREC) + rank - start_t[cb + u]
-                            if s0 < _STATE_LOW:
-                                word = 0
-                                if pos < n_words:
-                                    word = int(words[pos])
-                                pos += 1
-                                s0 = (s0 << 16) | word
+                            # renormalise without a branch (whether a word moves follows the data):
+                            # ``words`` holds WORD_PAD zero words past its end, and pos is checked
+                            # after each token (at most ``token`` symbols move it on)
+                            more = int(s0 < _STATE_LOW)
+                            s0 = (s0 << (more << 4)) | (int(words[pos]) & -more)
+                            pos += more
                             s0, s1, s2, s3 = s1, s2, s3, s0
                             n_sym += 1
                             if u >= DIRECT:
                                 k = u - DIRECT
                                 n = _DIRECT_EXP + (k >> MSB) - MSB
                                 u = (((1 << MSB) | (k & ((1 << MSB) - 1))) << n) | read_bits(raw, rs, n)
-                            q = -(u >> 1) - 1 if u & 1 else u >> 1
+                            q = (u >> 1) ^ -(u & 1)
                             if q > max_q or q < -max_q:
                                 return BAD_RESIDUAL
                     else:
@@ -383,6 +393,7 @@ def closed_loop(decoding, vol, qv, bv, rp, qp, classes, flags, coefs, ntaps, mid
                     ws[0] = n_sym
                     if pos > n_words:
                         ws[2] = 1
+                        return EXHAUSTED
                     ws[1] = pos
             _end_row(rp, slot, y, yp, xp, nx, y == ny - 1, z == 0 and slot == 1)
         if slot == 2:
