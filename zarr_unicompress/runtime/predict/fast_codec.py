@@ -85,8 +85,9 @@ def encode_payload2(vol: np.ndarray, max_error: int, lo: int, hi: int, model: Pr
     scratch = [np.zeros(nx, np.float64) for _ in range(3)]
     none8, none64 = np.zeros(1, np.uint8), np.zeros(1, np.int64)
     closed_loop(0, vol.ravel(), qv, bv, rp, qp, classes, none64, coefs, ntaps, mid_c, offs, shape, token,
-                model.n_classes, model.classes_2d, lo, hi, mid, max_error, np.zeros(4, np.int64), np.zeros(row_kernels.WORD_PAD, np.uint16),
-                np.zeros(3, np.int64), none8, none64, none64, none8, np.zeros(4, np.int64), *scratch)
+                model.n_classes, model.classes_2d, lo, hi, mid, max_error, np.zeros(4, np.int64),
+                np.zeros(row_kernels.WORD_PAD, np.uint16), np.zeros(3, np.int64), none8, none64, none64, none8,
+                np.zeros(4, np.int64), *scratch)
     del rp, qp
     n_tok = len(classes)
     codes = np.empty(vol.size + n_tok, np.int64)

@@ -6,8 +6,10 @@ coded 5-10 adaptive binary decisions per voxel (about 8 MB/s decode). Here, per 
 
 * the 33 taps that do not lie in the row (rows above, the two previous slices) are summed for
   the whole row before it (:func:`row_ext`, loops over contiguous voxels that the compiler
-  vectorises), with the parts of the activity that do not depend on the row; only the taps W,
-  WW, WWW and the row's own activity terms are summed voxel by voxel;
+  vectorises), with the activity context, which reads only the rows above and the previous
+  slice (never W: the decoder's symbol lookups then do not wait for the previous voxel); only
+  the taps W, WW, WWW are summed voxel by voxel (int64); row 0 of a slice is predicted by W with
+  the context |W - WW| / s + 2 |qW| (+ 2 |qP|) (:func:`_row0`);
 * each voxel's quantised residual q is one symbol (zigzag u = 2q or -2q - 1; u < DIRECT
   directly, larger u as a token of its exponent and top MSB bits plus raw low bits, in a
   separate bit stream) coded by rANS with static integer frequencies per activity bucket
@@ -144,7 +146,8 @@ def token_plane(classes, ct0, tx_n, token, nx, coefs, ntaps, offs, plane, plane_
 def row_ext(rp, qp, row, xp, sy, prev, nx, plane, plane_offs, n_taps, ext, gext, eext):
     """For the voxels of the row starting at ``row`` in the work slices (``rp`` reconstruction -
     mid, ``qp`` residuals, float64): ``ext`` = the sum of the taps outside the row times the
-    ``n_taps`` coefficients of :func:`token_plane`, ``gext`` = |NW - N| + |N - NE| + |N - NN| / 2, ``eext`` = 2 |qN| + |qNW| + |qNE| (+ 2 |qP| where ``prev``). Indices are
+    ``n_taps`` coefficients of :func:`token_plane`, ``gext`` = |NW - N| + |N - NE| + |N - NN| /
+    2, ``eext`` = 2 |qN| + |qNW| + |qNE| (+ 2 |qP| where ``prev``). Indices are
     ``_unsigned`` (numba: uint64, no negative-index tests: the loops vectorise)."""
     un = _unsigned(nx)
     up = _unsigned(row - xp)
