@@ -51,13 +51,25 @@ def choose_rows(vp, coefs, ntaps, offs, shape, token, n_classes, n_2d, max_error
                     for x in range(un):
                         acc[x] = 0.0
                     base = k * N_TAPS
-                    for t in range(0, ntaps[k], 2):  # two taps a pass (N_TAPS and N_TAPS_2D are even)
+                    nt = ntaps[k]
+                    t = 0
+                    while t < nt:  # four taps a pass, then two (N_TAPS and N_TAPS_2D are even)
                         c0 = coefs[base + t]
                         c1 = coefs[base + t + 1]
                         o0 = _unsigned(row + offs[t])
                         o1 = _unsigned(row + offs[t + 1])
-                        for x in range(un):
-                            acc[x] += c0 * vp[o0 + x] + c1 * vp[o1 + x]
+                        if t + 4 <= nt:
+                            c2 = coefs[base + t + 2]
+                            c3 = coefs[base + t + 3]
+                            o2 = _unsigned(row + offs[t + 2])
+                            o3 = _unsigned(row + offs[t + 3])
+                            for x in range(un):
+                                acc[x] += (c0 * vp[o0 + x] + c1 * vp[o1 + x]) + (c2 * vp[o2 + x] + c3 * vp[o3 + x])
+                            t += 4
+                        else:
+                            for x in range(un):
+                                acc[x] += c0 * vp[o0 + x] + c1 * vp[o1 + x]
+                            t += 2
                     r0 = _unsigned(row)
                     for x in range(un):
                         a = abs(vp[r0 + x] * 4096.0 - acc[x]) * scale

@@ -48,18 +48,27 @@ def _frequencies(counts: np.ndarray) -> np.ndarray:
     return freq
 
 
+def _frequencies_of_codes(codes: np.ndarray) -> np.ndarray:
+    """Frequencies (N_CTX*ALPHABET,) int64 of count codes (N_CTX, ALPHABET) uint8 (0: absent)."""
+    freq = np.zeros(codes.shape, np.int64)
+    for ctx in range(N_CTX):
+        used = np.flatnonzero(codes[ctx])
+        if len(used):
+            freq[ctx, used] = _frequencies(code_count(codes[ctx, used]))
+    return freq.ravel()
+
+
 def write_tables(counts: np.ndarray) -> tuple[bytes, np.ndarray]:
     """(table bytes, frequencies (N_CTX*ALPHABET,) int64) of symbol ``counts`` (N_CTX*ALPHABET,)
-    int64: the frequencies are those the decoder rebuilds from the bytes (0 where a token does
-    not occur)."""
-    counts = counts.reshape(N_CTX, ALPHABET)
+    int64: the frequencies are those :func:`read_tables` rebuilds from the bytes (0 where a
+    token does not occur)."""
+    codes = count_code(counts).reshape(N_CTX, ALPHABET)
     parts = []
     for ctx in range(N_CTX):
-        used = np.flatnonzero(counts[ctx])
+        used = np.flatnonzero(codes[ctx])
         n = int(used[-1]) + 1 if len(used) else 0
-        parts.append(bytes([n]) + count_code(counts[ctx, :n]).tobytes())
-    data = b"".join(parts)
-    return zlib.compress(data, 9), read_tables(zlib.compress(data, 9))
+        parts.append(bytes([n]) + codes[ctx, :n].tobytes())
+    return zlib.compress(b"".join(parts), 9), _frequencies_of_codes(codes)
 
 
 def read_tables(data: bytes) -> np.ndarray:
@@ -71,20 +80,17 @@ def read_tables(data: bytes) -> np.ndarray:
         raise ChunkCorrupt("predictive chunk's frequency tables do not inflate; the chunk is damaged") from None
     if not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
         raise ChunkCorrupt("predictive chunk's frequency tables are truncated or too long; the chunk is damaged")
-    freq = np.zeros((N_CTX, ALPHABET), np.int64)
+    codes = np.zeros((N_CTX, ALPHABET), np.uint8)
     at = 0
     for ctx in range(N_CTX):
         if at >= len(raw) or raw[at] > ALPHABET or at + 1 + raw[at] > len(raw):
             raise ChunkCorrupt("predictive chunk's frequency tables are malformed; the chunk is damaged")
         n = raw[at]
-        codes = np.frombuffer(raw, np.uint8, n, at + 1)
+        codes[ctx, :n] = np.frombuffer(raw, np.uint8, n, at + 1)
         at += 1 + n
-        used = np.flatnonzero(codes)
-        if len(used):
-            freq[ctx, used] = _frequencies(code_count(codes[used]))
     if at != len(raw):
         raise ChunkCorrupt("predictive chunk's frequency tables hold extra bytes; the chunk is damaged")
-    return freq.ravel()
+    return _frequencies_of_codes(codes)
 
 
 def encoder_tables(freq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
