@@ -144,3 +144,14 @@ def test_damaged_payloads_raise_or_decode(model, cut, flip, bit):
 def test_declared_range_beyond_version_2_raises(model):
     with pytest.raises(ChunkCorrupt):
         fast_codec.decode_payload2(b"\x00" * 40, (1, 4, 4), 0, 2**MAX_RANGE_BITS, 0, model, np.int32)
+
+
+@pytest.mark.parametrize("shape", [(3, 64, 64), (2, 32, 32), (3, 32, 31), (6, 32, 32)])
+def test_payload_under_another_shape_raises(model, shape):
+    """A header naming another shape than the payload's (the crafted header of a small payload
+    that declares a large chunk) is refused: its words or bits run out, or some are left."""
+    chunk = em_block((3, 32, 32)).astype(np.int64)
+    lo, hi = int(chunk.min()), int(chunk.max())
+    payload = fast_codec.encode_payload2(chunk, 0, lo, hi, model, 10**6)
+    with pytest.raises(ChunkCorrupt):
+        fast_codec.decode_payload2(payload, shape, lo, hi, 0, model, np.uint8)
