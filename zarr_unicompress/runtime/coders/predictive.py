@@ -51,7 +51,7 @@ class PredictiveCoder(Coder):
         raw = np.ascontiguousarray(chunk, dtype=chunk.dtype.newbyteorder("<")).tobytes()
         payload = None
         version, options = (FAST, 0) if fits(lo, hi) else (LEGACY, DEFAULT_OPTIONS)
-        if payload_affordable(chunk.shape, chunk.dtype.itemsize):  # else raw: see payload_affordable
+        if payload_affordable(chunk.shape, chunk.dtype.itemsize, version):  # else raw: see payload_affordable
             e = int(settings.max_error)
             payload = encode_payload2(chunk, e, lo, hi, predictors, len(raw)) if version == FAST else \
                 encode_payload(chunk, e, lo, hi, predictors, options, len(raw))
@@ -77,7 +77,7 @@ class PredictiveCoder(Coder):
             if out.min() < header.lo or out.max() > header.hi:
                 raise ChunkCorrupt("raw predictive chunk holds voxels outside its header's range")
             return out.astype(header.dtype)
-        if not payload_affordable(header.shape, header.dtype.itemsize):
+        if not payload_affordable(header.shape, header.dtype.itemsize, version):
             raise ChunkCorrupt(f"predictive chunk declares shape {header.shape}, whose decoder work memory "
                                "exceeds its bounds (such chunks are stored raw); the chunk is damaged")
         predictors = predictors_of(model)

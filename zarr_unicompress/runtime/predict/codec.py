@@ -22,7 +22,7 @@ from ...errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
 from .. import numba_support
 from . import choose, fast_codec, kernels, range_coder
 from .model import PredictorModel
-from .taps import ALL_OPTIONS, DEFAULT_OPTIONS, N_CONTEXTS, SHIFT, flat_offsets, padded_shape
+from .taps import ALL_OPTIONS, DEFAULT_OPTIONS, N_CONTEXTS, N_TAPS, SHIFT, flat_offsets, padded_shape
 
 MAGIC = b"UP"
 VERSIONS = (1, 2)
@@ -70,7 +70,7 @@ def encode_chunk(chunk: np.ndarray, max_error: int, model: PredictorModel, optio
     head = _FIXED.pack(MAGIC, version, PREDICTIVE, options, arr.ndim, key.encode()) + \
         struct.pack(f"<{arr.ndim}I", *arr.shape) + _TAIL.pack(int(max_error), lo, hi, bytes.fromhex(model.digest[:8]))
     raw = arr.astype(key).tobytes()
-    if not payload_affordable(shape3, arr.dtype.itemsize):
+    if not payload_affordable(shape3, arr.dtype.itemsize, version):
         payload = None
     elif version == 2:
         payload = fast_codec.encode_payload2(vol, int(max_error), lo, hi, model, len(raw))
@@ -89,18 +89,21 @@ WORK_PER_OUTPUT_BYTE = 16
 WORK_ALLOWANCE = 64 << 20
 
 
-def decoder_work_bytes(shape: tuple[int, int, int]) -> int:
-    """Bytes of :func:`decode_payload`'s work ring (two int64 arrays of padded slices) for a
-    chunk of ``shape`` (Z, Y, X) voxels."""
+def decoder_work_bytes(shape: tuple[int, int, int], version: int = 2) -> int:
+    """Bytes of the decoder's work memory for a chunk of ``shape`` (Z, Y, X) voxels: its ring
+    (two arrays of 8-byte values per padded slice) and, for payload version 2, its per-row arrays
+    (the coefficient planes of :func:`.row_kernels.token_plane` and the scratch rows, 8 bytes
+    each: N_TAPS + 8 rows of X + 4)."""
     _, yp, xp = padded_shape(shape)
-    return 16 * kernels.ring_slots(shape[0]) * yp * xp
+    rows = 8 * (N_TAPS + 8) * xp if version == 2 else 0
+    return 16 * kernels.ring_slots(shape[0]) * yp * xp + rows
 
 
-def payload_affordable(shape: tuple[int, int, int], itemsize: int) -> bool:
-    """Whether a chunk of ``shape`` voxels of ``itemsize`` bytes may hold a predictive payload:
-    its decoder work stays within WORK_PER_OUTPUT_BYTE x its bytes + WORK_ALLOWANCE."""
+def payload_affordable(shape: tuple[int, int, int], itemsize: int, version: int = 2) -> bool:
+    """Whether a chunk of ``shape`` voxels of ``itemsize`` bytes may hold a predictive payload of
+    ``version``: its decoder work stays within WORK_PER_OUTPUT_BYTE x its bytes + WORK_ALLOWANCE."""
     out_bytes = int(np.prod(shape, dtype=np.int64)) * itemsize
-    return decoder_work_bytes(shape) <= WORK_PER_OUTPUT_BYTE * out_bytes + WORK_ALLOWANCE
+    return decoder_work_bytes(shape, version) <= WORK_PER_OUTPUT_BYTE * out_bytes + WORK_ALLOWANCE
 
 
 def encode_payload(vol: np.ndarray, max_error: int, lo: int, hi: int, model: PredictorModel, options: int,
@@ -211,7 +214,7 @@ def decode_chunk(data: bytes, model: PredictorModel | None) -> np.ndarray:
         raise ModelMismatch("predictive chunk was encoded with another predictor model than the one given; "
                             "decode it with the array's own model")
     shape3 = (1,) * (3 - len(shape)) + shape
-    if not payload_affordable(shape3, dtype.itemsize):
+    if not payload_affordable(shape3, dtype.itemsize, version):
         raise ChunkCorrupt(f"predictive stream declares shape {shape}, whose decoder work memory exceeds its "
                            "bounds; the stream is damaged")
     if version == 2:
