@@ -22,7 +22,7 @@ from ...errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
 from .. import numba_support
 from . import choose, fast_codec, kernels, range_coder
 from .model import PredictorModel
-from .taps import ALL_OPTIONS, DEFAULT_OPTIONS, N_CONTEXTS, N_TAPS, SHIFT, flat_offsets, padded_shape
+from .taps import ALL_OPTIONS, DEFAULT_OPTIONS, MAX_CLASSES, N_CONTEXTS, N_TAPS, SHIFT, flat_offsets, padded_shape
 
 MAGIC = b"UP"
 VERSIONS = (1, 2)
@@ -91,11 +91,10 @@ WORK_ALLOWANCE = 64 << 20
 
 def decoder_work_bytes(shape: tuple[int, int, int], version: int = 2) -> int:
     """Bytes of the decoder's work memory for a chunk of ``shape`` (Z, Y, X) voxels: its ring
-    (two arrays of 8-byte values per padded slice) and, for payload version 2, its per-row arrays
-    (the coefficient planes of :func:`.row_kernels.token_plane` and the scratch rows, 8 bytes
-    each: N_TAPS + 8 rows of X + 4)."""
+    (two arrays of 8-byte values per padded slice) and, for payload version 2, its three scratch
+    rows of 8-byte values (counted as 4 rows of X + 4) and its per-predictor tap lists."""
     _, yp, xp = padded_shape(shape)
-    rows = 8 * (N_TAPS + 8) * xp if version == 2 else 0
+    rows = 32 * xp + 24 * MAX_CLASSES * N_TAPS if version == 2 else 0
     return 16 * kernels.ring_slots(shape[0]) * yp * xp + rows
 
 

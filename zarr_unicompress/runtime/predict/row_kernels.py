@@ -4,10 +4,10 @@ Python that :mod:`.fast_loops` compiles with numba (and CPython runs unchanged, 
 Why a second loop: version 1 (:mod:`.kernels`) did the 36-tap prediction voxel by voxel and
 coded 5-10 adaptive binary decisions per voxel (about 8 MB/s decode). Here, per row of a slice:
 
-* the 33 taps that do not lie in the row (rows above, the two previous slices) are summed for
-  the whole row before it (:func:`row_ext`, loops over contiguous voxels that the compiler
-  vectorises), with the activity context, which reads only the rows above and the previous
-  slice (never W: the decoder's symbol lookups then do not wait for the previous voxel); only
+* the 33 taps that do not lie in the row (rows above, the two previous slices) are summed per
+  token before its voxels (:func:`token_ext`, four taps a pass over the token's voxels, loops
+  that the compiler vectorises), and the activity context per row (:func:`row_ctx`): it reads
+  only the rows above and the previous slice (never W: the decoder's symbol lookups then do not wait for the previous voxel); only
   the taps W, WW, WWW are summed voxel by voxel (int64); row 0 of a slice is predicted by W with
   the context |W - WW| / s + 2 |qW| (+ 2 |qP|) (:func:`_row0`);
 * each voxel's quantised residual q is one symbol (zigzag u = 2q or -2q - 1; u < DIRECT
@@ -115,40 +115,31 @@ def decode_symbol(st, words, ws, bin_tok, freq_t, start_t, ctx):
     return tok
 
 
-def token_plane(classes, ct0, tx_n, token, nx, coefs, ntaps, offs, plane, plane_offs):
-    """For the row of tokens whose first is ``classes[ct0]``: ``plane`` (N_TAPS*X,) float64 =
-    per tap outside the row (those some token weighs), each voxel's coefficient (its token's),
-    ``plane_offs`` (N_TAPS + 1,) int64 the taps' flat offsets; returns how many planes (even,
-    the last one zero where needed)."""
-    n = 0
-    for t in range(N_TAPS):
-        if t == TAP_W or t == TAP_WW or t == TAP_WWW:
-            continue
-        used = False
-        for tx in range(tx_n):
-            cls = classes[ct0 + tx]
-            c = coefs[cls * N_TAPS + t] if t < ntaps[cls] else 0.0
-            if c != 0.0:
-                used = True
-            for x in range(tx * token, min(nx, (tx + 1) * token)):
-                plane[n * nx + x] = c
-        if used:
-            plane_offs[n] = offs[t]
+def class_taps(coefs, ntaps, offs, tap_offs, tap_coefs, n_taps):
+    """Per predictor k, its taps outside the row with a nonzero coefficient: ``tap_offs`` /
+    ``tap_coefs`` (K*N_TAPS,) int64 / float64 (row k), ``n_taps`` (K,) int64 how many, padded
+    to a multiple of 4 with zero coefficients (read four at a time by :func:`token_ext`)."""
+    for k in range(len(ntaps)):
+        n = 0
+        for t in range(ntaps[k]):
+            c = coefs[k * N_TAPS + t]
+            if t == TAP_W or t == TAP_WW or t == TAP_WWW or c == 0.0:
+                continue
+            tap_offs[k * N_TAPS + n] = offs[t]
+            tap_coefs[k * N_TAPS + n] = c
             n += 1
-    while n % 2:  # a zero plane up to an even count (read by :func:`row_ext` two at a time)
-        for x in range(nx):
-            plane[n * nx + x] = 0.0
-        plane_offs[n] = 0
-        n += 1
-    return n
+        while n % 4:
+            tap_offs[k * N_TAPS + n] = 0
+            tap_coefs[k * N_TAPS + n] = 0.0
+            n += 1
+        n_taps[k] = n
 
 
-def row_ext(rp, qp, row, xp, sy, prev, nx, plane, plane_offs, n_taps, ext, gext, eext):
+def row_ctx(rp, qp, row, xp, sy, prev, nx, gext, eext):
     """For the voxels of the row starting at ``row`` in the work slices (``rp`` reconstruction -
-    mid, ``qp`` residuals, float64): ``ext`` = the sum of the taps outside the row times the
-    ``n_taps`` coefficients of :func:`token_plane`, ``gext`` = |NW - N| + |N - NE| + |N - NN| /
-    2, ``eext`` = 2 |qN| + |qNW| + |qNE| (+ 2 |qP| where ``prev``). Indices are
-    ``_unsigned`` (numba: uint64, no negative-index tests: the loops vectorise)."""
+    mid, ``qp`` residuals, float64): ``gext`` = |NW - N| + |N - NE| + |N - NN| / 2, ``eext`` = 2
+    |qN| + |qNW| + |qNE| (+ 2 |qP| where ``prev``). Indices are ``_unsigned`` (numba: uint64, no
+    negative-index tests: the loops vectorise)."""
     un = _unsigned(nx)
     up = _unsigned(row - xp)
     one = _unsigned(1)
@@ -160,19 +151,32 @@ def row_ext(rp, qp, row, xp, sy, prev, nx, plane, plane_offs, n_taps, ext, gext,
     for x in range(un):
         i = up + x
         eext[x] = 2.0 * abs(qp[i]) + abs(qp[i - one]) + abs(qp[i + one])
-    for x in range(un):
-        ext[x] = 0.0
     if prev:
         back = _unsigned(row - sy)
         for x in range(un):
             eext[x] += 2.0 * abs(qp[back + x])
-    for t in range(0, n_taps, 2):  # two taps a pass (n_taps even: a zero plane pads it; more
-        o0 = _unsigned(row + plane_offs[t])  # arrays a loop stop the compiler's vectorising)
-        o1 = _unsigned(row + plane_offs[t + 1])
-        p0 = _unsigned(t * nx)
-        p1 = p0 + un
-        for x in range(un):
-            ext[x] += plane[p0 + x] * rp[o0 + x] + plane[p1 + x] * rp[o1 + x]
+
+
+def token_ext(rp, row, x0, x1, k, tap_offs, tap_coefs, n_taps, ext):
+    """``ext[x0:x1]`` = the sum of predictor k's taps outside the row (:func:`class_taps`) for
+    the voxels x0 .. x1 - 1 of the row starting at ``row``: four taps a pass over the token's
+    voxels (two arrays a loop: the compiler vectorises it)."""
+    u0 = _unsigned(x0)
+    u1 = _unsigned(x1)
+    for x in range(u0, u1):
+        ext[x] = 0.0
+    base = k * N_TAPS
+    for t in range(0, n_taps[k], 4):
+        c0 = tap_coefs[base + t]
+        c1 = tap_coefs[base + t + 1]
+        c2 = tap_coefs[base + t + 2]
+        c3 = tap_coefs[base + t + 3]
+        o0 = _unsigned(row + tap_offs[base + t])
+        o1 = _unsigned(row + tap_offs[base + t + 1])
+        o2 = _unsigned(row + tap_offs[base + t + 2])
+        o3 = _unsigned(row + tap_offs[base + t + 3])
+        for x in range(u0, u1):
+            ext[x] += (c0 * rp[o0 + x] + c1 * rp[o1 + x]) + (c2 * rp[o2 + x] + c3 * rp[o3 + x])
 
 
 def _start_row(rp, slot, z, y, yp, xp, first):
@@ -273,9 +277,10 @@ def closed_loop(decoding, vol, qv, bv, rp, qp, classes, flags, coefs, ntaps, mid
     k1 = n_classes + 1
     inv_f = 1.0 / s
     n_words = len(words) - WORD_PAD
-    plane = np.zeros((N_TAPS + 1) * nx, np.float64)
-    plane_offs = np.zeros(N_TAPS + 1, np.int64)
-    n_plane = 0
+    tap_offs = np.zeros(n_classes * N_TAPS, np.int64)
+    tap_coefs = np.zeros(n_classes * N_TAPS, np.float64)
+    n_taps = np.zeros(n_classes, np.int64)
+    class_taps(coefs, ntaps, offs, tap_offs, tap_coefs, n_taps)
     first = float(0 - mid) if lo <= 0 <= hi else float(lo - mid)
     for z in range(nz):
         prev = z > 0
@@ -304,11 +309,8 @@ def closed_loop(decoding, vol, qv, bv, rp, qp, classes, flags, coefs, ntaps, mid
                         return BAD_CLASS
                     classes[ct] = cls
                     flags[ty * tx_n + tx] = f
-            if y % token == 0:
-                n_plane = token_plane(classes, (z * ty_n + ty) * tx_n, tx_n, token, nx, coefs, ntaps, offs, plane,
-                                      plane_offs)
             if not row0:
-                row_ext(rp, qp, row, xp, sy, prev, nx, plane, plane_offs, n_plane, ext, gext, eext)
+                row_ctx(rp, qp, row, xp, sy, prev, nx, gext, eext)
             for tx in range(tx_n):
                 ct = (z * ty_n + ty) * tx_n + tx
                 cls = classes[ct]
@@ -325,6 +327,7 @@ def closed_loop(decoding, vol, qv, bv, rp, qp, classes, flags, coefs, ntaps, mid
                     if status != OK:
                         return status
                     continue
+                token_ext(rp, row, x0, x1, cls, tap_offs, tap_coefs, n_taps, ext)
                 base = cls * N_TAPS
                 cw = int(coefs[base + TAP_W])
                 cww = int(coefs[base + TAP_WW])
