@@ -14,7 +14,8 @@ from zarr_unicompress.runtime import numba_support
 #: the runtime's loop modules, relative to the runtime (as :func:`.numba_support.loops` takes them).
 LOOP_MODULES = ("transform.block_loops", "transform.lifting_loops", "transform.synthesis_loops",
                 "transform.zlift_loops", "quantize.quantize_loops", "quantize.voxel_loops", "entropy.rans_loops",
-                "entropy.table_loops", "entropy.estimate_loops", "entropy.context_loops", "predict.loops")
+                "entropy.table_loops", "entropy.estimate_loops", "entropy.context_loops", "predict.loops",
+                "predict.fast_loops")
 
 
 @contextmanager

@@ -3,7 +3,8 @@
 puts in a UniCompress chunk), and a standalone stream of them (:func:`encode_chunk` /
 :func:`decode_chunk`, for benchmarks and tests).
 
-Stream: ``MAGIC`` (2 bytes), version (uint8), mode (uint8: 0 raw, 1 predictive), options
+Stream: ``MAGIC`` (2 bytes), version (uint8: 1 the payload of :func:`encode_payload`, 2 that of
+:func:`.fast_codec.encode_payload2`, whose options are 0), mode (uint8: 0 raw, 1 predictive), options
 (uint8, :mod:`.taps` OPT_*), ndim (uint8), dtype (3 ASCII bytes of numpy's ``dtype.str``), the
 shape (ndim x uint32), max_error (uint32), lo and hi (int64: the chunk's range, the clip of the
 reconstruction), the first 4 bytes of the model's sha256, then the payload: the range coder's
@@ -19,12 +20,12 @@ import numpy as np
 
 from ...errors import ChunkCorrupt, ModelMismatch, UnsupportedInput
 from .. import numba_support
-from . import kernels, range_coder
+from . import fast_codec, kernels, range_coder
 from .model import PredictorModel
-from .taps import ALL_OPTIONS, DEFAULT_OPTIONS, N_CONTEXTS, SHIFT, flat_offsets, padded_shape
+from .taps import ALL_OPTIONS, DEFAULT_OPTIONS, MAX_CLASSES, N_CONTEXTS, N_TAPS, SHIFT, flat_offsets, padded_shape
 
 MAGIC = b"UP"
-VERSION = 1
+VERSIONS = (1, 2)
 RAW, PREDICTIVE = 0, 1
 DTYPES = ("|u1", "|i1", "<u2", "<i2", "<u4", "<i4")
 _FIXED = struct.Struct("<2sBBBB3s")
@@ -43,9 +44,11 @@ def _impl():
     return compiled.run, compiled.encode_stream, compiled.choose_classes, compiled.finish
 
 
-def encode_chunk(chunk: np.ndarray, max_error: int, model: PredictorModel, options: int = DEFAULT_OPTIONS) -> bytes:
+def encode_chunk(chunk: np.ndarray, max_error: int, model: PredictorModel, options: int | None = None) -> bytes:
     """The stream of ``chunk`` (up to 3 dimensions, an integer dtype of up to 32 bits) such
-    that every decoded voxel is within ``max_error`` (intensity units, >= 0) of the original."""
+    that every decoded voxel is within ``max_error`` (intensity units, >= 0) of the original:
+    payload version 2 where ``options`` is None and the chunk's range allows
+    (:func:`.fast_codec.fits`), else version 1 with ``options`` (DEFAULT_OPTIONS by default)."""
     arr = np.asarray(chunk)
     key = arr.dtype.newbyteorder("<").str if arr.dtype.byteorder in "=>" else arr.dtype.str
     if key not in DTYPES:
@@ -55,15 +58,22 @@ def encode_chunk(chunk: np.ndarray, max_error: int, model: PredictorModel, optio
                                f"{MAX_VOXELS} voxels, got shape {arr.shape}")
     if not (isinstance(max_error, (int, np.integer)) and 0 <= max_error < 2**31):
         raise UnsupportedInput(f"max_error must be an integer in [0, 2**31), got {max_error!r}")
-    if not 0 <= options <= ALL_OPTIONS:
+    if options is not None and not 0 <= options <= ALL_OPTIONS:
         raise UnsupportedInput(f"options must be a mask of the OPT_* bits, got {options!r}")
     shape3 = (1,) * (3 - arr.ndim) + arr.shape
     vol = arr.reshape(shape3).astype(np.int64)
     lo, hi = int(vol.min()), int(vol.max())
-    head = _FIXED.pack(MAGIC, VERSION, PREDICTIVE, options, arr.ndim, key.encode()) + \
+    version = 2 if options is None and fast_codec.fits(lo, hi) else 1
+    options = 0 if version == 2 else DEFAULT_OPTIONS if options is None else options
+    head = _FIXED.pack(MAGIC, version, PREDICTIVE, options, arr.ndim, key.encode()) + \
         struct.pack(f"<{arr.ndim}I", *arr.shape) + _TAIL.pack(int(max_error), lo, hi, bytes.fromhex(model.digest[:8]))
     raw = arr.astype(key).tobytes()
-    payload = encode_payload(vol, int(max_error), lo, hi, model, options, len(raw))
+    if not payload_affordable(shape3, arr.dtype.itemsize, version):
+        payload = None
+    elif version == 2:
+        payload = fast_codec.encode_payload2(vol, int(max_error), lo, hi, model, len(raw))
+    else:
+        payload = encode_payload(vol, int(max_error), lo, hi, model, options, len(raw))
     if payload is None:
         return head[:3] + bytes([RAW]) + head[4:] + raw
     return head + payload
@@ -77,18 +87,20 @@ WORK_PER_OUTPUT_BYTE = 16
 WORK_ALLOWANCE = 64 << 20
 
 
-def decoder_work_bytes(shape: tuple[int, int, int]) -> int:
-    """Bytes of :func:`decode_payload`'s work ring (two int64 arrays of padded slices) for a
-    chunk of ``shape`` (Z, Y, X) voxels."""
+def decoder_work_bytes(shape: tuple[int, int, int], version: int = 2) -> int:
+    """Bytes of the decoder's work memory for a chunk of ``shape`` (Z, Y, X) voxels: its ring
+    (two arrays of 8-byte values per padded slice) and, for payload version 2, its three scratch
+    rows of 8-byte values (counted as 4 rows of X + 4) and its per-predictor tap lists."""
     _, yp, xp = padded_shape(shape)
-    return 16 * kernels.ring_slots(shape[0]) * yp * xp
+    rows = 32 * xp + 24 * MAX_CLASSES * N_TAPS if version == 2 else 0
+    return 16 * kernels.ring_slots(shape[0]) * yp * xp + rows
 
 
-def payload_affordable(shape: tuple[int, int, int], itemsize: int) -> bool:
-    """Whether a chunk of ``shape`` voxels of ``itemsize`` bytes may hold a predictive payload:
-    its decoder work stays within WORK_PER_OUTPUT_BYTE x its bytes + WORK_ALLOWANCE."""
+def payload_affordable(shape: tuple[int, int, int], itemsize: int, version: int = 2) -> bool:
+    """Whether a chunk of ``shape`` voxels of ``itemsize`` bytes may hold a predictive payload of
+    ``version``: its decoder work stays within WORK_PER_OUTPUT_BYTE x its bytes + WORK_ALLOWANCE."""
     out_bytes = int(np.prod(shape, dtype=np.int64)) * itemsize
-    return decoder_work_bytes(shape) <= WORK_PER_OUTPUT_BYTE * out_bytes + WORK_ALLOWANCE
+    return decoder_work_bytes(shape, version) <= WORK_PER_OUTPUT_BYTE * out_bytes + WORK_ALLOWANCE
 
 
 def encode_payload(vol: np.ndarray, max_error: int, lo: int, hi: int, model: PredictorModel, options: int,
@@ -155,15 +167,16 @@ def decode_payload(payload: bytes, shape: tuple[int, int, int], lo: int, hi: int
     return out.reshape(shape)
 
 
-def read_header(data: bytes) -> tuple[int, int, np.dtype, tuple[int, ...], int, int, int, bytes, int]:
-    """(mode, options, dtype, shape, max_error, lo, hi, model digest prefix, payload offset) of a
-    stream; ChunkCorrupt where the header is malformed."""
+def read_header(data: bytes) -> tuple[int, int, int, np.dtype, tuple[int, ...], int, int, int, bytes, int]:
+    """(version, mode, options, dtype, shape, max_error, lo, hi, model digest prefix, payload
+    offset) of a stream; ChunkCorrupt where the header is malformed."""
     if len(data) < _FIXED.size:
         raise ChunkCorrupt(f"predictive stream of {len(data)} bytes is shorter than its header")
     magic, version, mode, options, ndim, key = _FIXED.unpack_from(data)
-    if magic != MAGIC or version != VERSION:
-        raise ChunkCorrupt(f"not a predictive stream of version {VERSION} (magic {magic!r}, version {version})")
-    if mode not in (RAW, PREDICTIVE) or not 0 <= options <= ALL_OPTIONS or not 1 <= ndim <= 3:
+    if magic != MAGIC or version not in VERSIONS:
+        raise ChunkCorrupt(f"not a predictive stream of version {VERSIONS} (magic {magic!r}, version {version})")
+    if mode not in (RAW, PREDICTIVE) or not 0 <= options <= ALL_OPTIONS or not 1 <= ndim <= 3 or \
+            (version == 2 and options):
         raise ChunkCorrupt(f"predictive stream header: mode {mode}, options {options}, ndim {ndim} out of range")
     dtype_key = key.decode("ascii", "replace")
     if dtype_key not in DTYPES:
@@ -181,14 +194,14 @@ def read_header(data: bytes) -> tuple[int, int, np.dtype, tuple[int, ...], int, 
     if size == 0 or size > MAX_VOXELS or max_error >= 2**31 or not info.min <= lo <= hi <= info.max:
         raise ChunkCorrupt(f"predictive stream header: shape {shape}, max_error {max_error}, range [{lo}, {hi}] "
                            f"invalid for {dtype}")
-    return mode, options, dtype, tuple(shape), max_error, lo, hi, prefix, at
+    return version, mode, options, dtype, tuple(shape), max_error, lo, hi, prefix, at
 
 
 def decode_chunk(data: bytes, model: PredictorModel | None) -> np.ndarray:
     """The chunk of a stream of :func:`encode_chunk` (its shape and dtype). ``model`` may be None
     for raw streams only."""
     data = bytes(data)
-    mode, options, dtype, shape, max_error, lo, hi, prefix, at = read_header(data)
+    version, mode, options, dtype, shape, max_error, lo, hi, prefix, at = read_header(data)
     size = int(np.prod(shape))
     if mode == RAW:
         if len(data) - at != size * dtype.itemsize:
@@ -198,5 +211,11 @@ def decode_chunk(data: bytes, model: PredictorModel | None) -> np.ndarray:
         raise ModelMismatch("predictive chunk was encoded with another predictor model than the one given; "
                             "decode it with the array's own model")
     shape3 = (1,) * (3 - len(shape)) + shape
-    out = decode_payload(data[at:], shape3, lo, hi, max_error, model, options, dtype)
+    if not payload_affordable(shape3, dtype.itemsize, version):
+        raise ChunkCorrupt(f"predictive stream declares shape {shape}, whose decoder work memory exceeds its "
+                           "bounds; the stream is damaged")
+    if version == 2:
+        out = fast_codec.decode_payload2(data[at:], shape3, lo, hi, max_error, model, dtype)
+    else:
+        out = decode_payload(data[at:], shape3, lo, hi, max_error, model, options, dtype)
     return out.reshape(shape)
