@@ -20,4 +20,6 @@ band_contexts = compiled_copy(_jit, context_kernels.band_contexts, _context=_con
 fill_band = _jit(context_kernels.fill_band)
 guess_table = _jit(context_kernels.guess_table)
 encode_symbols = _jit(context_kernels.encode_symbols)
+band_histogram = compiled_copy(_jit, context_kernels.band_histogram, _context=_context)
+band_costs = _jit(context_kernels.band_costs)
 decode_band = compiled_copy(_jit, context_kernels.decode_band, _context=_context)

@@ -58,23 +58,6 @@ _COST_OF_FREQ = np.concatenate(
     [[0], np.rint((PRECISION - log2(np.arange(1, (1 << PRECISION) + 1, dtype=np.float64))) * _FIX)]).astype(np.int64)
 
 
-def normalized_rows(hist: np.ndarray) -> np.ndarray:
-    """Frequencies (C, ALPHABET) int64 of each row of counts ``hist`` (C, ALPHABET) int64: 0 for
-    the absent symbols, the present ones normalised to sum 2**PRECISION as
-    :func:`.rans.normalized_frequencies` does it (1 each plus their share of the rest rounded
-    down, the slots left to the largest remainders, the lower symbol first), all rows at once.
-    Rows of no counts stay zeros."""
-    present = hist > 0
-    total = np.maximum(hist.sum(axis=1), 1)[:, None]
-    scaled = hist * ((1 << PRECISION) - present.sum(axis=1))[:, None]
-    freq = np.where(present, 1 + scaled // total, 0)
-    remainders = np.where(present, -(scaled % total), np.iinfo(np.int64).max)
-    rank = np.argsort(np.argsort(remainders, axis=1, kind="stable"), axis=1, kind="stable")
-    left = (1 << PRECISION) - freq.sum(axis=1)
-    freq += present & (rank < left[:, None])
-    return freq
-
-
 def kernels():
     """The compiled loops where numba runs, else the plain ones (same results)."""
     return numba_support.loops("entropy.context_loops") or context_kernels
@@ -137,8 +120,8 @@ def fill_values(flags: np.ndarray, values: np.ndarray, scratch: np.ndarray) -> N
 
 
 class _BandChoice(NamedTuple):
-    codes: np.ndarray  # (n,) int64 alphabet indices
-    contexts: np.ndarray  # (n,) int64
+    values: np.ndarray  # (n,) int32 (clipped to +-ALPHABET_HALF when coded)
+    contexts: np.ndarray  # (n,) uint8
     selectors: np.ndarray  # (N_CONTEXTS,) int64
     stream_tables: list[np.ndarray]  # frequencies (ALPHABET,) int64 of the selectors 1, in context order
     escapes: np.ndarray  # (m,) int64
@@ -152,7 +135,7 @@ class ContextEncoder:
         """``enabled``: False codes every band in mode 0 (the ablation without the learned part)."""
         self.tables = tables
         self._enabled = enabled
-        self._cost = None if tables is None else _COST_OF_FREQ[tables.freq]  # (K, ALPHABET) int64
+        self._cost = _COST_OF_FREQ[tables.freq] if tables is not None else np.zeros((0, ALPHABET), np.int64)
         self.modes: list[int] = []
         self._chosen: list[_BandChoice] = []
         self._scratch: list[np.ndarray] = []
@@ -166,34 +149,31 @@ class ContextEncoder:
         (mode 1)."""
         values = np.ascontiguousarray(values, np.int32)
         scratch = scratch_band(shape)
-        contexts = fill_scratch(flags, values, scratch, None if parent is None else self._scratch[parent])
         self._scratch.append(scratch)
         if not len(values) or not self._enabled:
+            kernels().fill_band(flags, values, scratch)
             self.modes.append(0)
             return values
-        codes = np.clip(values, -ALPHABET_HALF, ALPHABET_HALF).astype(np.int64) + ALPHABET_HALF
-        hist = np.bincount(contexts * ALPHABET + codes, minlength=N_CONTEXTS * ALPHABET).reshape(N_CONTEXTS, ALPHABET)
-        big = np.abs(values) >= ALPHABET_HALF
-        escapes = (np.abs(values[big]).astype(np.int64) - ALPHABET_HALF)
+        parent_scratch = None if parent is None else self._scratch[parent]
+        contexts = np.empty(len(values), np.uint8)
+        hist = np.zeros((N_CONTEXTS, ALPHABET), np.int64)
+        big = np.empty(len(values), np.int32)
+        n_big = kernels().band_histogram(flags, values, scratch, _parent_or_none(scratch, parent_scratch),
+                                         parent is not None, _CLASSES, contexts, hist, big)
+        big = big[:n_big]
+        escapes = np.abs(big).astype(np.int64) - ALPHABET_HALF
         occurs = hist.sum(axis=1) > 0
-        freq = normalized_rows(hist)
-        present = hist > 0
-        # bits of each context with a table of its own, in 1/_FIX bit (integers: the same sums
-        # everywhere): its symbols at its normalised frequencies, its table's bytes
-        own = (hist * _COST_OF_FREQ[freq]).sum(axis=1)
-        table_bits = 8 + np.where(present, table_entry_bits(freq.astype(np.float64)), 0.0).sum(axis=1)
-        own += _FIX * table_bits.astype(np.int64)
-        use_model = np.zeros(N_CONTEXTS, bool)
-        best = np.zeros(N_CONTEXTS, np.int64)
-        model_bits = np.zeros(N_CONTEXTS, np.int64)
-        if self._cost is not None:
-            by_table = (hist[:, None, :] * self._cost[None]).sum(axis=2)  # (C, K)
-            best = np.argmin(by_table, axis=1)
-            model_bits = by_table[np.arange(N_CONTEXTS), best]
-            use_model = occurs & (model_bits <= own)
+        # bits of each context with a table of its own (own), with the best model table
+        # (model_bits), in 1/_FIX bit (integers: the same sums everywhere)
+        freq = np.empty_like(hist)
+        own = np.empty(N_CONTEXTS, np.int64)
+        best = np.empty(N_CONTEXTS, np.int64)
+        model_bits = np.empty(N_CONTEXTS, np.int64)
+        kernels().band_costs(hist, self._cost, _COST_OF_FREQ, freq, own, best, model_bits)
+        use_model = occurs & (model_bits <= own) if self.tables is not None else np.zeros(N_CONTEXTS, bool)
         use_stream = occurs & ~use_model
         if self._n_stream + int(use_stream.sum()) > MAX_STREAM_TABLES:
-            if self._cost is None:
+            if self.tables is None:
                 self.modes.append(0)
                 return values
             use_model, use_stream = occurs, np.zeros(N_CONTEXTS, bool)
@@ -202,12 +182,12 @@ class ContextEncoder:
         chosen = int(np.where(use_model, model_bits, 0).sum() + np.where(use_stream, own, 0).sum())
         bits = SELECTOR_BITS * N_CONTEXTS + chosen / _FIX
         bits += group_bits(symbol_counts(escapes)[1]) if len(escapes) else 0.0
-        if not bits < group_bits(symbol_counts(values)[1]):
+        if not bits < group_bits(_value_counts(hist, big)):
             self.modes.append(0)
             return values
         self.modes.append(1)
         self._n_stream += len(stream_tables)
-        self._chosen.append(_BandChoice(codes, contexts, selectors, stream_tables, escapes))
+        self._chosen.append(_BandChoice(values, contexts, selectors, stream_tables, escapes))
         return escapes
 
     @property
@@ -230,14 +210,26 @@ class ContextEncoder:
         start = np.cumsum(freq, axis=1) - freq
         n_model = len(model)
         states = np.full(LANES, STATE_LOW, np.int64)
-        words = np.empty(sum(len(c.codes) for c in self._chosen) + LANES, np.uint16)
+        words = np.empty(sum(len(c.values) for c in self._chosen) + LANES, np.uint16)
         n_words = 0
         first_stream = [n_model + sum(len(x.stream_tables) for x in self._chosen[:j]) for j in range(len(self._chosen))]
         for choice, at in zip(reversed(self._chosen), reversed(first_stream)):
             table_of_context = _table_rows(choice.selectors, at, n_model)
-            n_words = kernels().encode_symbols(choice.codes, choice.contexts, table_of_context, freq, start, states,
+            n_words = kernels().encode_symbols(choice.values, choice.contexts, table_of_context, freq, start, states,
                                                words, n_words)
         return section, _STATES.pack(*(int(s) for s in states)) + words[:n_words][::-1].astype("<u2").tobytes()
+
+
+def _value_counts(hist: np.ndarray, big: np.ndarray) -> np.ndarray:
+    """Counts of a band's distinct values, ascending by value (what
+    ``symbol_counts(values)[1]`` gives), from its (context, clipped value) counts ``hist``
+    (N_CONTEXTS, ALPHABET) int64 and its values of magnitude >= ALPHABET_HALF ``big`` (int32);
+    zero counts may remain (:func:`.estimate_bits.group_bits` drops them)."""
+    clipped = hist.sum(axis=0)
+    below, above = big[big < -ALPHABET_HALF], big[big > ALPHABET_HALF]
+    clipped[0] -= len(below)
+    clipped[-1] -= len(above)
+    return np.concatenate([symbol_counts(below)[1], clipped, symbol_counts(above)[1]])
 
 
 def _table_rows(selectors: np.ndarray, first_stream: int, n_model: int) -> np.ndarray:
