@@ -181,8 +181,8 @@ class ContextEncoder:
         stream_tables = list(freq[use_stream])
         chosen = int(np.where(use_model, model_bits, 0).sum() + np.where(use_stream, own, 0).sum())
         bits = SELECTOR_BITS * N_CONTEXTS + chosen / _FIX
-        bits += group_bits(symbol_counts(escapes)[1]) if len(escapes) else 0.0
-        if not bits < group_bits(_value_counts(hist, big)):
+        bits += _group_bits(symbol_counts(escapes)[1]) if len(escapes) else 0.0
+        if not bits < _group_bits(_value_counts(hist, big)):
             self.modes.append(0)
             return values
         self.modes.append(1)
@@ -218,6 +218,14 @@ class ContextEncoder:
             n_words = kernels().encode_symbols(choice.values, choice.contexts, table_of_context, freq, start, states,
                                                words, n_words)
         return section, _STATES.pack(*(int(s) for s in states)) + words[:n_words][::-1].astype("<u2").tobytes()
+
+
+def _group_bits(counts: np.ndarray) -> float:
+    """:func:`.estimate_bits.group_bits` of ``counts`` (int64, zeros allowed), by the compiled
+    :func:`.estimate_loops.band_bits` where numba runs (the same float64 operations in the same
+    order: the same bits)."""
+    compiled = numba_support.loops("entropy.estimate_loops")
+    return float(compiled.band_bits(counts, 1.0, 1.0)) if compiled is not None else group_bits(counts)
 
 
 def _value_counts(hist: np.ndarray, big: np.ndarray) -> np.ndarray:
