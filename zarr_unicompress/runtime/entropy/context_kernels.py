@@ -6,7 +6,8 @@ A band's quantised values are visited in the order the stream holds them: its co
 blocks (ZERO_BLOCK x ZERO_BLOCK coefficients of one slice) in block order (z, block row, block
 column), each block's values row by row. A value's context is computed from what the decoder
 already has at that point: a scratch copy of the band (padded to whole blocks, zeros where
-nothing was decoded yet) holding the values visited so far, and the band's parent (the band of
+nothing was decoded yet) holding the capped magnitudes (uint8: what a context reads) of the
+values visited so far, and the band's parent (the band of
 the same orientation one 2D level coarser, decoded before it). Every quantity is an integer,
 so both sides get the same context for every value on every machine.
 
@@ -83,17 +84,17 @@ def _capped(v):
 
 def _context(band, z, y, x, parent, has_parent, classes):
     """The context (0 .. N_CONTEXTS - 1) of the value at (z, y, x) of a band whose scratch copy
-    ``band`` holds it at (z + 1, y + 1, x + 1) (a border of zeros before each axis and one
-    more column after: no bounds tests); ``parent``: the parent band's scratch copy, read
-    where ``has_parent``; ``classes``: :func:`class_table`."""
+    ``band`` holds its capped magnitude (:func:`_capped`) at (z + 1, y + 1, x + 1) (a border of
+    zeros before each axis and one more column after: no bounds tests); ``parent``: the parent
+    band's scratch copy, read where ``has_parent``; ``classes``: :func:`class_table`."""
     zi = z + 1
     yi = y + 1
     xi = x + 1
-    local = (2 * _capped(band[zi, yi, xi - 1]) + 2 * _capped(band[zi, yi - 1, xi]) + _capped(band[zi, yi - 1, xi - 1])
-             + _capped(band[zi, yi - 1, xi + 1]) + 2 * _capped(band[zi - 1, yi, xi]))
+    local = (2 * band[zi, yi, xi - 1] + 2 * band[zi, yi - 1, xi] + band[zi, yi - 1, xi - 1] + band[zi, yi - 1, xi + 1]
+             + 2 * band[zi - 1, yi, xi])
     p = 0
     if has_parent:
-        p = _capped(parent[zi, (y >> 1) + 1, (x >> 1) + 1])
+        p = parent[zi, (y >> 1) + 1, (x >> 1) + 1]
         if p > PARENT_CLASSES - 1:
             p = PARENT_CLASSES - 1
     return classes[local] * PARENT_CLASSES + p
@@ -103,7 +104,7 @@ def band_contexts(flags, values, band, parent, has_parent, classes, contexts):
     """Encoder: the context of each value of a band into ``contexts`` (n,) int64, with the
     band's coded-block ``flags`` (n_blocks,) int8/uint8 and their ``values`` (n,) int32 in block
     order; ``band``: the zero scratch copy (nz + 1, by * ZERO_BLOCK + 1, bx * ZERO_BLOCK + 2)
-    int32, filled with the values (as the decoder fills it)."""
+    uint8, filled with the values' capped magnitudes (as the decoder fills it)."""
     nz = band.shape[0] - 1
     by = (band.shape[1] - 1) // ZERO_BLOCK
     bx = (band.shape[2] - 2) // ZERO_BLOCK
@@ -118,7 +119,7 @@ def band_contexts(flags, values, band, parent, has_parent, classes, contexts):
                         for c in range(ZERO_BLOCK):
                             x = col * ZERO_BLOCK + c
                             contexts[i] = _context(band, z, y, x, parent, has_parent, classes)
-                            band[z + 1, y + 1, x + 1] = values[i]
+                            band[z + 1, y + 1, x + 1] = _capped(values[i])
                             i += 1
                 block += 1
     return i
@@ -139,7 +140,7 @@ def fill_band(flags, values, band):
                 if flags[block]:
                     for r in range(ZERO_BLOCK):
                         for c in range(ZERO_BLOCK):
-                            band[z + 1, row * ZERO_BLOCK + r + 1, col * ZERO_BLOCK + c + 1] = values[i]
+                            band[z + 1, row * ZERO_BLOCK + r + 1, col * ZERO_BLOCK + c + 1] = _capped(values[i])
                             i += 1
                 block += 1
     return i
@@ -192,7 +193,7 @@ def band_histogram(flags, values, band, parent, has_parent, classes, contexts, h
                             ctx = _context(band, z, y, x, parent, has_parent, classes)
                             contexts[i] = ctx
                             v = values[i]
-                            band[z + 1, y + 1, x + 1] = v
+                            band[z + 1, y + 1, x + 1] = _capped(v)
                             if v >= ALPHABET_HALF:
                                 big[n_big] = v
                                 n_big += 1
@@ -320,7 +321,7 @@ def decode_band(flags, band, parent, has_parent, classes, table_of_context, cumu
                             states[lane] = s
                             value = lo - ALPHABET_HALF
                             out[i] = value
-                            band[z + 1, y + 1, x + 1] = value
+                            band[z + 1, y + 1, x + 1] = _capped(value)
                             i += 1
                 block += 1
     return pos

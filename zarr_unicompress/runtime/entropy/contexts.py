@@ -86,12 +86,13 @@ def tables_of(model: RuntimeModel) -> ContextTables:
 
 def scratch_band(shape: tuple[int, int, int]) -> np.ndarray:
     """The zero scratch copy of a band of ``shape`` (z, y, x): (z + 1, by * ZERO_BLOCK + 1, bx *
-    ZERO_BLOCK + 2) int32, the band at offset (1, 1, 1) (:mod:`.context_kernels`)."""
+    ZERO_BLOCK + 2) uint8 (the values' magnitudes capped at CAP), the band at offset (1, 1, 1)
+    (:mod:`.context_kernels`)."""
     z, y, x = shape
-    return np.zeros((z + 1, -(-y // ZERO_BLOCK) * ZERO_BLOCK + 1, -(-x // ZERO_BLOCK) * ZERO_BLOCK + 2), np.int32)
+    return np.zeros((z + 1, -(-y // ZERO_BLOCK) * ZERO_BLOCK + 1, -(-x // ZERO_BLOCK) * ZERO_BLOCK + 2), np.uint8)
 
 
-_NO_PARENT = np.zeros((1, 1, 1), np.int32)
+_NO_PARENT = np.zeros((1, 1, 1), np.uint8)
 
 
 def _parent_or_none(scratch: np.ndarray, parent: np.ndarray | None) -> np.ndarray:
@@ -140,6 +141,8 @@ class ContextEncoder:
         self._chosen: list[_BandChoice] = []
         self._scratch: list[np.ndarray] = []
         self._n_stream = 0
+        #: estimated bits the mode-1 bands save over their mode-0 groups (float64).
+        self.saved_bits = 0.0
 
     def add_band(self, flags: np.ndarray, values: np.ndarray, shape: tuple[int, int, int],
                  parent: int | None) -> np.ndarray:
@@ -182,10 +185,12 @@ class ContextEncoder:
         chosen = int(np.where(use_model, model_bits, 0).sum() + np.where(use_stream, own, 0).sum())
         bits = SELECTOR_BITS * N_CONTEXTS + chosen / _FIX
         bits += _group_bits(symbol_counts(escapes)[1]) if len(escapes) else 0.0
-        if not bits < _group_bits(_value_counts(hist, big)):
+        mode_0 = _group_bits(_value_counts(hist, big))
+        if not bits < mode_0:
             self.modes.append(0)
             return values
         self.modes.append(1)
+        self.saved_bits += mode_0 - bits
         self._n_stream += len(stream_tables)
         self._chosen.append(_BandChoice(values, contexts, selectors, stream_tables, escapes))
         return escapes
