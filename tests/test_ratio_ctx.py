@@ -306,6 +306,25 @@ def test_band_costs_equal_the_rans_normalisation_and_a_reference(plain: bool) ->
         np.testing.assert_array_equal(freq, want)
 
 
+@pytest.mark.parametrize("plain", [False, True])
+def test_choose_tables_picks_the_cheaper_table_within_the_room(plain: bool) -> None:
+    from zarr_unicompress.runtime.entropy.contexts import kernels
+
+    loops = context_kernels if plain else kernels()
+    hist = np.zeros((4, ALPHABET), np.int64)
+    hist[1:, 3] = 5  # context 0 does not occur
+    own, best, model = np.array([0, 10, 30, 50]), np.array([0, 4, 5, 6]), np.array([0, 20, 30, 40])
+    selectors = np.empty(4, np.int64)
+    assert tuple(loops.choose_tables(hist, own, best, model, True, 8, selectors)) == (10 + 30 + 40, 1)
+    np.testing.assert_array_equal(selectors, [0, 1, 7, 8])
+    assert tuple(loops.choose_tables(hist, own, best, model, False, 8, selectors)) == (10 + 30 + 50, 3)
+    np.testing.assert_array_equal(selectors, [0, 1, 1, 1])
+    # no room for stream tables: the model's for all, or no context coding without a model
+    assert tuple(loops.choose_tables(hist, own, best, model, True, 0, selectors)) == (20 + 30 + 40, 0)
+    np.testing.assert_array_equal(selectors, [0, 6, 7, 8])
+    assert tuple(loops.choose_tables(hist, own, best, model, False, 2, selectors)) == (-1, 0)
+
+
 @pytest.mark.parametrize("table", [[], [(-1, 1 << 14)], [(ALPHABET, 1 << 14)], [(3, 100), (4, 100)]])
 def test_a_damaged_stream_table_is_refused(default_model: RuntimeModel, table) -> None:
     from zarr_unicompress.runtime.entropy.contexts import ContextDecoder

@@ -273,6 +273,42 @@ def band_costs(hist, cost, cost_of_freq, freq, own, best, model_bits):
                 model_bits[c] = s
 
 
+def choose_tables(hist, own, best, model_bits, has_model, stream_room, selectors):
+    """Encoder: each context's selector into ``selectors`` (C,) int64 from :func:`band_costs`'
+    ``own``, ``best`` and ``model_bits`` of the counts ``hist`` (C, ALPHABET): 0 where the
+    context does not occur, 2 + best where the model (``has_model``) codes it in no more bits
+    than a table of its own, else 1 (a table in the stream). Where that asks for more than
+    ``stream_room`` stream tables, every occurring context takes its model table (without a
+    model: returns (-1, 0), the band is not context coded). Returns (the chosen tables' bits in
+    1/2**16 bit, the number of stream tables)."""
+    n_ctx = hist.shape[0]
+    chosen = 0
+    n_stream = 0
+    for c in range(n_ctx):
+        total = 0
+        for a in range(hist.shape[1]):
+            total += hist[c, a]
+        if total == 0:
+            selectors[c] = 0
+        elif has_model and model_bits[c] <= own[c]:
+            selectors[c] = 2 + best[c]
+            chosen += model_bits[c]
+        else:
+            selectors[c] = 1
+            chosen += own[c]
+            n_stream += 1
+    if n_stream > stream_room:
+        if not has_model:
+            return -1, 0
+        chosen = 0
+        for c in range(n_ctx):
+            if selectors[c] != 0:
+                selectors[c] = 2 + best[c]
+                chosen += model_bits[c]
+        n_stream = 0
+    return chosen, n_stream
+
+
 def decode_band(flags, band, parent, has_parent, classes, table_of_context, cumulative, guesses, states, words,
                 position, out):
     """Decoder: the values of a band's coded blocks (``flags`` (n_blocks,) uint8) in block order

@@ -141,8 +141,6 @@ class ContextEncoder:
         self._chosen: list[_BandChoice] = []
         self._scratch: list[np.ndarray] = []
         self._n_stream = 0
-        #: estimated bits the mode-1 bands save over their mode-0 groups (float64).
-        self.saved_bits = 0.0
 
     def add_band(self, flags: np.ndarray, values: np.ndarray, shape: tuple[int, int, int],
                  parent: int | None) -> np.ndarray:
@@ -163,34 +161,30 @@ class ContextEncoder:
         big = np.empty(len(values), np.int32)
         n_big = kernels().band_histogram(flags, values, scratch, _parent_or_none(scratch, parent_scratch),
                                          parent is not None, _CLASSES, contexts, hist, big)
-        big = big[:n_big]
-        escapes = np.abs(big).astype(np.int64) - ALPHABET_HALF
-        occurs = hist.sum(axis=1) > 0
-        # bits of each context with a table of its own (own), with the best model table
-        # (model_bits), in 1/_FIX bit (integers: the same sums everywhere)
         freq = np.empty_like(hist)
-        own = np.empty(N_CONTEXTS, np.int64)
-        best = np.empty(N_CONTEXTS, np.int64)
-        model_bits = np.empty(N_CONTEXTS, np.int64)
+        own, best, model_bits, selectors = (np.empty(N_CONTEXTS, np.int64) for _ in range(4))
         kernels().band_costs(hist, self._cost, _COST_OF_FREQ, freq, own, best, model_bits)
-        use_model = occurs & (model_bits <= own) if self.tables is not None else np.zeros(N_CONTEXTS, bool)
-        use_stream = occurs & ~use_model
-        if self._n_stream + int(use_stream.sum()) > MAX_STREAM_TABLES:
-            if self.tables is None:
-                self.modes.append(0)
-                return values
-            use_model, use_stream = occurs, np.zeros(N_CONTEXTS, bool)
-        selectors = np.where(use_model, 2 + best, np.where(use_stream, 1, 0)).astype(np.int64)
-        stream_tables = list(freq[use_stream])
-        chosen = int(np.where(use_model, model_bits, 0).sum() + np.where(use_stream, own, 0).sum())
+        # per context a model table or one of its own (the fewest bits, in 1/_FIX bit: integers,
+        # the same sums everywhere), within the stream's room for tables
+        chosen, n_stream = kernels().choose_tables(hist, own, best, model_bits, self.tables is not None,
+                                                   MAX_STREAM_TABLES - self._n_stream, selectors)
+        if chosen < 0:
+            self.modes.append(0)
+            return values
         bits = SELECTOR_BITS * N_CONTEXTS + chosen / _FIX
-        bits += _group_bits(symbol_counts(escapes)[1]) if len(escapes) else 0.0
-        mode_0 = _group_bits(_value_counts(hist, big))
+        if n_big:
+            big = big[:n_big]
+            escapes = np.abs(big).astype(np.int64) - ALPHABET_HALF
+            bits += _group_bits(symbol_counts(escapes)[1])
+            mode_0 = _group_bits(_value_counts(hist, big))
+        else:
+            escapes = np.empty(0, np.int64)
+            mode_0 = _group_bits(hist.sum(axis=0))
         if not bits < mode_0:
             self.modes.append(0)
             return values
+        stream_tables = list(freq[selectors == 1]) if n_stream else []
         self.modes.append(1)
-        self.saved_bits += mode_0 - bits
         self._n_stream += len(stream_tables)
         self._chosen.append(_BandChoice(values, contexts, selectors, stream_tables, escapes))
         return escapes
