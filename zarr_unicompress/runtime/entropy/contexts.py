@@ -38,7 +38,7 @@ from ..inr.model import RuntimeModel
 from . import context_kernels
 from .context_kernels import ALPHABET, ALPHABET_HALF, N_CONTEXTS, ZERO_BLOCK, class_table
 from .context_tables import META_KEY, ContextTables, decode_meta
-from .estimate_bits import group_bits, log2, table_entry_bits
+from .estimate_bits import group_bits, log2
 from .groups import FrequencyTable, _pack_tables, _unpack_tables, symbol_counts
 from .rans_kernels import LANES, PRECISION, STATE_LOW
 
