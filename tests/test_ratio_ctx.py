@@ -88,6 +88,23 @@ def test_contexts_equal_the_reference(compiled: bool, monkeypatch: pytest.Monkey
     got = fill_scratch(flags, values, scratch, parent_scratch)
     want = _reference_contexts(flags, values, shape, parent_scratch[1:, 1:, 1:])
     np.testing.assert_array_equal(got, want)
+    # the encoder's one-pass kernel: the same contexts and scratch, their (context, clipped value)
+    # counts and the values of magnitude >= ALPHABET_HALF in order
+    from zarr_unicompress.runtime.entropy.contexts import _CLASSES, kernels
+    from zarr_unicompress.runtime.entropy.context_kernels import ALPHABET_HALF, N_CONTEXTS
+
+    values[:3] = [40, -24, 24]
+    scratch = scratch_band(shape)
+    want = fill_scratch(flags, values, scratch, parent_scratch)
+    contexts, hist = np.empty(len(values), np.uint8), np.zeros((N_CONTEXTS, ALPHABET), np.int64)
+    big, again = np.empty(len(values), np.int32), scratch_band(shape)
+    n_big = (kernels() if compiled else context_kernels).band_histogram(flags, values, again, parent_scratch, True,
+                                                                      _CLASSES, contexts, hist, big)
+    np.testing.assert_array_equal(contexts, want)
+    np.testing.assert_array_equal(again, scratch)
+    np.testing.assert_array_equal(big[:n_big], values[np.abs(values) >= ALPHABET_HALF])
+    codes = np.clip(values, -ALPHABET_HALF, ALPHABET_HALF) + ALPHABET_HALF
+    np.testing.assert_array_equal(hist.ravel(), np.bincount(want * ALPHABET + codes, minlength=hist.size))
 
 
 def test_round_trip_fits_the_budget_and_is_deterministic(default_model: RuntimeModel) -> None:
@@ -242,8 +259,29 @@ def test_fitted_tables_are_valid_and_code_their_histograms_better_than_one_table
     assert int(context_kernels.class_table()[0]) == 0
 
 
-def test_normalized_rows_equal_the_rans_normalisation() -> None:
-    from zarr_unicompress.runtime.entropy.contexts import normalized_rows
+def _reference_costs(hist: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, ...]:
+    """NumPy reference of context_kernels.band_costs: (freq, own, best, model_bits)."""
+    from tests.reference.estimate import table_entry_bits
+    from zarr_unicompress.runtime.entropy.contexts import _FIX, cost_of_freq
+
+    present = hist > 0
+    total = np.maximum(hist.sum(axis=1), 1)[:, None]
+    scaled = hist * ((1 << 14) - present.sum(axis=1))[:, None]
+    freq = np.where(present, 1 + scaled // total, 0)
+    remainders = np.where(present, -(scaled % total), np.iinfo(np.int64).max)
+    rank = np.argsort(np.argsort(remainders, axis=1, kind="stable"), axis=1, kind="stable")
+    left = (1 << 14) - freq.sum(axis=1)
+    freq += present & (rank < left[:, None])
+    own = (hist * cost_of_freq()[freq]).sum(axis=1)
+    own += _FIX * (8 + np.where(present, table_entry_bits(freq.astype(np.float64)), 0.0).sum(axis=1)).astype(np.int64)
+    by_table = (hist[:, None, :] * cost[None]).sum(axis=2) if len(cost) else np.zeros((len(hist), 1), np.int64)
+    best = np.argmin(by_table, axis=1)
+    return freq, own, best, by_table[np.arange(len(hist)), best]
+
+
+@pytest.mark.parametrize("plain", [False, True])
+def test_band_costs_equal_the_rans_normalisation_and_a_reference(plain: bool) -> None:
+    from zarr_unicompress.runtime.entropy.contexts import cost_of_freq, default_tables, kernels
     from zarr_unicompress.runtime.entropy.rans import normalized_frequencies
 
     rng = np.random.default_rng(3)
@@ -251,8 +289,14 @@ def test_normalized_rows_equal_the_rans_normalisation() -> None:
     hist[0] = 0
     hist[1] = 0
     hist[1, 5] = 9
-    got = normalized_rows(hist)
-    for row, freq in zip(hist, got):
+    hist[2, 7] = 10**7
+    loops = context_kernels if plain else kernels()
+    for cost in (cost_of_freq()[default_tables().freq], np.zeros((0, ALPHABET), np.int64)):
+        got = [np.empty_like(hist), *(np.empty(len(hist), np.int64) for _ in range(3))]
+        loops.band_costs(hist, cost, cost_of_freq(), *got)
+        for g, w in zip(got, _reference_costs(hist, cost)):
+            np.testing.assert_array_equal(g, w)
+    for row, freq in zip(hist, got[0]):
         present = np.flatnonzero(row)
         want = np.zeros(ALPHABET, np.int64)
         if len(present) > 1:
@@ -260,6 +304,25 @@ def test_normalized_rows_equal_the_rans_normalisation() -> None:
         elif len(present) == 1:
             want[present] = 1 << 14
         np.testing.assert_array_equal(freq, want)
+
+
+@pytest.mark.parametrize("plain", [False, True])
+def test_choose_tables_picks_the_cheaper_table_within_the_room(plain: bool) -> None:
+    from zarr_unicompress.runtime.entropy.contexts import kernels
+
+    loops = context_kernels if plain else kernels()
+    hist = np.zeros((4, ALPHABET), np.int64)
+    hist[1:, 3] = 5  # context 0 does not occur
+    own, best, model = np.array([0, 10, 30, 50]), np.array([0, 4, 5, 6]), np.array([0, 20, 30, 40])
+    selectors = np.empty(4, np.int64)
+    assert tuple(loops.choose_tables(hist, own, best, model, True, 8, selectors)) == (10 + 30 + 40, 1)
+    np.testing.assert_array_equal(selectors, [0, 1, 7, 8])
+    assert tuple(loops.choose_tables(hist, own, best, model, False, 8, selectors)) == (10 + 30 + 50, 3)
+    np.testing.assert_array_equal(selectors, [0, 1, 1, 1])
+    # no room for stream tables: the model's for all, or no context coding without a model
+    assert tuple(loops.choose_tables(hist, own, best, model, True, 0, selectors)) == (20 + 30 + 40, 0)
+    np.testing.assert_array_equal(selectors, [0, 6, 7, 8])
+    assert tuple(loops.choose_tables(hist, own, best, model, False, 2, selectors)) == (-1, 0)
 
 
 @pytest.mark.parametrize("table", [[], [(-1, 1 << 14)], [(ALPHABET, 1 << 14)], [(3, 100), (4, 100)]])

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,8 +138,8 @@ class Ratio3DCoder(Coder):
         sample = [_middle_columns(p) for p in planes] if len(candidates) > 1 else planes
         share = sum(p.size for p in sample) / sum(p.size for p in planes)
         steps = []
-        for z_levels in candidates:
-            units = BandUnits.of(z_band_split(sample, chunk.shape[0], z_levels), zero_blocks)
+        for z_levels, bands in _candidate_bands(sample, chunk.shape[0], candidates):
+            units = BandUnits.of(bands, zero_blocks)
             steps.append(SizeEstimator(units, table_weight=share).step_for(payload * share, hi - lo))
         z_levels = candidates[int(np.argmin(steps))]
         if z_levels == 0 and not keep_2d:
@@ -186,6 +187,22 @@ def z_band_split(planes: list[np.ndarray], depth: int, z_levels: int) -> list[np
     ``z_levels`` z levels: z-band major, 2D band minor (contiguous float32 copies)."""
     lifted = [cdf97_z.forward(p, z_levels) for p in planes] if z_levels else planes
     return [np.ascontiguousarray(p[zs]) for zs in cdf97_z.z_bands(depth, z_levels) for p in lifted]
+
+
+def _candidate_bands(planes: list[np.ndarray], depth: int,
+                     candidates: list[int]) -> Iterator[tuple[int, list[np.ndarray]]]:
+    """(z levels, :func:`z_band_split` of ``planes`` at them) for each of the ``candidates``
+    in turn, lifting each 2D band level after level (ascending candidates lift it once; the
+    same values as :func:`z_band_split`); the bands are views valid until the next candidate."""
+    lifted: list[np.ndarray] = []
+    done = 0
+    for z_levels in candidates:
+        if not lifted or z_levels < done:
+            lifted, done = [np.array(p, np.float32, order="C") for p in planes], 0
+        for p in lifted:
+            cdf97_z.forward_more_in_place(p, done, z_levels)
+        done = z_levels
+        yield z_levels, [p[zs] for zs in cdf97_z.z_bands(depth, z_levels) for p in lifted]
 
 
 def _middle_columns(plane: np.ndarray) -> np.ndarray:

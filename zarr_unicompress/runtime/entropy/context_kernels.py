@@ -6,7 +6,8 @@ A band's quantised values are visited in the order the stream holds them: its co
 blocks (ZERO_BLOCK x ZERO_BLOCK coefficients of one slice) in block order (z, block row, block
 column), each block's values row by row. A value's context is computed from what the decoder
 already has at that point: a scratch copy of the band (padded to whole blocks, zeros where
-nothing was decoded yet) holding the values visited so far, and the band's parent (the band of
+nothing was decoded yet) holding the capped magnitudes (uint8: what a context reads) of the
+values visited so far, and the band's parent (the band of
 the same orientation one 2D level coarser, decoded before it). Every quantity is an integer,
 so both sides get the same context for every value on every machine.
 
@@ -83,17 +84,17 @@ def _capped(v):
 
 def _context(band, z, y, x, parent, has_parent, classes):
     """The context (0 .. N_CONTEXTS - 1) of the value at (z, y, x) of a band whose scratch copy
-    ``band`` holds it at (z + 1, y + 1, x + 1) (a border of zeros before each axis and one
-    more column after: no bounds tests); ``parent``: the parent band's scratch copy, read
-    where ``has_parent``; ``classes``: :func:`class_table`."""
+    ``band`` holds its capped magnitude (:func:`_capped`) at (z + 1, y + 1, x + 1) (a border of
+    zeros before each axis and one more column after: no bounds tests); ``parent``: the parent
+    band's scratch copy, read where ``has_parent``; ``classes``: :func:`class_table`."""
     zi = z + 1
     yi = y + 1
     xi = x + 1
-    local = (2 * _capped(band[zi, yi, xi - 1]) + 2 * _capped(band[zi, yi - 1, xi]) + _capped(band[zi, yi - 1, xi - 1])
-             + _capped(band[zi, yi - 1, xi + 1]) + 2 * _capped(band[zi - 1, yi, xi]))
+    local = (2 * band[zi, yi, xi - 1] + 2 * band[zi, yi - 1, xi] + band[zi, yi - 1, xi - 1] + band[zi, yi - 1, xi + 1]
+             + 2 * band[zi - 1, yi, xi])
     p = 0
     if has_parent:
-        p = _capped(parent[zi, (y >> 1) + 1, (x >> 1) + 1])
+        p = parent[zi, (y >> 1) + 1, (x >> 1) + 1]
         if p > PARENT_CLASSES - 1:
             p = PARENT_CLASSES - 1
     return classes[local] * PARENT_CLASSES + p
@@ -103,7 +104,7 @@ def band_contexts(flags, values, band, parent, has_parent, classes, contexts):
     """Encoder: the context of each value of a band into ``contexts`` (n,) int64, with the
     band's coded-block ``flags`` (n_blocks,) int8/uint8 and their ``values`` (n,) int32 in block
     order; ``band``: the zero scratch copy (nz + 1, by * ZERO_BLOCK + 1, bx * ZERO_BLOCK + 2)
-    int32, filled with the values (as the decoder fills it)."""
+    uint8, filled with the values' capped magnitudes (as the decoder fills it)."""
     nz = band.shape[0] - 1
     by = (band.shape[1] - 1) // ZERO_BLOCK
     bx = (band.shape[2] - 2) // ZERO_BLOCK
@@ -118,7 +119,7 @@ def band_contexts(flags, values, band, parent, has_parent, classes, contexts):
                         for c in range(ZERO_BLOCK):
                             x = col * ZERO_BLOCK + c
                             contexts[i] = _context(band, z, y, x, parent, has_parent, classes)
-                            band[z + 1, y + 1, x + 1] = values[i]
+                            band[z + 1, y + 1, x + 1] = _capped(values[i])
                             i += 1
                 block += 1
     return i
@@ -139,23 +140,28 @@ def fill_band(flags, values, band):
                 if flags[block]:
                     for r in range(ZERO_BLOCK):
                         for c in range(ZERO_BLOCK):
-                            band[z + 1, row * ZERO_BLOCK + r + 1, col * ZERO_BLOCK + c + 1] = values[i]
+                            band[z + 1, row * ZERO_BLOCK + r + 1, col * ZERO_BLOCK + c + 1] = _capped(values[i])
                             i += 1
                 block += 1
     return i
 
 
-def encode_symbols(codes, contexts, table_of_context, freq, start, states, words, n_words):
-    """Code ``codes`` (n,) int64 (alphabet indices 0 .. ALPHABET - 1) from the last to the first,
-    value i on lane i % LANES with the table ``table_of_context[contexts[i]]`` (rows of ``freq``
-    and ``start``, (n_tables, ALPHABET) int64, each row's freq summing to 2**PRECISION, >= 1
-    where a code occurs); pushes uint16 words onto ``words`` from ``n_words``; returns the new
-    count."""
-    for i in range(len(codes) - 1, -1, -1):
+def encode_symbols(values, contexts, table_of_context, freq, start, states, words, n_words):
+    """Code ``values`` (n,) int32 (band values, clipped here to +-ALPHABET_HALF: alphabet index
+    v + ALPHABET_HALF) from the last to the first, value i on lane i % LANES with the table
+    ``table_of_context[contexts[i]]`` (rows of ``freq`` and ``start``, (n_tables, ALPHABET) int64,
+    each row's freq summing to 2**PRECISION, >= 1 where a code occurs); pushes uint16 words onto
+    ``words`` from ``n_words``; returns the new count."""
+    for i in range(len(values) - 1, -1, -1):
         lane = i % LANES
         x = states[lane]
         t = table_of_context[contexts[i]]
-        code = codes[i]
+        v = values[i]
+        if v > ALPHABET_HALF:
+            v = ALPHABET_HALF
+        elif v < -ALPHABET_HALF:
+            v = -ALPHABET_HALF
+        code = v + ALPHABET_HALF
         f = freq[t, code]
         if x >= f << _RENORM_SHIFT:
             words[n_words] = x & 0xFFFF
@@ -163,6 +169,144 @@ def encode_symbols(codes, contexts, table_of_context, freq, start, states, words
             x >>= 16
         states[lane] = ((x // f) << PRECISION) + x % f + start[t, code]
     return n_words
+
+
+def band_histogram(flags, values, band, parent, has_parent, classes, contexts, hist, big):
+    """Encoder, one pass over a band: :func:`band_contexts` (``contexts`` (n,) uint8 or any
+    integer dtype), the counts ``hist`` (N_CONTEXTS, ALPHABET) int64 (zeros on entry) of each
+    (context, clipped value + ALPHABET_HALF), and the values of magnitude >= ALPHABET_HALF in
+    value order into ``big`` (n,) int32. Returns how many went to ``big``."""
+    nz = band.shape[0] - 1
+    by = (band.shape[1] - 1) // ZERO_BLOCK
+    bx = (band.shape[2] - 2) // ZERO_BLOCK
+    i = 0
+    n_big = 0
+    block = 0
+    for z in range(nz):
+        for row in range(by):
+            for col in range(bx):
+                if flags[block]:
+                    for r in range(ZERO_BLOCK):
+                        y = row * ZERO_BLOCK + r
+                        for c in range(ZERO_BLOCK):
+                            x = col * ZERO_BLOCK + c
+                            ctx = _context(band, z, y, x, parent, has_parent, classes)
+                            contexts[i] = ctx
+                            v = values[i]
+                            band[z + 1, y + 1, x + 1] = _capped(v)
+                            if v >= ALPHABET_HALF:
+                                big[n_big] = v
+                                n_big += 1
+                                v = ALPHABET_HALF
+                            elif v <= -ALPHABET_HALF:
+                                big[n_big] = v
+                                n_big += 1
+                                v = -ALPHABET_HALF
+                            hist[ctx, v + ALPHABET_HALF] += 1
+                            i += 1
+                block += 1
+    return n_big
+
+
+def band_costs(hist, cost, cost_of_freq, freq, own, best, model_bits):
+    """Encoder: per context c of a band's counts ``hist`` (C, ALPHABET) int64, its own table
+    ``freq[c]`` (the counts normalised to 2**PRECISION as :func:`.rans.normalized_frequencies`:
+    1 each plus the share of the rest rounded down, the slots left to the largest remainders,
+    the lower symbol first; zeros for absent symbols), ``own[c]``: the bits in 1/2**16 bit of
+    the counts at those frequencies plus the table's bytes (8 header bits, 16-24 per entry as
+    :func:`.estimate_loops.table_entry_bits`), ``best[c]``: the first of the model's tables (cost
+    (K, ALPHABET) int64, 1/2**16 bit per symbol; K may be 0) of the fewest bits, and
+    ``model_bits[c]`` those bits. ``cost_of_freq`` (2**PRECISION + 1,) int64: the cost of each
+    frequency. Integers only: the same results everywhere."""
+    n_ctx = hist.shape[0]
+    n_sym = hist.shape[1]
+    remainder = np.empty(n_sym, np.int64)
+    for c in range(n_ctx):
+        n_present = 0
+        total = 0
+        for a in range(n_sym):
+            if hist[c, a] > 0:
+                n_present += 1
+                total += hist[c, a]
+        spare = (1 << PRECISION) - n_present
+        assigned = 0
+        for a in range(n_sym):
+            h = hist[c, a]
+            if h > 0:
+                scaled = h * spare
+                f = 1 + scaled // total
+                freq[c, a] = f
+                remainder[a] = scaled % total
+                assigned += f
+            else:
+                freq[c, a] = 0
+                remainder[a] = -1
+        left = (1 << PRECISION) - assigned if total > 0 else 0
+        for _ in range(left):
+            pick = -1
+            for a in range(n_sym):
+                if remainder[a] >= 0 and (pick < 0 or remainder[a] > remainder[pick]):
+                    pick = a
+            freq[c, pick] += 1
+            remainder[pick] = -1
+        bits = 0
+        table = 8
+        for a in range(n_sym):
+            f = freq[c, a]
+            if f > 0:
+                bits += hist[c, a] * cost_of_freq[f]
+                extra = 2
+                limit = 128
+                while f >= limit:
+                    extra += 1
+                    limit <<= 7
+                table += 8 * extra
+        own[c] = bits + (table << 16)
+        best[c] = 0
+        model_bits[c] = 0
+        for k in range(cost.shape[0]):
+            s = 0
+            for a in range(n_sym):
+                s += hist[c, a] * cost[k, a]
+            if k == 0 or s < model_bits[c]:
+                best[c] = k
+                model_bits[c] = s
+
+
+def choose_tables(hist, own, best, model_bits, has_model, stream_room, selectors):
+    """Encoder: each context's selector into ``selectors`` (C,) int64 from :func:`band_costs`'
+    ``own``, ``best`` and ``model_bits`` of the counts ``hist`` (C, ALPHABET): 0 where the
+    context does not occur, 2 + best where the model (``has_model``) codes it in no more bits
+    than a table of its own, else 1 (a table in the stream). Where that asks for more than
+    ``stream_room`` stream tables, every occurring context takes its model table (without a
+    model: returns (-1, 0), the band is not context coded). Returns (the chosen tables' bits in
+    1/2**16 bit, the number of stream tables)."""
+    n_ctx = hist.shape[0]
+    chosen = 0
+    n_stream = 0
+    for c in range(n_ctx):
+        total = 0
+        for a in range(hist.shape[1]):
+            total += hist[c, a]
+        if total == 0:
+            selectors[c] = 0
+        elif has_model and model_bits[c] <= own[c]:
+            selectors[c] = 2 + best[c]
+            chosen += model_bits[c]
+        else:
+            selectors[c] = 1
+            chosen += own[c]
+            n_stream += 1
+    if n_stream > stream_room:
+        if not has_model:
+            return -1, 0
+        chosen = 0
+        for c in range(n_ctx):
+            if selectors[c] != 0:
+                selectors[c] = 2 + best[c]
+                chosen += model_bits[c]
+        n_stream = 0
+    return chosen, n_stream
 
 
 def decode_band(flags, band, parent, has_parent, classes, table_of_context, cumulative, guesses, states, words,
@@ -213,7 +357,7 @@ def decode_band(flags, band, parent, has_parent, classes, table_of_context, cumu
                             states[lane] = s
                             value = lo - ALPHABET_HALF
                             out[i] = value
-                            band[z + 1, y + 1, x + 1] = value
+                            band[z + 1, y + 1, x + 1] = _capped(value)
                             i += 1
                 block += 1
     return pos

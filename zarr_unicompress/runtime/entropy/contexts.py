@@ -38,7 +38,6 @@ from ..inr.model import RuntimeModel
 from . import context_kernels
 from .context_kernels import ALPHABET, ALPHABET_HALF, N_CONTEXTS, ZERO_BLOCK, class_table
 from .context_tables import META_KEY, ContextTables, decode_meta
-from .estimate_bits import VARINT_LIMITS, group_bits
 from .groups import FrequencyTable, _pack_tables, _unpack_tables, symbol_counts
 from .rans_kernels import LANES, PRECISION, STATE_LOW
 
@@ -63,23 +62,6 @@ def cost_of_freq() -> np.ndarray:
     log2 = numba_support.loops("entropy.estimate_loops").log2
     bits = [round((PRECISION - log2(float(f))) * _FIX) for f in range(1, (1 << PRECISION) + 1)]
     return np.array([0, *bits], np.int64)
-
-
-def normalized_rows(hist: np.ndarray) -> np.ndarray:
-    """Frequencies (C, ALPHABET) int64 of each row of counts ``hist`` (C, ALPHABET) int64: 0 for
-    the absent symbols, the present ones normalised to sum 2**PRECISION as
-    :func:`.rans.normalized_frequencies` does it (1 each plus their share of the rest rounded
-    down, the slots left to the largest remainders, the lower symbol first), all rows at once.
-    Rows of no counts stay zeros."""
-    present = hist > 0
-    total = np.maximum(hist.sum(axis=1), 1)[:, None]
-    scaled = hist * ((1 << PRECISION) - present.sum(axis=1))[:, None]
-    freq = np.where(present, 1 + scaled // total, 0)
-    remainders = np.where(present, -(scaled % total), np.iinfo(np.int64).max)
-    rank = np.argsort(np.argsort(remainders, axis=1, kind="stable"), axis=1, kind="stable")
-    left = (1 << PRECISION) - freq.sum(axis=1)
-    freq += present & (rank < left[:, None])
-    return freq
 
 
 def kernels():
@@ -110,12 +92,13 @@ def tables_of(model: RuntimeModel) -> ContextTables:
 
 def scratch_band(shape: tuple[int, int, int]) -> np.ndarray:
     """The zero scratch copy of a band of ``shape`` (z, y, x): (z + 1, by * ZERO_BLOCK + 1, bx *
-    ZERO_BLOCK + 2) int32, the band at offset (1, 1, 1) (:mod:`.context_kernels`)."""
+    ZERO_BLOCK + 2) uint8 (the values' magnitudes capped at CAP), the band at offset (1, 1, 1)
+    (:mod:`.context_kernels`)."""
     z, y, x = shape
-    return np.zeros((z + 1, -(-y // ZERO_BLOCK) * ZERO_BLOCK + 1, -(-x // ZERO_BLOCK) * ZERO_BLOCK + 2), np.int32)
+    return np.zeros((z + 1, -(-y // ZERO_BLOCK) * ZERO_BLOCK + 1, -(-x // ZERO_BLOCK) * ZERO_BLOCK + 2), np.uint8)
 
 
-_NO_PARENT = np.zeros((1, 1, 1), np.int32)
+_NO_PARENT = np.zeros((1, 1, 1), np.uint8)
 
 
 def _parent_or_none(scratch: np.ndarray, parent: np.ndarray | None) -> np.ndarray:
@@ -144,8 +127,8 @@ def fill_values(flags: np.ndarray, values: np.ndarray, scratch: np.ndarray) -> N
 
 
 class _BandChoice(NamedTuple):
-    codes: np.ndarray  # (n,) int64 alphabet indices
-    contexts: np.ndarray  # (n,) int64
+    values: np.ndarray  # (n,) int32 (clipped to +-ALPHABET_HALF when coded)
+    contexts: np.ndarray  # (n,) uint8
     selectors: np.ndarray  # (N_CONTEXTS,) int64
     stream_tables: list[np.ndarray]  # frequencies (ALPHABET,) int64 of the selectors 1, in context order
     escapes: np.ndarray  # (m,) int64
@@ -159,7 +142,7 @@ class ContextEncoder:
         """``enabled``: False codes every band in mode 0 (the ablation without the learned part)."""
         self.tables = tables
         self._enabled = enabled
-        self._cost = None if tables is None else cost_of_freq()[tables.freq]  # (K, ALPHABET) int64
+        self._cost = cost_of_freq()[tables.freq] if tables is not None else np.zeros((0, ALPHABET), np.int64)
         self.modes: list[int] = []
         self._chosen: list[_BandChoice] = []
         self._scratch: list[np.ndarray] = []
@@ -173,49 +156,43 @@ class ContextEncoder:
         (mode 1)."""
         values = np.ascontiguousarray(values, np.int32)
         scratch = scratch_band(shape)
-        contexts = fill_scratch(flags, values, scratch, None if parent is None else self._scratch[parent])
         self._scratch.append(scratch)
         if not len(values) or not self._enabled:
+            kernels().fill_band(flags, values, scratch)
             self.modes.append(0)
             return values
-        codes = np.clip(values, -ALPHABET_HALF, ALPHABET_HALF).astype(np.int64) + ALPHABET_HALF
-        hist = np.bincount(contexts * ALPHABET + codes, minlength=N_CONTEXTS * ALPHABET).reshape(N_CONTEXTS, ALPHABET)
-        big = np.abs(values) >= ALPHABET_HALF
-        escapes = (np.abs(values[big]).astype(np.int64) - ALPHABET_HALF)
-        occurs = hist.sum(axis=1) > 0
-        freq = normalized_rows(hist)
-        present = hist > 0
-        # bits of each context with a table of its own, in 1/_FIX bit (integers: the same sums
-        # everywhere): its symbols at its normalised frequencies, its table's bytes
-        own = (hist * cost_of_freq()[freq]).sum(axis=1)
-        entry_bits = 8.0 * (2 + np.searchsorted(VARINT_LIMITS, freq, side="right"))  # as groups writes them
-        table_bits = 8 + np.where(present, entry_bits, 0.0).sum(axis=1)
-        own += _FIX * table_bits.astype(np.int64)
-        use_model = np.zeros(N_CONTEXTS, bool)
-        best = np.zeros(N_CONTEXTS, np.int64)
-        model_bits = np.zeros(N_CONTEXTS, np.int64)
-        if self._cost is not None:
-            by_table = (hist[:, None, :] * self._cost[None]).sum(axis=2)  # (C, K)
-            best = np.argmin(by_table, axis=1)
-            model_bits = by_table[np.arange(N_CONTEXTS), best]
-            use_model = occurs & (model_bits <= own)
-        use_stream = occurs & ~use_model
-        if self._n_stream + int(use_stream.sum()) > MAX_STREAM_TABLES:
-            if self._cost is None:
-                self.modes.append(0)
-                return values
-            use_model, use_stream = occurs, np.zeros(N_CONTEXTS, bool)
-        selectors = np.where(use_model, 2 + best, np.where(use_stream, 1, 0)).astype(np.int64)
-        stream_tables = list(freq[use_stream])
-        chosen = int(np.where(use_model, model_bits, 0).sum() + np.where(use_stream, own, 0).sum())
+        parent_scratch = None if parent is None else self._scratch[parent]
+        contexts = np.empty(len(values), np.uint8)
+        hist = np.zeros((N_CONTEXTS, ALPHABET), np.int64)
+        big = np.empty(len(values), np.int32)
+        n_big = kernels().band_histogram(flags, values, scratch, _parent_or_none(scratch, parent_scratch),
+                                         parent is not None, _CLASSES, contexts, hist, big)
+        freq = np.empty_like(hist)
+        own, best, model_bits, selectors = (np.empty(N_CONTEXTS, np.int64) for _ in range(4))
+        kernels().band_costs(hist, self._cost, cost_of_freq(), freq, own, best, model_bits)
+        # per context a model table or one of its own (the fewest bits, in 1/_FIX bit: integers,
+        # the same sums everywhere), within the stream's room for tables
+        chosen, n_stream = kernels().choose_tables(hist, own, best, model_bits, self.tables is not None,
+                                                   MAX_STREAM_TABLES - self._n_stream, selectors)
+        if chosen < 0:
+            self.modes.append(0)
+            return values
         bits = SELECTOR_BITS * N_CONTEXTS + chosen / _FIX
-        bits += group_bits(symbol_counts(escapes)[1]) if len(escapes) else 0.0
-        if not bits < group_bits(symbol_counts(values)[1]):
+        if n_big:
+            big = big[:n_big]
+            escapes = np.abs(big).astype(np.int64) - ALPHABET_HALF
+            bits += _group_bits(symbol_counts(escapes)[1])
+            mode_0 = _group_bits(_value_counts(hist, big))
+        else:
+            escapes = np.empty(0, np.int64)
+            mode_0 = _group_bits(hist.sum(axis=0))
+        if not bits < mode_0:
             self.modes.append(0)
             return values
+        stream_tables = list(freq[selectors == 1]) if n_stream else []
         self.modes.append(1)
         self._n_stream += len(stream_tables)
-        self._chosen.append(_BandChoice(codes, contexts, selectors, stream_tables, escapes))
+        self._chosen.append(_BandChoice(values, contexts, selectors, stream_tables, escapes))
         return escapes
 
     @property
@@ -238,14 +215,32 @@ class ContextEncoder:
         start = np.cumsum(freq, axis=1) - freq
         n_model = len(model)
         states = np.full(LANES, STATE_LOW, np.int64)
-        words = np.empty(sum(len(c.codes) for c in self._chosen) + LANES, np.uint16)
+        words = np.empty(sum(len(c.values) for c in self._chosen) + LANES, np.uint16)
         n_words = 0
         first_stream = [n_model + sum(len(x.stream_tables) for x in self._chosen[:j]) for j in range(len(self._chosen))]
         for choice, at in zip(reversed(self._chosen), reversed(first_stream)):
             table_of_context = _table_rows(choice.selectors, at, n_model)
-            n_words = kernels().encode_symbols(choice.codes, choice.contexts, table_of_context, freq, start, states,
+            n_words = kernels().encode_symbols(choice.values, choice.contexts, table_of_context, freq, start, states,
                                                words, n_words)
         return section, _STATES.pack(*(int(s) for s in states)) + words[:n_words][::-1].astype("<u2").tobytes()
+
+
+def _group_bits(counts: np.ndarray) -> float:
+    """:func:`.estimate_bits.group_bits` of ``counts`` (int64, zeros allowed), by the estimate
+    loops' :func:`.estimate_loops.band_bits` (the same float64 operations in the same order)."""
+    return float(numba_support.loops("entropy.estimate_loops").band_bits(counts, 1.0, 1.0))
+
+
+def _value_counts(hist: np.ndarray, big: np.ndarray) -> np.ndarray:
+    """Counts of a band's distinct values, ascending by value (what
+    ``symbol_counts(values)[1]`` gives), from its (context, clipped value) counts ``hist``
+    (N_CONTEXTS, ALPHABET) int64 and its values of magnitude >= ALPHABET_HALF ``big`` (int32);
+    zero counts may remain (:func:`.estimate_bits.group_bits` drops them)."""
+    clipped = hist.sum(axis=0)
+    below, above = big[big < -ALPHABET_HALF], big[big > ALPHABET_HALF]
+    clipped[0] -= len(below)
+    clipped[-1] -= len(above)
+    return np.concatenate([symbol_counts(below)[1], clipped, symbol_counts(above)[1]])
 
 
 def _table_rows(selectors: np.ndarray, first_stream: int, n_model: int) -> np.ndarray:

@@ -67,6 +67,15 @@ def forward(a: np.ndarray, levels: int) -> np.ndarray:
     return out
 
 
+def forward_more_in_place(a: np.ndarray, done: int, levels: int) -> None:
+    """``a`` (n, ...) float32 C-contiguous holding :func:`forward` (``a0``, ``done``) becomes
+    :func:`forward` (``a0``, ``levels``) (levels >= done), in place: the levels done + 1 ..
+    ``levels`` lift the low part further, the same operations as :func:`forward`'s."""
+    if a.dtype != np.float32 or not a.flags.c_contiguous:
+        raise ValueError(f"forward_more_in_place needs a C-contiguous float32 array, got {a.dtype}")
+    _run(a, levels, inverse=False, first=done)
+
+
 def inverse_in_place(a: np.ndarray, levels: int) -> None:
     """Inverse of :func:`forward` on ``a`` (n, ...) float32 C-contiguous, in place."""
     if a.dtype != np.float32 or not a.flags.c_contiguous:
@@ -74,8 +83,9 @@ def inverse_in_place(a: np.ndarray, levels: int) -> None:
     _run(a, levels, inverse=True)
 
 
-def _run(a: np.ndarray, levels: int, inverse: bool) -> None:
-    sizes = lengths(a.shape[0], levels)[:-1]
+def _run(a: np.ndarray, levels: int, inverse: bool, first: int = 0) -> None:
+    """Levels ``first`` .. ``levels`` - 1 (from the finest) of the forward or inverse lifting."""
+    sizes = lengths(a.shape[0], levels)[first:-1]
     if not sizes or a.size == 0:
         return
     rows = a.reshape(a.shape[0], -1)
