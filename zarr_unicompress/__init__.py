@@ -14,7 +14,7 @@ from .errors import ChunkCorrupt, FitUnavailable, ModelCorrupt, ModelMismatch, U
 
 __all__ = ["UniCompress", "UniCompressCodec", "fit", "FitSettings", "FittedModel", "UniCompressError",
            "ChunkCorrupt", "ModelCorrupt", "ModelMismatch", "UnsupportedInput", "FitUnavailable"]
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 
 
 def __getattr__(name: str) -> Any:
