@@ -20,17 +20,14 @@ with the wrong ones).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
-import json
-import struct
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ...errors import ModelCorrupt
+from .. import side_blob
 from .context_kernels import ALPHABET
 from .rans_kernels import PRECISION
 
@@ -39,7 +36,6 @@ FORMAT = "unicompress-ratio-tables"
 VERSION = 1
 #: the most tables a family may hold (a stream's selector names one of them).
 MAX_TABLES = 64
-_MAX_HEADER = 4096
 #: the key of the tables in a student blob's metadata (base64 of :meth:`ContextTables.to_bytes`).
 META_KEY = "ratio_tables"
 #: largest base64 text accepted there (64 tables take about 8.5 kB of bytes).
@@ -83,52 +79,32 @@ class ContextTables:
     def to_bytes(self) -> bytes:
         header = {"format": FORMAT, "version": VERSION, "alphabet": ALPHABET, "precision": PRECISION,
                   "tables": self.n_tables, "sha256": self.digest}
-        text = json.dumps(header, sort_keys=True).encode()
-        return MAGIC + struct.pack("<I", len(text)) + text + self.freq.astype("<u2").tobytes()
+        return side_blob.pack(MAGIC, header, self.freq.astype("<u2").tobytes())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ContextTables:
         """The tables in ``data``; ModelCorrupt where anything is malformed or inconsistent."""
-        data = bytes(data)
-        if len(data) < 8 or data[:4] != MAGIC:
-            raise ModelCorrupt("ratio tables: not a ratio-table model (bad magic); give the bytes of "
-                               "ContextTables.to_bytes()")
-        (size,) = struct.unpack("<I", data[4:8])
-        if size > _MAX_HEADER or 8 + size > len(data):
-            raise ModelCorrupt(f"ratio tables: header length {size} is out of bounds; the model is damaged")
-        try:
-            header = json.loads(data[8:8 + size].decode())
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ModelCorrupt(f"ratio tables: header is not JSON ({exc}); the model is damaged") from None
-        if not isinstance(header, dict) or set(header) != _FIELDS:
-            raise ModelCorrupt(f"ratio tables: header fields must be {sorted(_FIELDS)}")
         expect = {"format": FORMAT, "version": VERSION, "alphabet": ALPHABET, "precision": PRECISION}
-        for key, value in expect.items():
-            if header[key] != value or type(header[key]) is not type(value):
-                raise ModelCorrupt(f"ratio tables: {key} is {header[key]!r}, this version reads {value!r}")
-        k = header["tables"]
-        if type(k) is not int or not 1 <= k <= MAX_TABLES:
-            raise ModelCorrupt(f"ratio tables: {k!r} tables, expected an integer 1 .. {MAX_TABLES}")
-        body = data[8 + size:]
-        if len(body) != k * ALPHABET * 2:
-            raise ModelCorrupt(f"ratio tables: {len(body)} frequency bytes, expected {k * ALPHABET * 2}")
-        if hashlib.sha256(body).hexdigest() != header["sha256"]:
-            raise ModelCorrupt("ratio tables: sha256 mismatch; the model is damaged")
-        return cls(np.frombuffer(body, dtype="<u2").reshape(k, ALPHABET).astype(np.int64))
+        header, body = side_blob.unpack(data, MAGIC, "ratio tables", _FIELDS, expect, _body_bytes,
+                                        "ContextTables.to_bytes()")
+        return cls(np.frombuffer(body, dtype="<u2").reshape(header["tables"], ALPHABET).astype(np.int64))
+
+
+def _body_bytes(header: dict) -> int:
+    """Bytes of the frequencies a checked header announces; ModelCorrupt for a bad table count."""
+    k = header["tables"]
+    if type(k) is not int or not 1 <= k <= MAX_TABLES:
+        raise ModelCorrupt(f"ratio tables: {k!r} tables, expected an integer 1 .. {MAX_TABLES}")
+    return k * ALPHABET * 2
 
 
 def encode_meta(tables: ContextTables) -> str:
     """The text to store under META_KEY in a blob's metadata."""
-    return base64.b64encode(tables.to_bytes()).decode("ascii")
+    return side_blob.to_meta_text(tables.to_bytes())
 
 
 def decode_meta(text: object) -> ContextTables:
     """The tables stored under META_KEY of a blob's metadata; ModelCorrupt where they are not
     valid (checked when the blob is loaded: :mod:`..inr.model_checks`)."""
-    if not isinstance(text, str) or not 0 < len(text) <= MAX_META_TEXT:
-        raise ModelCorrupt(f"model meta.{META_KEY} must be base64 text of 1 to {MAX_META_TEXT} characters")
-    try:
-        data = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise ModelCorrupt(f"model meta.{META_KEY} is not valid base64; the model blob is damaged") from None
+    data = side_blob.from_meta_text(text, META_KEY, MAX_META_TEXT)
     return ContextTables.from_bytes(data)

@@ -33,7 +33,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ...errors import ChunkCorrupt
-from .. import numba_support
+from .. import numba_support, side_blob
 from ..inr.model import RuntimeModel
 from . import context_kernels
 from .context_kernels import ALPHABET, ALPHABET_HALF, N_CONTEXTS, ZERO_BLOCK, class_table
@@ -82,12 +82,7 @@ _by_digest: dict[str, ContextTables] = {}
 
 def tables_of(model: RuntimeModel) -> ContextTables:
     """The ratio tables of ``model`` (its own under META_KEY, else the default), once per blob."""
-    found = _by_digest.get(model.digest)
-    if found is None:
-        text = model.weights.meta.get(META_KEY)
-        found = default_tables() if text is None else decode_meta(text)
-        _by_digest[model.digest] = found
-    return found
+    return side_blob.part_of(model, META_KEY, decode_meta, default_tables, _by_digest)
 
 
 def scratch_band(shape: tuple[int, int, int]) -> np.ndarray:

@@ -7,9 +7,9 @@ stream never decodes with the wrong one)."""
 
 from __future__ import annotations
 
-import base64
 import functools
 
+from .. import side_blob
 from ..inr.model import RuntimeModel
 from .model import META_KEY, PredictorModel, decode_meta
 
@@ -17,7 +17,7 @@ __all__ = ["META_KEY", "decode_meta", "default_predictors", "encode_meta", "pred
 
 def encode_meta(model: PredictorModel) -> str:
     """The text to store under META_KEY in a blob's metadata."""
-    return base64.b64encode(model.to_bytes()).decode("ascii")
+    return side_blob.to_meta_text(model.to_bytes())
 
 
 @functools.cache
@@ -33,9 +33,4 @@ _by_digest: dict[str, PredictorModel] = {}
 
 def predictors_of(model: RuntimeModel) -> PredictorModel:
     """The predictor model of ``model`` (its own, else the default), parsed once per blob."""
-    found = _by_digest.get(model.digest)
-    if found is None:
-        text = model.weights.meta.get(META_KEY)
-        found = default_predictors() if text is None else decode_meta(text)
-        _by_digest[model.digest] = found
-    return found
+    return side_blob.part_of(model, META_KEY, decode_meta, default_predictors, _by_digest)

@@ -12,23 +12,19 @@ bytes).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
-import struct
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ...errors import ModelCorrupt
+from .. import side_blob
 from .taps import MAX_CLASSES, MAX_COEF, N_TAPS, N_TAPS_2D, SHIFT, TAP_SET
 
 MAGIC = b"UCPM"
 FORMAT = "unicompress-predictors"
 VERSION = 1
 TOKEN_SIDES = (4, 8, 16, 32)
-_MAX_HEADER = 4096
 #: the key of the predictor model in a student blob's metadata (base64 of :meth:`PredictorModel.to_bytes`).
 META_KEY = "predictors"
 #: largest base64 text accepted there (a model of 32 predictors is about 4.7 kB of bytes).
@@ -71,42 +67,27 @@ class PredictorModel:
     def to_bytes(self) -> bytes:
         header = {"format": FORMAT, "version": VERSION, "taps": TAP_SET, "shift": SHIFT, "token": self.token,
                   "classes": self.n_classes, "classes_2d": self.classes_2d, "sha256": self.digest}
-        text = json.dumps(header, sort_keys=True).encode()
-        return MAGIC + struct.pack("<I", len(text)) + text + self.coefs.astype("<i4").tobytes()
+        return side_blob.pack(MAGIC, header, self.coefs.astype("<i4").tobytes())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PredictorModel:
         """The model in ``data``; ModelCorrupt where anything is malformed or inconsistent."""
-        data = bytes(data)
-        if len(data) < 8 or data[:4] != MAGIC:
-            raise ModelCorrupt("predictor model: not a predictor model (bad magic); give the bytes of "
-                               "PredictorModel.to_bytes()")
-        (size,) = struct.unpack("<I", data[4:8])
-        if size > _MAX_HEADER or 8 + size > len(data):
-            raise ModelCorrupt(f"predictor model: header length {size} is out of bounds; the model is damaged")
-        try:
-            header = json.loads(data[8:8 + size].decode())
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ModelCorrupt(f"predictor model: header is not JSON ({exc}); the model is damaged") from None
-        if not isinstance(header, dict) or set(header) != _FIELDS:
-            raise ModelCorrupt(f"predictor model: header fields must be {sorted(_FIELDS)}")
         expect = {"format": FORMAT, "version": VERSION, "taps": TAP_SET, "shift": SHIFT}
-        for key, value in expect.items():
-            if header[key] != value or type(header[key]) is not type(value):
-                raise ModelCorrupt(f"predictor model: {key} is {header[key]!r}, this version reads {value!r}")
-        k, k2, token = header["classes"], header["classes_2d"], header["token"]
-        for name, value in (("classes", k), ("classes_2d", k2), ("token", token)):
-            if type(value) is not int:
-                raise ModelCorrupt(f"predictor model: {name} must be an integer, got {value!r}")
-        if not 1 <= k <= MAX_CLASSES:
-            raise ModelCorrupt(f"predictor model: {k} classes, expected 1 .. {MAX_CLASSES}")
-        body = data[8 + size:]
-        if len(body) != k * N_TAPS * 4:
-            raise ModelCorrupt(f"predictor model: {len(body)} coefficient bytes, expected {k * N_TAPS * 4}")
-        if hashlib.sha256(body).hexdigest() != header["sha256"]:
-            raise ModelCorrupt("predictor model: sha256 mismatch; the model is damaged")
-        coefs = np.frombuffer(body, dtype="<i4").reshape(k, N_TAPS).astype(np.int32)
-        return cls(coefs, k2, token)
+        header, body = side_blob.unpack(data, MAGIC, "predictor model", _FIELDS, expect, _body_bytes,
+                                        "PredictorModel.to_bytes()")
+        coefs = np.frombuffer(body, dtype="<i4").reshape(header["classes"], N_TAPS).astype(np.int32)
+        return cls(coefs, header["classes_2d"], header["token"])
+
+
+def _body_bytes(header: dict) -> int:
+    """Bytes of the coefficients a checked header announces; ModelCorrupt for bad counts."""
+    k = header["classes"]
+    for name in ("classes", "classes_2d", "token"):
+        if type(header[name]) is not int:
+            raise ModelCorrupt(f"predictor model: {name} must be an integer, got {header[name]!r}")
+    if not 1 <= k <= MAX_CLASSES:
+        raise ModelCorrupt(f"predictor model: {k} classes, expected 1 .. {MAX_CLASSES}")
+    return k * N_TAPS * 4
 
 
 def _check(coefs: np.ndarray, classes_2d: int, token: int) -> None:
@@ -136,10 +117,5 @@ def fixed_model(token: int = 16) -> PredictorModel:
 def decode_meta(text: object) -> PredictorModel:
     """The model stored under META_KEY of a blob's metadata; ModelCorrupt where it is not a
     valid one (checked when the blob is loaded: :mod:`..inr.model_checks`)."""
-    if not isinstance(text, str) or not 0 < len(text) <= MAX_META_TEXT:
-        raise ModelCorrupt(f"model meta.{META_KEY} must be base64 text of 1 to {MAX_META_TEXT} characters")
-    try:
-        data = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise ModelCorrupt(f"model meta.{META_KEY} is not valid base64; the model blob is damaged") from None
+    data = side_blob.from_meta_text(text, META_KEY, MAX_META_TEXT)
     return PredictorModel.from_bytes(data)
