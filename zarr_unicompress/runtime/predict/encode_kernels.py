@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .row_kernels import ALPHABET, DIRECT, TOKEN_CTX, zigzag_token
+from .row_kernels import ALPHABET, DIRECT, TOKEN_CTX, left_class, zigzag_token
 from .taps import N_TAPS
 
 _STEPS = 8
@@ -76,11 +76,7 @@ def choose_rows(vp, coefs, ntaps, offs, shape, token, n_classes, n_2d, max_error
                         cost[(x // ut) * n_classes + k] += _LOG_COST[int(a) if a < 4095.0 else 4095]
             for tx in range(tx_n):
                 ct = (z * ty_n + ty) * tx_n + tx
-                left = 0
-                if tx > 0:
-                    left = classes[ct - 1]
-                elif ty > 0:
-                    left = classes[ct - tx_n]
+                left = left_class(classes, ct, tx, ty, tx_n)
                 if left >= allowed:
                     left = 0
                 best = left
@@ -122,11 +118,7 @@ def emit(qv, bv, classes, shape, token, n_classes, codes, raw_value, raw_bits, c
             if y % token == 0:
                 for tx in range(tx_n):
                     ct = (z * ty_n + ty) * tx_n + tx
-                    left = 0
-                    if tx > 0:
-                        left = classes[ct - 1]
-                    elif ty > 0:
-                        left = classes[ct - tx_n]
+                    left = left_class(classes, ct, tx, ty, tx_n)
                     cls = classes[ct]
                     sym = flags[ct] * (n_classes + 1) + (0 if cls == left else cls + 1)
                     code = TOKEN_CTX * ALPHABET + sym

@@ -70,6 +70,17 @@ def zigzag_token(u):
     return DIRECT + ((e - _DIRECT_EXP) << MSB) + ((u >> (e - MSB)) & ((1 << MSB) - 1)), e - MSB
 
 
+def left_class(classes, ct, tx, ty, tx_n):
+    """The predictor index a token's own is coded against (and the encoder's default): that of
+    the token to its left, else the one above, else 0; ``ct`` its index in ``classes`` (Z*TY*TX,)
+    int64, (``ty``, ``tx``) its place in a slice of ``tx_n`` tokens a row."""
+    if tx > 0:
+        return classes[ct - 1]
+    if ty > 0:
+        return classes[ct - tx_n]
+    return 0
+
+
 def read_bits(raw, rs, n):
     """``n`` (0 .. 26) bits from the bit stream ``raw`` (uint8, LSB first) with reader state
     ``rs`` (int64: bits, count, position, flag set where it ran out)."""
@@ -296,11 +307,7 @@ def closed_loop(decoding, vol, qv, bv, rp, qp, classes, flags, coefs, ntaps, mid
             if decoding and y % token == 0:
                 for tx in range(tx_n):
                     ct = (z * ty_n + ty) * tx_n + tx
-                    left = 0
-                    if tx > 0:
-                        left = classes[ct - 1]
-                    elif ty > 0:
-                        left = classes[ct - tx_n]
+                    left = left_class(classes, ct, tx, ty, tx_n)
                     sym = decode_symbol(st, words, ws, bin_tok, freq_t, start_t, TOKEN_CTX)
                     f = sym // k1
                     r = sym - f * k1
